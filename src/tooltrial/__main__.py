@@ -1,0 +1,5 @@
+import sys
+
+from tooltrial.cli import main
+
+sys.exit(main())

@@ -1,0 +1,85 @@
+"""Variants: a named tool set plus the system prompt that introduces it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from typing import Any
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Tool(BaseModel):
+    """A tool as the model sees it: name, description and JSON Schema of its input."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str
+    input_schema: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+    @field_validator("input_schema")
+    @classmethod
+    def _is_json_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.path) or "(root)"
+            raise ValueError(f"input_schema is not valid JSON Schema at {where}: {exc.message}")
+        if schema.get("type") != "object":
+            raise ValueError('input_schema must describe an object ("type": "object")')
+        return schema
+
+    def openai_format(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.input_schema,
+            },
+        }
+
+    def anthropic_format(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input_schema": self.input_schema,
+        }
+
+
+class Variant(BaseModel):
+    """One arm of the experiment: what the model is told and which tools it gets."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str = ""
+    system_prompt: str
+    tools: tuple[Tool, ...]
+
+    @field_validator("tools")
+    @classmethod
+    def _unique_tool_names(cls, tools: tuple[Tool, ...]) -> tuple[Tool, ...]:
+        names = [t.name for t in tools]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tool names must be unique; repeated: {', '.join(dupes)}")
+        return tools
+
+    @property
+    def tool_names(self) -> frozenset[str]:
+        return frozenset(t.name for t in self.tools)
+
+    @cached_property
+    def definition_hash(self) -> str:
+        """Changes whenever anything the model sees of this variant changes."""
+        blob = json.dumps(
+            {"system_prompt": self.system_prompt, "tools": [t.model_dump() for t in self.tools]},
+            sort_keys=True,
+        )
+        return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,45 @@
+"""The worked experiment: every scenario against every variant, one test per cell.
+
+    uv run pytest tests/experiment/test_experiment.py -m experiment --count 3 \
+        --reruns 2 --reruns-delay 5 -v
+
+LangSmith's pytest integration records inputs and a ``rep`` feedback when LangSmith is
+configured (LANGSMITH_API_KEY); without it the tests run offline.
+"""
+
+import pytest
+from conftest import EXPERIMENT
+
+from tooltrial.tracing import langsmith_enabled
+
+LANGSMITH = langsmith_enabled()
+pytestmark = [pytest.mark.experiment] + ([pytest.mark.langsmith] if LANGSMITH else [])
+
+CELLS = [
+    pytest.param(variant.name, scenario.id, id=f"{variant.name}-{scenario.id}")
+    for variant in EXPERIMENT.variants
+    for scenario in EXPERIMENT.scenarios
+]
+
+
+@pytest.mark.parametrize(("variant_name", "scenario_id"), CELLS)
+def test_scenario(variant_name, scenario_id, writer_pool, rep_number, tooltrial_caller):
+    if LANGSMITH:
+        from langsmith import testing as t
+
+        prompt = EXPERIMENT.scenario(scenario_id).prompt
+        t.log_inputs(
+            {"variant": variant_name, "scenario_id": scenario_id, "rep": rep_number, "prompt": prompt}
+        )
+
+    outcome = tooltrial_caller(variant_name, scenario_id, rep_number)
+    writer = writer_pool.get(variant_name, rep_number)
+    outcome.write_to(writer, tooltrial_caller.runner.model)
+
+    if LANGSMITH:
+        t.log_outputs({"text": outcome.response.text if outcome.response else None})
+        t.log_feedback(key="rep", score=rep_number)
+    assert outcome.response is not None, (
+        f"{outcome.failure.kind} after {outcome.attempts} attempts: {outcome.failure.message}"
+    )
+    assert outcome.response.text or outcome.response.tool_calls, f"empty response in {writer.path}"
