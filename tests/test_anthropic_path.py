@@ -34,9 +34,9 @@ def srv() -> Iterator[MessagesServer]:
 
 def run(srv: MessagesServer, results: Path, *extra: str, model: str = "claude-test") -> int:
     return main(
-        ["run", str(SAMPLE), "--model", f"anthropic:{model}", "--base-url", srv.url]
-        + ["--runs", "1", "--results", str(results), *extra]
-    )
+        ["run", str(SAMPLE), "--model", f"anthropic:{model}", "--base-url", srv.url,
+         "--runs", "1", "--results", str(results), *extra]
+    )  # fmt: skip
 
 
 def records(results: Path) -> tuple[list[Metadata], list[Result]]:
@@ -136,8 +136,8 @@ def test_custom_headers_reach_the_server_and_the_key_reaches_no_file(srv, tmp_pa
 def test_base_url_from_the_environment(srv, tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
     code = main(
-        ["run", str(SAMPLE), "--model", "anthropic:claude-test", "--runs", "1"]
-        + ["--variant", "applike", "--scenario", "no-call-weather", "--results", str(tmp_path)]
-    )
+        ["run", str(SAMPLE), "--model", "anthropic:claude-test", "--runs", "1",
+         "--variant", "applike", "--scenario", "no-call-weather", "--results", str(tmp_path)]
+    )  # fmt: skip
     assert code == 0
     assert len([r for r in srv.requests if r.path == "/v1/messages"]) == 2  # preflight + call

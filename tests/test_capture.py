@@ -97,7 +97,9 @@ def test_pool_one_writer_per_variant_and_rep_with_one_timestamp(tmp_path):
     pool.get("w", 1)
     pool.close_all()
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == sorted(f"{v}_run{r}_{pool.timestamp}.jsonl" for v, r in [("v", 1), ("v", 2), ("w", 1)])
+    assert names == sorted(
+        f"{v}_run{r}_{pool.timestamp}.jsonl" for v, r in [("v", 1), ("v", 2), ("w", 1)]
+    )
     meta = next(iter_records(tmp_path / f"v_run2_{pool.timestamp}.jsonl"))
     assert isinstance(meta, Metadata)
     assert (meta.variant, meta.rep, meta.run_id, meta.git_commit) == ("v", 2, "run-9", "abc123")

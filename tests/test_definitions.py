@@ -98,7 +98,9 @@ def test_expectation_naming_a_tool_the_variant_lacks(sample, tmp_path, capsys):
 
 def test_malformed_scenario_entry_names_its_line(sample, tmp_path, capsys):
     text = (sample / "scenarios.yaml").read_text()
-    (sample / "scenarios.yaml").write_text(text.replace("    prompt: I need to submit", "    ask: I"))
+    (sample / "scenarios.yaml").write_text(
+        text.replace("    prompt: I need to submit", "    ask: I")
+    )
     err = _run_refused(sample, tmp_path, capsys)
     line = next(
         n
@@ -160,7 +162,9 @@ def build(tool):
 
 def test_python_module_definitions_are_checked_too(tmp_path):
     (tmp_path / "good.py").write_text(PY_EXPERIMENT + "experiment = build('ping')\n")
-    (tmp_path / "bad.py").write_text(PY_EXPERIMENT + "def experiment():\n    return build('pong')\n")
+    (tmp_path / "bad.py").write_text(
+        PY_EXPERIMENT + "def experiment():\n    return build('pong')\n"
+    )
     assert load_experiment(tmp_path / "good.py").scenario_ids == ("a",)
     with pytest.raises(DefinitionError, match=r"bad.py: scenario 'a': expects tool 'pong'"):
         load_experiment(tmp_path / "bad.py")

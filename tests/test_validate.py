@@ -149,7 +149,9 @@ def test_run_id_filter_and_empty_folder(tmp_path):
     write_run(tmp_path)
     assert validate(tmp_path, run_id="run-1").ok
     assert not validate(tmp_path, run_id="other").ok
-    assert problems(tmp_path / "nothing") == [f"{tmp_path / 'nothing'}: no .jsonl result files here"]
+    assert problems(tmp_path / "nothing") == [
+        f"{tmp_path / 'nothing'}: no .jsonl result files here"
+    ]
 
 
 @pytest.mark.parametrize("first", ['{"type": "scenario_result"}', "[]"])

@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0"
 
-from tooltrial.experiment import DefinitionError, Experiment, load_experiment  # noqa: E402
-from tooltrial.scenarios import Expectation, ExpectedCall, Scenario  # noqa: E402
-from tooltrial.variants import Tool, Variant  # noqa: E402
+from tooltrial.experiment import DefinitionError, Experiment, load_experiment
+from tooltrial.scenarios import Expectation, ExpectedCall, Scenario
+from tooltrial.variants import Tool, Variant
 
 __all__ = [
     "DefinitionError",

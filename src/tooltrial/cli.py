@@ -1,4 +1,4 @@
-"""Command line: ``tooltrial run / validate``.
+"""Command line: ``tooltrial run / validate / report``.
 
 Exit codes: 0 done; 1 the run or the files are incomplete; 2 bad input (definitions,
 arguments, files); 3 the model refused a setting.
@@ -9,15 +9,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from tooltrial.cache import ResponseCache
 from tooltrial.capture import WriterPool
 from tooltrial.experiment import DefinitionError, Experiment, load_experiment
-from tooltrial.models import Model, ModelSettingRejected, get_model
-from tooltrial.runner import Outcome, Runner, git_commit, metadata_for, new_run_id, plan_cells
+from tooltrial.models import Failure, Model, ModelSettingRejected, get_model
+from tooltrial.pacing import Pacer
+from tooltrial.progress import RunProgress
+from tooltrial.runner import (
+    Cell,
+    Outcome,
+    PriorRun,
+    ResumeError,
+    RetryPolicy,
+    Runner,
+    git_commit,
+    metadata_for,
+    new_run_id,
+    plan_cells,
+    plan_of,
+    read_run,
+)
 from tooltrial.validate import Validation, validate
 
 console = Console(stderr=True, highlight=False)
@@ -28,10 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (DefinitionError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         return 2
     except ModelSettingRejected as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         return 3
 
 
@@ -39,11 +56,21 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tooltrial", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run an experiment: variants × scenarios × runs")
-    run.add_argument("experiment", help="folder, experiment.yaml/.toml, file.py or module:attr")
+    run = commands.add_parser(
+        "run",
+        help="run an experiment: variants × scenarios × runs",
+        description="Run every (variant, scenario, rep) cell, up to --concurrency at once. "
+        "Ctrl-C stops cleanly and prints the command that resumes the run.",
+    )
+    run.add_argument(
+        "experiment",
+        nargs="?",
+        help="folder, experiment.yaml/.toml, file.py or module:attr "
+        "(with --resume: default, the run's own)",
+    )
     run.add_argument("--model", help="e.g. local:smollm2 (default), anthropic:claude-sonnet-4-5")
     run.add_argument("--base-url", help="for openai:/anthropic: models, the server's URL")
-    run.add_argument("--runs", type=int, default=3, help="repetitions of every cell (3)")
+    run.add_argument("--runs", type=int, help="repetitions of every cell (3)")
     run.add_argument("--concurrency", type=int, default=1, help="calls in flight at once (1)")
     run.add_argument(
         "--temperature",
@@ -53,12 +80,45 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scenario", action="append", help="only this scenario id (repeatable)")
     run.add_argument("--results", default="results", type=Path, help="output folder (results)")
     run.add_argument("--run-id", help="run id to record (default: a new one)")
+    pace = run.add_argument_group("pace and failures")
+    pace.add_argument("--rpm", type=float, help="at most this many requests a minute")
+    pace.add_argument("--tpm", type=float, help="at most this many tokens a minute (estimated)")
+    pace.add_argument("--timeout", type=float, default=120.0, help="seconds per call (120)")
+    pace.add_argument(
+        "--max-attempts", type=int, default=6, help="tries per cell before an error line (6)"
+    )
+    pace.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="run only the cells of RUN_ID (in --results) that have no result yet",
+    )
+    pace.add_argument(
+        "--cache",
+        metavar="DIR",
+        type=Path,
+        help="reuse responses stored in DIR for identical calls (off by default)",
+    )
+    pace.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="live progress bar (default: only when stderr is a terminal)",
+    )
     run.set_defaults(handler=cmd_run)
 
     check = commands.add_parser("validate", help="check a results folder is complete")
     check.add_argument("results", type=Path)
     check.add_argument("--run-id", help="only the files of this run")
     check.set_defaults(handler=cmd_validate)
+
+    report = commands.add_parser("report", help="score results and compare variants")
+    report.add_argument("results", nargs="+", type=Path, help="result folders or .jsonl files")
+    report.add_argument("-o", "--output", type=Path, help="file (html: report.html; else stdout)")
+    report.add_argument("--format", choices=("html", "md", "json"), default="html")
+    report.add_argument("--experiment", help="definition to score against (default: from files)")
+    report.add_argument("--reference", help="variant the others are compared with (first)")
+    report.add_argument("--export", type=Path, help="also write the scored table: .csv/.parquet")
+    report.set_defaults(handler=cmd_report)
     return parser
 
 
@@ -70,47 +130,152 @@ def _model_for(args: argparse.Namespace, experiment: Experiment) -> Model:
         args.model,
         temperature=temperature,
         max_tokens=experiment.max_tokens,
+        timeout_s=args.timeout,
         base_url=args.base_url,
     )
 
 
+def _check_run_args(args: argparse.Namespace) -> None:
+    if args.runs is not None and args.runs < 1:
+        raise ValueError("--runs must be at least 1")
+    if args.concurrency < 1 or args.max_attempts < 1:
+        raise ValueError("--concurrency and --max-attempts must be at least 1")
+    if args.timeout <= 0:
+        raise ValueError("--timeout must be a positive number of seconds")
+    if args.resume is None and args.experiment is None:
+        raise ValueError("name the experiment to run (a folder or file), or --resume RUN_ID")
+
+
+def _resume_settings(args: argparse.Namespace, prior: PriorRun) -> None:
+    """Take the run's own settings; refuse flags that would change what it measures."""
+    if args.variant or args.scenario:
+        raise ResumeError(
+            "--resume runs exactly the cells the run planned: drop --variant/--scenario"
+        )
+    if args.run_id and args.run_id != prior.run_id:
+        raise ResumeError(f"--run-id {args.run_id} differs from --resume {prior.run_id}")
+    args.experiment = args.experiment or prior.setting("experiment_source")
+    if args.experiment is None:
+        raise ResumeError(
+            f"run {prior.run_id} does not record where its experiment came from: name it"
+        )
+    args.model = args.model or prior.first.model
+    if args.temperature is None:
+        temperature = prior.first.temperature
+        args.temperature = "default" if temperature is None else str(temperature)
+    args.runs = args.runs or prior.planned_runs
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.runs < 1 or args.concurrency < 1:
-        raise ValueError("--runs and --concurrency must be at least 1")
+    _check_run_args(args)
+    prior = read_run(args.results, args.resume) if args.resume else None
+    if prior is not None:
+        _resume_settings(args, prior)
     experiment = load_experiment(args.experiment)
-    cells = plan_cells(experiment, args.runs, args.variant, args.scenario)
     model = _model_for(args, experiment)
-    asyncio.run(model.preflight())
-    run_id = args.run_id or new_run_id()
+    runs = args.runs or 3
+    if prior is not None:
+        prior.check_same(experiment, model, runs)
+        cells, plan = prior.remaining(), prior.setting("plan")
+        if not cells:
+            console.print(f"run {prior.run_id} is complete: every cell has a result")
+            return 0
+    else:
+        cells = plan_cells(experiment, runs, args.variant, args.scenario)
+        plan = plan_of(cells, runs)
+    cache = ResponseCache(args.cache) if args.cache else None
+    runner = Runner(
+        experiment,
+        model,
+        policy=RetryPolicy(max_attempts=args.max_attempts, timeout_s=args.timeout),
+        concurrency=args.concurrency,
+        pacer=Pacer(rpm=args.rpm, tpm=args.tpm),
+        cache=cache,
+    )
+    settings = {"front_end": "cli", "plan": plan, "cache": str(args.cache) if cache else None}
     pool = WriterPool(
-        run_id=run_id,
+        run_id=prior.run_id if prior else args.run_id or new_run_id(),
         git_commit=git_commit(),
-        metadata=metadata_for(experiment, model, args.runs, front_end="cli"),
+        metadata=metadata_for(experiment, model, runs, plan["scenario_ids"], **settings),
         directory=args.results,
     )
+    resumed = f" (resuming: {len(cells)} cells left)" if prior else ""
     console.print(
-        f"run {run_id}: {len(cells)} calls to {model.spec} "
-        f"(temperature {model.temperature}) → {args.results}/"
+        f"run {pool.run_id}: {len(cells)} calls to {model.spec} "
+        f"(temperature {model.temperature}) → {args.results}/{resumed}",
+        soft_wrap=True,
     )
-    runner = Runner(experiment, model, concurrency=args.concurrency, on_outcome=_report_outcome)
+    return _execute(runner, cells, pool, args)
+
+
+def _execute(runner: Runner, cells: list[Cell], pool: WriterPool, args: argparse.Namespace) -> int:
+    """Run the cells with a progress display; on Ctrl-C say how to resume."""
+    progress = RunProgress(len(cells), console, live=args.progress)
+    runner.on_retry, runner.on_outcome = progress.retry, _reporter(progress)
+    resume = f"tooltrial run --resume {pool.run_id} --results {args.results}"
     try:
-        outcomes = asyncio.run(runner.run(cells, pool))
+        failure = asyncio.run(_session(runner, cells, pool, progress))
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted:[/yellow] {progress.summary()}", soft_wrap=True)
+        if pool.paths:
+            console.print(f"resume with: {resume}", soft_wrap=True)
+        else:
+            console.print("nothing was recorded yet: start the run again", soft_wrap=True)
+        return 130
     finally:
         pool.close_all()
-    failed = [o for o in outcomes if o.response is None]
-    console.print(f"{len(outcomes) - len(failed)} results, {len(failed)} errors")
-    for path in sorted(pool.paths):
-        console.print(f"  {path}")
-    return 1 if failed else 0
-
-
-def _report_outcome(outcome: Outcome) -> None:
-    if outcome.failure is not None:
-        cell = outcome.cell
+    if failure is not None:
         console.print(
-            f"[yellow]{cell.variant}/{cell.scenario_id} run {cell.rep}: "
-            f"{outcome.failure.kind} after {outcome.attempts} attempt(s)[/yellow]"
+            f"[red]error:[/red] {runner.model.spec} did not answer a first test call "
+            f"({failure.kind}): {failure.message}",
+            soft_wrap=True,
         )
+        return 1
+    console.print(progress.summary(), soft_wrap=True)
+    for path in sorted(pool.paths):
+        console.print(f"  {path}", soft_wrap=True)
+    if progress.errors:
+        console.print(
+            f"{progress.errors} cells failed every attempt (scenario_error lines); "
+            f"re-run them with: {resume}",
+            soft_wrap=True,
+        )
+    return 1 if progress.errors else 0
+
+
+async def _session(
+    runner: Runner, cells: list[Cell], pool: WriterPool, progress: RunProgress
+) -> Failure | None:
+    """Preflight and run on one event loop: the HTTP client's connections belong to it."""
+    if not all(runner.is_cached(c) for c in cells):
+        failure = await runner.preflight()
+        if failure is not None:
+            return failure
+    with progress:
+        await runner.run(cells, pool)
+    return None
+
+
+def _reporter(progress: RunProgress) -> Callable[[Outcome], None]:
+    def report(outcome: Outcome) -> None:
+        progress.outcome(outcome)
+        if outcome.failure is not None:
+            cell = outcome.cell
+            console.print(
+                f"[yellow]{cell.variant}/{cell.scenario_id} run {cell.rep}: "
+                f"{outcome.failure.kind} after {outcome.attempts} attempt(s)[/yellow]",
+                soft_wrap=True,
+            )
+
+    return report
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tooltrial.report import make_report  # polars/scipy load only when reporting
+
+    return make_report(
+        args.results, args.output, args.format, args.experiment, args.reference, args.export
+    )
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -138,7 +303,7 @@ def _print_validation(result: Validation) -> None:
         )
     out.print(table)
     for problem in result.problems:
-        out.print(f"[red]✗[/red] {problem.where}: {problem.what}")
+        out.print(f"[red]✗[/red] {problem.where}: {problem.what}", soft_wrap=True)
     out.print("[green]complete[/green]" if result.ok else "[red]incomplete[/red]")
 
 

@@ -46,7 +46,6 @@ def pytest_configure(config: pytest.Config) -> None:
         }
 
 
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist controller → worker: one run id and one file timestamp for the session."""
@@ -103,7 +102,6 @@ def writer_pool(
     )
     yield pool
     pool.close_all()
-
 
 
 @pytest.fixture

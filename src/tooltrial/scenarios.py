@@ -36,12 +36,11 @@ def _check_matcher(value: Any, where: str) -> None:
             raise ValueError(f"{where}: an empty list accepts nothing; list acceptable values")
         for item in value:
             _check_matcher(item, where)
-    elif isinstance(value, dict):
-        if len(value) != 1 or next(iter(value)) not in MATCHER_KEYS:
-            raise ValueError(
-                f"{where}: a matcher is one of {{contains: ...}}, {{datetime: ...}}, "
-                f"{{date: ...}}, {{any: true}}; got {value!r}"
-            )
+    elif isinstance(value, dict) and (len(value) != 1 or next(iter(value)) not in MATCHER_KEYS):
+        raise ValueError(
+            f"{where}: a matcher is one of {{contains: ...}}, {{datetime: ...}}, "
+            f"{{date: ...}}, {{any: true}}; got {value!r}"
+        )
 
 
 class ExpectedCall(_Frozen):

@@ -241,6 +241,7 @@ class MessagesServer:
         self._error: BaseException | None = None
         self._draining = False
         self._inflight = 0
+        self.peak_inflight = 0  # most requests held at once: shows a client's concurrency
 
     # -- lifecycle
     @property
@@ -339,6 +340,7 @@ class MessagesServer:
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             raw = await self._read_body(reader, headers)
             self._inflight += 1  # only touched on the loop thread
+            self.peak_inflight = max(self.peak_inflight, self._inflight)
             try:
                 reply = await self._handle(method, target.split("?", 1)[0], headers, raw)
                 if reply is not None:

@@ -83,7 +83,9 @@ def validate(directory: str | Path, run_id: str | None = None) -> Validation:
                 problems.append(Problem(where, "no file: this run never started"))
     for arm in arms.values():
         _check_arm(arm, problems)
-    return Validation(sorted(arms.values(), key=lambda a: (a.experiment, a.variant, a.rep)), problems)
+    return Validation(
+        sorted(arms.values(), key=lambda a: (a.experiment, a.variant, a.rep)), problems
+    )
 
 
 def _read_file(
@@ -123,8 +125,11 @@ def _check_arm(arm: Arm, problems: list[Problem]) -> None:
         failed = [s for s in arm.missing if s in arm.errors]
         detail = f" ({len(failed)} failed after retries: {', '.join(failed)})" if failed else ""
         problems.append(
-            Problem(where, f"{len(arm.missing)} scenario(s) without a result{detail}: "
-                    f"{', '.join(arm.missing)}")
+            Problem(
+                where,
+                f"{len(arm.missing)} scenario(s) without a result{detail}: "
+                f"{', '.join(arm.missing)}",
+            )
         )
     if arm.empty:
         problems.append(

@@ -29,7 +29,9 @@ class Tool(BaseModel):
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as exc:
             where = "/".join(str(p) for p in exc.path) or "(root)"
-            raise ValueError(f"input_schema is not valid JSON Schema at {where}: {exc.message}")
+            raise ValueError(
+                f"input_schema is not valid JSON Schema at {where}: {exc.message}"
+            ) from None
         if schema.get("type") != "object":
             raise ValueError('input_schema must describe an object ("type": "object")')
         return schema

@@ -1,0 +1,485 @@
+"""Analysis: result files (written by the real writer) → tidy table → rates → comparison."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+from statsmodels.stats.power import TTestPower
+from statsmodels.stats.weightstats import DescrStatsW
+
+from tooltrial import analysis
+from tooltrial.capture import CorruptLine, WriterPool
+from tooltrial.cli import main
+from tooltrial.experiment import DefinitionError, Experiment, load_experiment
+from tooltrial.scoring import ExpectationError
+
+# --- a small experiment, on disk so the metadata can point at it ------------------------
+
+EXPERIMENT_YAML = """\
+name: mini
+fixed_timestamp: "2025-03-12T09:00:00+00:00"
+variants: [app.yaml, api.yaml]
+scenarios: scenarios.yaml
+"""
+APP_YAML = """\
+name: app
+system_prompt: app-shaped tools
+tools:
+  - {name: add_task, description: add a task}
+  - {name: show_agenda, description: one day}
+"""
+API_YAML = """\
+name: api
+system_prompt: API-shaped tools
+tools:
+  - {name: create_record, description: POST}
+  - {name: query_records, description: GET}
+"""
+SCENARIOS_YAML = """\
+- id: make-task
+  category: create
+  prompt: Remind me to buy milk.
+  expect:
+    app: {calls: [{tool: add_task, args: {title: {contains: milk}}}]}
+    api:
+      calls:
+        - tool: create_record
+          args: {resource_type: task, payload.title: {contains: milk}}
+- id: agenda
+  category: query
+  prompt: What's on Friday?
+  expect:
+    app: {calls: [{tool: show_agenda, args: {date: {date: "2025-03-14"}}}]}
+    api: {calls: [{tool: query_records, args: {filters.from: {date: "2025-03-14"}}}]}
+- id: small-talk
+  category: no_call
+  prompt: Thanks!
+  expect: {"*": {kind: no_call}}
+- id: vague
+  category: clarify
+  prompt: Move my meeting.
+  expect: {"*": {kind: clarify}}
+"""
+
+
+def write_experiment(folder: Path, scenarios: str = SCENARIOS_YAML) -> Experiment:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in {
+        "experiment.yaml": EXPERIMENT_YAML,
+        "app.yaml": APP_YAML,
+        "api.yaml": API_YAML,
+        "scenarios.yaml": scenarios,
+    }.items():
+        (folder / name).write_text(text)
+    return load_experiment(folder)
+
+
+Answer = tuple[list[dict[str, Any]], str]  # (tool calls, text)
+
+
+def write_results(
+    experiment: Experiment,
+    directory: Path,
+    answers: dict[tuple[str, str, int], Answer],
+    run_id: str = "run-1",
+    stamp: str = "2025-03-12T10:00:00.000+00:00",
+    errors: Iterable[tuple[str, str, int]] = (),
+    usage: tuple[int, int] = (100, 20),
+) -> list[Path]:
+    """Write ``answers[(variant, scenario, rep)]`` with the real WriterPool."""
+    metadata = {
+        v.name: {
+            "experiment": experiment.name,
+            "model": "test:fixed",
+            "temperature": 0.2,
+            "fixed_timestamp": experiment.fixed_timestamp.isoformat(),
+            "zero_persona": True,
+            "variant_hash": v.definition_hash,
+            "scenario_ids": list(experiment.scenario_ids),
+            "runs": max(rep for _, _, rep in answers),
+            "settings": {"experiment_source": experiment.source},
+        }
+        for v in experiment.variants
+    }
+    pool = WriterPool(run_id=run_id, git_commit=None, metadata=metadata, directory=directory)
+    for i, ((variant, scenario_id, rep), (calls, text)) in enumerate(sorted(answers.items())):
+        pool.get(variant, rep).write_result(
+            scenario_id=scenario_id,
+            variant=variant,
+            rep=rep,
+            response_text=text,
+            tool_calls=[{"id": f"c{j}", **c} for j, c in enumerate(calls)],
+            stop_reason="tool_use" if calls else "end_turn",
+            usage={"input_tokens": usage[0] + i % 3, "output_tokens": usage[1]},
+            latency_s=0.5 + 0.01 * (i % 7),
+            model="test:fixed",
+            temperature=0.2,
+            timestamp=stamp,
+        )
+    for variant, scenario_id, rep in errors:
+        pool.get(variant, rep).write_error(
+            scenario_id=scenario_id,
+            variant=variant,
+            rep=rep,
+            kind="rate_limit",
+            message="429",
+            attempts=6,
+            model="test:fixed",
+        )
+    pool.close_all()
+    return pool.paths
+
+
+def call(name: str, **arguments: Any) -> dict[str, Any]:
+    return {"name": name, "arguments": arguments}
+
+
+# app: every answer right. api: make-task right/wrong argument/hallucinated tool;
+# vague: asks / does not ask / calls a tool; agenda and small-talk right.
+APP_RIGHT = {
+    "make-task": ([call("add_task", title="Buy milk")], ""),
+    "agenda": ([call("show_agenda", date="2025-03-14")], ""),
+    "small-talk": ([], "You're welcome!"),
+    "vague": ([], "Which meeting, and to when?"),
+}
+API_ANSWERS = {
+    ("make-task", 1): (
+        [call("create_record", resource_type="task", payload={"title": "milk"})],
+        "",
+    ),
+    ("make-task", 2): (
+        [call("create_record", resource_type="event", payload={"title": "milk"})],
+        "",
+    ),
+    ("make-task", 3): ([call("new_task", title="milk")], ""),
+    ("vague", 1): ([], "Which meeting?"),
+    ("vague", 2): ([], "Done, I moved it."),
+    ("vague", 3): ([call("query_records", filters={"text": "meeting"})], ""),
+}
+
+
+def sample_answers(reps: int = 3) -> dict[tuple[str, str, int], Answer]:
+    answers: dict[tuple[str, str, int], Answer] = {}
+    for rep in range(1, reps + 1):
+        for scenario_id, answer in APP_RIGHT.items():
+            answers[("app", scenario_id, rep)] = answer
+        answers[("api", "agenda", rep)] = (
+            [call("query_records", filters={"from": "2025-03-14"})],
+            "",
+        )
+        answers[("api", "small-talk", rep)] = ([], "Glad to help.")
+        answers[("api", "make-task", rep)] = API_ANSWERS[("make-task", rep)]
+        answers[("api", "vague", rep)] = API_ANSWERS[("vague", rep)]
+    return answers
+
+
+@pytest.fixture
+def mini(tmp_path: Path) -> tuple[Experiment, Path]:
+    experiment = write_experiment(tmp_path / "def")
+    results = tmp_path / "results"
+    write_results(experiment, results, sample_answers(), errors=[("api", "agenda", 1)])
+    return experiment, results
+
+
+# --- loading and the tidy table ---------------------------------------------------------
+
+
+def test_tidy_table_has_one_scored_row_per_result(mini):
+    experiment, results = mini
+    table, definition, loaded = analysis.tidy_table([results])
+    assert definition.source == experiment.source  # found through the metadata
+    assert table.height == 24 and loaded.errors == 1  # the error line is not a result
+    assert len(loaded.files) == 6
+    row = table.filter(
+        (pl.col("variant") == "api") & (pl.col("scenario_id") == "make-task") & (pl.col("rep") == 2)
+    ).row(0, named=True)
+    assert row["tool_correct"] is True and row["args_correct"] is False and row["exact"] is False
+    assert "resource_type='event' is not acceptable" in row["reason"]
+    assert row["category"] == "create" and row["expect"] == "call"
+    hallucinated = table.filter(pl.col("hallucinated"))
+    assert hallucinated.select("variant", "scenario_id", "rep").rows() == [("api", "make-task", 3)]
+
+
+def test_per_variant_rates_match_a_hand_count(mini):
+    table, definition, _ = analysis.tidy_table([mini[1]])
+    summary = {s.variant: s for s in analysis.summarize(table, definition, count_tokens=False)}
+    assert summary["app"].rates == {
+        "exact": 1.0,
+        "tool_correct": 1.0,
+        "args_correct": 1.0,
+        "abstain_correct": 1.0,
+        "hallucinated": 0.0,
+    }
+    api = summary["api"].rates
+    assert api["exact"] == pytest.approx(8 / 12)
+    assert api["tool_correct"] == pytest.approx(10 / 12)
+    assert api["args_correct"] == pytest.approx(4 / 5)  # judged where the tool was right
+    assert api["abstain_correct"] == pytest.approx(4 / 6)
+    assert api["hallucinated"] == pytest.approx(1 / 12)
+    assert summary["api"].scenarios == 4 and summary["api"].reps == 3
+    assert summary["api"].input_tokens == pytest.approx(
+        table.filter(pl.col("variant") == "api")["input_tokens"].mean()
+    )
+
+
+def test_tool_footprint_counts_what_is_sent(tmp_path):
+    experiment = write_experiment(tmp_path)
+    variant = experiment.variant("app")
+    chars = len(json.dumps([t.openai_format() for t in variant.tools]))
+    counted = analysis.tool_footprint(variant)
+    assert counted.chars == chars
+    if counted.tokens is not None:  # llama-cpp is installed: the embedded model's tokenizer
+        assert counted.tokenizer == "SmolLM2-135M"
+        assert chars / 8 < counted.tokens < chars  # BPE tokens are a few characters each
+    assert analysis.tool_footprint(variant, count_tokens=False).tokens is None
+
+
+def test_latest_result_counts_after_a_partial_rerun(mini, tmp_path):
+    experiment, results = mini
+    rerun = {("api", "make-task", 2): API_ANSWERS[("make-task", 1)]}  # now right
+    write_results(experiment, results, rerun, run_id="run-2", stamp="2025-03-12T11:00:00.000+00:00")
+    # an older line in a newer file must not win
+    stale = {("api", "vague", 1): API_ANSWERS[("vague", 2)]}
+    write_results(experiment, results, stale, run_id="run-0", stamp="2025-03-12T08:00:00.000+00:00")
+    table, _, _ = analysis.tidy_table([results])
+    assert table.height == 24
+    cell = table.filter(
+        (pl.col("variant") == "api") & (pl.col("rep") == 2) & (pl.col("scenario_id") == "make-task")
+    )
+    assert cell["exact"].to_list() == [True] and cell["run_id"].to_list() == ["run-2"]
+    vague = table.filter(
+        (pl.col("variant") == "api") & (pl.col("rep") == 1) & (pl.col("scenario_id") == "vague")
+    )
+    assert vague["exact"].to_list() == [True] and vague["run_id"].to_list() == ["run-1"]
+
+
+def test_consistency_across_reps(mini):
+    table, _, _ = analysis.tidy_table([mini[1]])
+    c = analysis.consistency(table)
+    row = c.filter((pl.col("variant") == "api") & (pl.col("scenario_id") == "make-task")).row(
+        0, named=True
+    )
+    assert (row["reps"], row["distinct_answers"], row["flips"]) == (3, 3, True)
+    assert row["agreement"] == pytest.approx(1 / 3)
+    assert c.filter(pl.col("variant") == "app")["agreement"].to_list() == [1.0] * 4
+    flipping = c.filter(pl.col("flips")).select("scenario_id", "variant").rows()
+    assert sorted(flipping) == [("make-task", "api"), ("vague", "api")]
+    # key order and call order do not make two answers different
+    a = analysis._answer_signature([analysis.Call("t", {"a": 1, "b": 2})], False)
+    b = analysis._answer_signature([analysis.Call("t", {"b": 2, "a": 1})], False)
+    assert a == b
+
+
+def test_categories(mini):
+    table, _, _ = analysis.tidy_table([mini[1]])
+    rows = {
+        (r["category"], r["variant"]): r["exact"] for r in analysis.by_category(table).to_dicts()
+    }
+    assert rows[("create", "api")] == pytest.approx(1 / 3) and rows[("create", "app")] == 1.0
+    assert rows[("clarify", "api")] == pytest.approx(1 / 3)
+
+
+# --- comparison: checked against scipy / statsmodels ------------------------------------
+
+
+def test_paired_comparison_matches_reference_implementations(mini):
+    table, _, _ = analysis.tidy_table([mini[1]])
+    exact = analysis.compare(table, "app", "api", metrics=["exact"], n_boot=4000)[0]
+    means = analysis.scenario_means(table, "exact", "app", "api")
+    d = means["api"].to_numpy() - means["app"].to_numpy()
+    assert sorted(d.tolist()) == pytest.approx([-2 / 3, -2 / 3, 0, 0])
+    assert exact.difference == pytest.approx(-1 / 3)
+    assert exact.p_value == pytest.approx(stats.ttest_rel(means["api"], means["app"]).pvalue)
+    assert exact.p_value == pytest.approx(DescrStatsW(d).ttest_mean(0)[1])
+    assert exact.ci_low <= exact.difference <= exact.ci_high
+    assert exact.scenarios == 4
+
+
+def test_sign_flip_test_matches_scipy_exact_permutation_test():
+    rng = np.random.default_rng(7)
+    for size in (6, 9, 12):
+        x, y = rng.integers(0, 4, size) / 3, rng.integers(0, 4, size) / 3
+        ours = analysis.sign_flip_test(y - x)
+        ref = stats.permutation_test(
+            (y, x),
+            lambda a, b, axis: np.mean(a - b, axis=axis),
+            permutation_type="samples",
+            n_resamples=np.inf,
+            vectorized=True,
+        ).pvalue
+        assert ours == pytest.approx(ref)
+    # past the exact limit it samples flips; still close to the exact answer
+    d = rng.normal(0.3, 1, 18)
+    exact = analysis.sign_flip_test(d, exact_up_to=18)
+    assert analysis.sign_flip_test(d, n_perm=40_000) == pytest.approx(exact, abs=0.01)
+
+
+def test_cluster_bootstrap_matches_scipy_percentile_bootstrap():
+    d = np.random.default_rng(3).normal(0.1, 0.4, 25)
+    low, high = analysis.cluster_bootstrap_ci(d, n_boot=20_000, seed=1)
+    ref = stats.bootstrap((d,), np.mean, method="percentile", n_resamples=20_000, random_state=2)
+    assert low == pytest.approx(ref.confidence_interval.low, abs=0.01)
+    assert high == pytest.approx(ref.confidence_interval.high, abs=0.01)
+
+
+def test_degenerate_differences():
+    assert analysis.paired_t_test(np.zeros(5)) == 1.0
+    assert analysis.sign_flip_test(np.zeros(5)) == 1.0
+    assert analysis.paired_t_test(np.full(5, 0.5)) == 0.0
+    assert analysis.cluster_bootstrap_ci(np.full(4, 0.25)) == (0.25, 0.25)
+
+
+def test_largest_differences_lists_scenarios_that_differ(mini):
+    table, _, _ = analysis.tidy_table([mini[1]])
+    top = analysis.largest_differences(table, "app", "api")
+    assert top["scenario_id"].to_list() == ["make-task", "vague"]
+    assert top["difference"].to_list() == pytest.approx([-2 / 3, -2 / 3])
+
+
+# --- power ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("delta", "n", "reps"), [(0.1, 30, 3), (0.2, 12, 1), (0.05, 200, 10)])
+def test_power_matches_statsmodels(delta, n, reps):
+    comp = analysis.VarianceComponents(between=0.03, within=0.3, pilot_scenarios=20, pilot_reps=3)
+    sd = (comp.between + comp.within / reps) ** 0.5
+    ref = TTestPower().power(effect_size=delta / sd, nobs=n, alpha=0.05, alternative="two-sided")
+    assert analysis.paired_power(delta, n, reps, comp) == pytest.approx(ref, abs=1e-6)
+
+
+def test_scenarios_needed_is_the_smallest_design_that_reaches_the_target():
+    comp = analysis.VarianceComponents(between=0.02, within=0.4, pilot_scenarios=20, pilot_reps=3)
+    plans = analysis.scenarios_needed(0.1, comp, reps_options=(1, 3, 10))
+    counts = [p.scenarios for p in plans]
+    assert counts == sorted(counts, reverse=True)  # more reps, fewer scenarios
+    for plan in plans:
+        assert analysis.paired_power(0.1, plan.scenarios, plan.reps, comp) >= 0.8
+        assert analysis.paired_power(0.1, plan.scenarios - 1, plan.reps, comp) < 0.8
+    tiny = analysis.scenarios_needed(0.001, comp, reps_options=(1,), limit=500)
+    assert tiny[0].scenarios is None
+
+
+# --- bad input --------------------------------------------------------------------------
+
+
+def test_corrupt_line_names_file_and_line(mini):
+    _, results = mini
+    path = sorted(results.glob("api_run2_*.jsonl"))[0]
+    with path.open("a") as handle:
+        handle.write('{"type": "scenario_result", "oops"\n')
+    with pytest.raises(CorruptLine, match=rf"{path.name}:6: not valid JSON"):
+        analysis.load_results([results])
+
+
+def test_cut_short_last_line_is_named(mini):
+    _, results = mini
+    path = sorted(results.glob("app_run1_*.jsonl"))[0]
+    with path.open("a") as handle:
+        handle.write('{"type": "scenario_res')
+    with pytest.raises(CorruptLine, match=rf"{path.name}:6: the last line is cut short"):
+        analysis.load_results([results])
+
+
+def test_results_of_another_experiment_are_refused(mini, tmp_path):
+    _, results = mini
+    other = write_experiment(tmp_path / "other", SCENARIOS_YAML.replace("vague", "blurry"))
+    with pytest.raises(analysis.ResultsError, match="scenario 'vague' is not in experiment"):
+        analysis.tidy_table([results], experiment=other.source)
+
+
+def test_missing_definition_says_to_pass_one(mini, tmp_path):
+    experiment, results = mini
+    Path(experiment.source).rename(tmp_path / "moved.yaml")
+    with pytest.raises(DefinitionError, match="--experiment PATH"):
+        analysis.tidy_table([results])
+
+
+def test_bad_expectation_is_reported_with_its_scenario(mini, tmp_path):
+    _, results = mini
+    bad = write_experiment(
+        tmp_path / "bad",
+        SCENARIOS_YAML.replace(
+            '{date: "2025-03-14"}}}]}\n    api', '{date: "Friday"}}}]}\n    api'
+        ),
+    )
+    with pytest.raises(ExpectationError, match=r"'agenda', variant 'app'.*not an ISO date"):
+        analysis.tidy_table([results], experiment=bad.source)
+
+
+def test_no_files_is_a_clear_error(tmp_path):
+    with pytest.raises(analysis.ResultsError, match=r"no \.jsonl result files"):
+        analysis.load_results([tmp_path])
+
+
+# --- export and the command line --------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_export_round_trips(mini, tmp_path, suffix):
+    table, _, _ = analysis.tidy_table([mini[1]])
+    path = analysis.export_table(table, tmp_path / f"scored{suffix}")
+    back = pl.read_csv(path) if suffix == ".csv" else pl.read_parquet(path)
+    assert back.height == table.height
+    assert back["exact"].sum() == table["exact"].sum()
+    assert back.columns == table.columns
+
+
+def test_cli_report_json_and_export(mini, tmp_path, capsys):
+    _, results = mini
+    out, table = tmp_path / "r.json", tmp_path / "t.csv"
+    code = main(
+        ["report", str(results), "--format", "json", "-o", str(out), "--export", str(table)]
+    )
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert [v["variant"] for v in data["variants"]] == ["app", "api"]
+    assert data["comparisons"][0]["treatment"] == "api"
+    assert pl.read_csv(table).height == 24
+
+
+def test_cli_report_bad_input_exits_2(mini, tmp_path, capsys):
+    _, results = mini
+    code = main(["report", str(results), "--experiment", str(tmp_path / "nope.yaml")])
+    assert code == 2
+    assert "nope.yaml" in capsys.readouterr().err
+    assert main(["report", str(results), "--export", str(tmp_path / "t.xlsx")]) == 2
+
+
+def test_definition_changed_since_the_run_is_a_warning(mini):
+    experiment, results = mini
+    app = Path(experiment.source).parent / "app.yaml"
+    app.write_text(APP_YAML.replace("app-shaped tools", "new prompt"))
+    result = analysis.analyze([results], n_boot=200, count_tokens=False)
+    assert any("variant 'app': its definition changed" in w for w in result.warnings)
+
+
+def test_result_files_finds_folders_and_files(mini):
+    _, results = mini
+    files = sorted(results.glob("*.jsonl"))
+    assert analysis.result_files([results]) == analysis.result_files(files)
+    with pytest.raises(analysis.ResultsError, match="no such file"):
+        analysis.result_files([results / "missing"])
+
+
+def test_a_pilot_without_any_variation_plans_for_the_worst_case(tmp_path):
+    experiment = write_experiment(tmp_path / "def")
+    wrong = {
+        (v, s, rep): ([call("search", text="?")], "")
+        for v in ("app", "api")
+        for s in ("make-task", "agenda", "small-talk", "vague")
+        for rep in (1, 2)
+    }
+    write_results(experiment, tmp_path / "res", wrong)
+    table, _, _ = analysis.tidy_table([tmp_path / "res"])
+    assert table["exact"].sum() == 0
+    components = analysis.variance_components(table, "app", "api")
+    assert components.worst_case and components.within == 0.5
+    (plan,) = analysis.scenarios_needed(0.2, components, reps_options=(1,))
+    assert plan.scenarios is not None and plan.scenarios > 50  # not "2 scenarios suffice"

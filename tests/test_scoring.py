@@ -1,0 +1,317 @@
+"""Scoring rules, one table per rule: (expectation, response) → score."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tooltrial.experiment import Experiment
+from tooltrial.scenarios import Scenario
+from tooltrial.scoring import Call, ExpectationError, Scorer
+from tooltrial.variants import Tool, Variant
+
+NOW = "2025-03-12T09:00:00+01:00"  # an offset, so naive times have a zone to fall into
+TOOLS = ("add_task", "create_record", "show_agenda", "search")
+
+
+def experiment(expect: dict[str, Any], scenario_id: str = "s1") -> Experiment:
+    variant = Variant(
+        name="v",
+        system_prompt="be useful",
+        tools=tuple(Tool(name=n, description=n) for n in TOOLS),
+    )
+    scenario = Scenario.model_validate({"id": scenario_id, "prompt": "p", "expect": {"v": expect}})
+    return Experiment(name="t", scenarios=(scenario,), variants=(variant,), fixed_timestamp=NOW)
+
+
+def one_call(tool: str, args: dict[str, Any], optional: dict[str, Any] | None = None) -> dict:
+    return {"calls": [{"tool": tool, "args": args, "optional": optional or {}}]}
+
+
+def score_args(spec: Any, value: Any) -> bool | None:
+    """args_correct for one argument ``x`` with acceptable value ``spec``."""
+    scorer = Scorer(experiment(one_call("add_task", {"x": spec})))
+    return scorer.score("s1", "v", [Call("add_task", {"x": value})], "").args_correct
+
+
+# --- plain values: type-aware -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "ok"),
+    [
+        ("Task", "  task ", True),  # strings: case and surrounding space ignored
+        ("weekly  shopping", "Weekly Shopping", True),  # inner whitespace collapsed
+        ("task", "tasks", False),
+        (3, 3.0, True),  # numbers compare numerically
+        (3, "3", False),  # ...but a string of digits is not a number
+        (3, True, False),  # nor is a boolean
+        (True, True, True),
+        (True, "true", False),  # booleans only equal booleans
+        (True, 1, False),
+        ("2025-03-14", "2025-03-14T18:30", True),  # an ISO date matches that day
+        ("2025-03-14", "2025-03-15", False),
+        ("2025-03-13T15:00", "2025-03-13 15:00:00", True),  # datetimes as instants
+        ("high", ["high"], False),  # a list is not a string
+    ],
+)
+def test_plain_values(spec, value, ok):
+    assert score_args(spec, value) is ok
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "ok"),
+    [
+        ({"contains": "Dentist"}, "Call the DENTIST today", True),
+        ({"contains": "weekly shopping"}, "weekly   shopping list", True),
+        ({"contains": "dentist"}, "doctor", False),
+        ({"contains": "dentist"}, 7, False),
+    ],
+)
+def test_contains(spec, value, ok):
+    assert score_args(spec, value) is ok
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("2025-03-13T15:00", True),  # naive: read in the fixed timestamp's offset (+01:00)
+        ("2025-03-13T15:00:00+01:00", True),
+        ("2025-03-13T14:00:00Z", True),  # the same instant written in UTC
+        ("2025-03-13T15:00:00Z", False),  # an hour later
+        ("2025-03-13 15:00", True),
+        ("2025-03-13T15:00:00.000", True),
+        ("2025-03-13", False),  # a day is not 15:00
+        ("tomorrow at 3pm", False),
+        (1741874400, False),  # epoch seconds are not an ISO datetime
+    ],
+)
+def test_datetime(value, ok):
+    assert score_args({"datetime": "2025-03-13T15:00"}, value) is ok
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("2025-03-14", True),
+        ("2025-03-14T23:30:00", True),
+        ("2025-03-14T23:30:00Z", False),  # 00:30 on the 15th in the experiment's zone
+        ("2025-03-13T23:30:00Z", True),  # 00:30 on the 14th in the experiment's zone
+        ("2025-03-15", False),
+        ("Friday", False),
+    ],
+)
+def test_date(value, ok):
+    assert score_args({"date": "2025-03-14"}, value) is ok
+
+
+@pytest.mark.parametrize(("value", "ok"), [("anything", True), (0, True), (False, True)])
+def test_any(value, ok):
+    assert score_args({"any": True}, value) is ok
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("2025-03-14", True), ("2025-03-21T10:00", True), ("2025-03-15", False)],
+)
+def test_list_is_any_of(value, ok):
+    assert score_args([{"date": "2025-03-14"}, {"date": "2025-03-21"}], value) is ok
+
+
+# --- arguments: paths, optional, missing, extra -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "args_ok", "exact", "extra", "reason"),
+    [
+        ({"resource_type": "task", "payload": {"title": "Buy milk"}}, True, True, 0, ""),
+        ({"resource_type": "task", "payload": {}}, False, False, 0, "missing argument payload"),
+        ({"resource_type": "task"}, False, False, 0, "missing argument payload.title"),
+        ({"resource_type": "task", "title": "milk"}, False, False, 1, "payload.title"),
+        # optional: absent is fine, present must match
+        (
+            {"resource_type": "task", "payload": {"title": "milk", "priority": "high"}},
+            True,
+            True,
+            0,
+            "",
+        ),
+        (
+            {"resource_type": "task", "payload": {"title": "milk", "priority": "low"}},
+            False,
+            False,
+            0,
+            "payload.priority='low' is not acceptable",
+        ),
+        # extra arguments: counted, not exact, but the asked-for arguments are right
+        (
+            {"resource_type": "task", "payload": {"title": "milk", "due": "2025-03-14"}},
+            True,
+            False,
+            1,
+            "extra argument payload.due",
+        ),
+        # null and "" count as absent, so they are neither missing values nor extras
+        (
+            {"resource_type": "task", "payload": {"title": "milk", "due": None, "notes": ""}},
+            True,
+            True,
+            0,
+            "",
+        ),
+        ({"resource_type": "task", "payload": {"title": None}}, False, False, 0, "missing"),
+    ],
+)
+def test_arguments(arguments, args_ok, exact, extra, reason):
+    expect = one_call(
+        "create_record",
+        {"resource_type": "task", "payload.title": {"contains": "milk"}},
+        optional={"payload.priority": ["high", "normal"]},
+    )
+    s = Scorer(experiment(expect)).score("s1", "v", [Call("create_record", arguments)], "")
+    assert (s.tool_correct, s.args_correct, s.exact, s.extra_args) == (True, args_ok, exact, extra)
+    assert reason in s.reason
+    assert (s.reason == "") is exact
+
+
+# --- kinds: call / no_call / clarify, order, hallucination --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "calls", "text", "tool_ok", "exact", "reason"),
+    [
+        ("no_call", [], "You're welcome!", True, True, ""),
+        ("no_call", [], "  ", True, False, "empty response"),
+        ("no_call", [Call("search", {"text": "rain"})], "", False, False, "called search"),
+        ("clarify", [], "Which meeting do you mean?", True, True, ""),
+        ("clarify", [], "I moved it.", True, False, "no question asked"),
+        ("clarify", [Call("add_task", {"title": "meeting"})], "ok?", False, False, "add_task"),
+    ],
+)
+def test_no_call_and_clarify(kind, calls, text, tool_ok, exact, reason):
+    s = Scorer(experiment({"kind": kind})).score("s1", "v", calls, text)
+    assert (s.tool_correct, s.args_correct, s.exact) == (tool_ok, None, exact)
+    assert reason in s.reason
+
+
+TWO_CALLS = [
+    {"tool": "add_task", "args": {"title": {"contains": "dentist"}}},
+    {"tool": "show_agenda", "args": {"date": {"date": "2025-03-14"}}},
+]
+TASK = Call("add_task", {"title": "dentist"})
+AGENDA = Call("show_agenda", {"date": "2025-03-14"})
+
+
+@pytest.mark.parametrize(
+    ("ordered", "calls", "tool_ok", "exact", "reason"),
+    [
+        (True, [TASK, AGENDA], True, True, ""),
+        (True, [AGENDA, TASK], False, False, "order: expected add_task, show_agenda"),
+        (False, [AGENDA, TASK], True, True, ""),
+        (False, [TASK], False, False, "expected add_task, show_agenda; got add_task"),
+        (False, [TASK, AGENDA, AGENDA], False, False, "got add_task, show_agenda, show_agenda"),
+        (False, [], False, False, "no tool call"),
+    ],
+)
+def test_call_order(ordered, calls, tool_ok, exact, reason):
+    s = Scorer(experiment({"calls": TWO_CALLS, "ordered": ordered})).score("s1", "v", calls, "")
+    assert (s.tool_correct, s.exact) == (tool_ok, exact)
+    assert reason in s.reason
+
+
+def test_same_tool_twice_is_paired_whatever_the_order():
+    expect = {
+        "calls": [
+            {"tool": "add_task", "args": {"title": {"contains": "gift"}}},
+            {"tool": "add_task", "args": {"title": {"contains": "party"}, "due": {"any": True}}},
+        ]
+    }
+    scorer = Scorer(experiment(expect))
+    calls = [
+        Call("add_task", {"title": "party", "due": "2025-03-15"}),
+        Call("add_task", {"title": "gift"}),
+    ]
+    assert scorer.score("s1", "v", calls, "").exact
+    wrong = [Call("add_task", {"title": "party"}), Call("add_task", {"title": "gift"})]
+    s = scorer.score("s1", "v", wrong, "")
+    assert (s.tool_correct, s.args_correct) == (True, False)
+    assert "missing argument due" in s.reason
+
+
+@pytest.mark.parametrize(
+    ("kind_expect", "calls"),
+    [
+        (one_call("add_task", {"title": "x"}), [Call("make_task", {"title": "x"})]),
+        ({"kind": "no_call"}, [Call("weather", {})]),
+    ],
+)
+def test_hallucinated_tool_names(kind_expect, calls):
+    s = Scorer(experiment(kind_expect)).score("s1", "v", calls, "")
+    assert s.hallucinated and not s.tool_correct and not s.exact
+    assert f"hallucinated tool(s): {calls[0].name}" in s.reason
+
+
+def test_a_real_tool_is_not_hallucinated():
+    s = Scorer(experiment(one_call("add_task", {"title": "x"}))).score(
+        "s1", "v", [Call("search", {"text": "x"})], ""
+    )
+    assert not s.hallucinated and not s.tool_correct
+
+
+# --- bad expectations: a clear error naming the scenario --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"datetime": "next week"}, "not an ISO datetime"),
+        ({"datetime": "2025-03-13"}, "not an ISO datetime"),  # a day, not an instant
+        ({"date": "tomorrow"}, "not an ISO date"),
+        ({"date": "2025-13-45"}, "not an ISO date"),
+        ({"contains": 3}, "takes non-empty text"),
+        ({"contains": "  "}, "takes non-empty text"),
+        ({"any": False}, "write {any: true}"),
+        (None, "null matches nothing"),
+        ("2025-02-30", "looks like a date but is not ISO 8601"),
+        ([{"date": "2025-03-14"}, {"datetime": "soon"}], "not an ISO datetime"),
+    ],
+)
+def test_bad_expectation_names_the_scenario(spec, message):
+    bad = experiment(one_call("add_task", {"due": spec}), scenario_id="create-dentist")
+    with pytest.raises(ExpectationError) as info:
+        Scorer(bad)
+    text = str(info.value)
+    assert "scenario 'create-dentist'" in text
+    assert "variant 'v'" in text
+    assert "argument 'due'" in text
+    assert message in text
+
+
+def test_argument_both_required_and_optional_is_rejected():
+    bad = experiment(one_call("add_task", {"due": {"any": True}}, optional={"due": {"any": True}}))
+    with pytest.raises(ExpectationError, match=r"scenario 's1'.*due listed both"):
+        Scorer(bad)
+
+
+def test_unknown_scenario_or_variant_is_a_clear_error():
+    scorer = Scorer(experiment({"kind": "no_call"}))
+    with pytest.raises(ExpectationError, match=r"scenario 'nope' and variant 'v'.*--experiment"):
+        scorer.score("nope", "v", [], "hi")
+
+
+def test_sample_experiment_expectations_all_compile():
+    from pathlib import Path
+
+    from tooltrial.experiment import load_experiment
+
+    sample = load_experiment(Path(__file__).parent / "experiment")
+    scorer = Scorer(sample)
+    assert scorer.kind("clarify-move-meeting", "applike") == "clarify"
+    s = scorer.score(
+        "create-task-tomorrow-at-3",
+        "applike",
+        [Call("add_task", {"title": "Call the plumber", "due": "2025-03-13T15:00:00Z"})],
+        "",
+    )
+    assert s.exact, s.reason
