@@ -200,6 +200,7 @@ def test_sigkill_then_resume_records_each_cell_once(
     slow_server: MessagesServer, tmp_path: Path, kill_points: list[int]
 ) -> None:
     first = [str(EXPERIMENT_DIR), "--runs", "3", "--concurrency", "6", "--run-id", "k"]
+    earlier: dict[Path, bytes] = {}
     for n, kill_at in enumerate(kill_points):
         args = first if n == 0 else ["--resume", "k", "--concurrency", "6"]
         process = start_run(slow_server, tmp_path, *args)
@@ -207,9 +208,12 @@ def test_sigkill_then_resume_records_each_cell_once(
         process.send_signal(signal.SIGKILL)
         assert process.wait(30) == -signal.SIGKILL  # killed mid-run, not finished
         result_cells(tmp_path, "k")  # whatever moment it died, every line is whole
+        assert {p: p.read_bytes() for p in earlier} == earlier, "earlier files untouched"
+        earlier = {p: p.read_bytes() for p in tmp_path.glob("*.jsonl")}
     finish = start_run(slow_server, tmp_path, "--resume", "k", "--concurrency", "6")
     _, err = finish.communicate(timeout=120)
     assert finish.returncode == 0, err
+    assert {p: p.read_bytes() for p in earlier} == earlier, "the resume never touches them"
     assert_complete(tmp_path, "k", 120)
 
 

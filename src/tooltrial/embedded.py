@@ -167,12 +167,18 @@ class _Reply:
             text, calls, stop, Usage(input_tokens=prompt_tokens, output_tokens=self.budget.used)
         )
 
-    def _complete(self, grammar: Any = None, max_tokens: int | None = None) -> str:
+    def _complete(
+        self, grammar: Any = None, max_tokens: int | None = None, stop: Sequence[str] = ()
+    ) -> str:
         from llama_cpp import LlamaGrammar
 
         if isinstance(grammar, str):
             grammar = LlamaGrammar.from_string(grammar, verbose=False)
-        kwargs: dict[str, Any] = {"grammar": grammar, "stop": [END], "seed": self.seed + self.step}
+        kwargs: dict[str, Any] = {
+            "grammar": grammar,
+            "stop": [END, *stop],
+            "seed": self.seed + self.step,
+        }
         kwargs["repeat_penalty"] = 1.1  # the chat handler's default; damps runaway strings
         if self.model.temperature is not None:
             kwargs["temperature"] = self.model.temperature
@@ -206,8 +212,19 @@ class _Reply:
             if self.last_finish == "length" or self.budget.left <= 0:
                 return calls, "length"
             self.prompt += raw + "\n"
-            choice = self._choose(list(tools), [END])
+            choice = self._next_call(tools)
         return calls, "tool_calls"
+
+    def _next_call(self, tools: dict[str, Tool]) -> str:
+        """Another call only if the model, writing freely, begins one.
+
+        A grammar here (``functions.X | <|im_end|>``) would force a second call whenever
+        the model's first choice is neither, and the prompt's format example shows two
+        calls, so a small model would chain calls until the budget runs out.
+        """
+        written = self._complete(max_tokens=16, stop=[":", "\n"]).strip()
+        name = written.removeprefix("functions.")
+        return f"functions.{name}:" if written.startswith("functions.") and name in tools else ""
 
 
 _GRAMMARS: dict[str, Any] = {}

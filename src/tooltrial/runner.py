@@ -165,7 +165,11 @@ def result_fields(response: ModelResponse, model: Model, latency_s: float) -> di
 
 
 def cell_seed(cell: Cell) -> int:
-    """Stable per cell, so a local model's run can be reproduced exactly."""
+    """Stable per cell, so a local model samples each cell the same way every time.
+
+    Not a promise of identical text: llama.cpp's prompt-prefix reuse changes how the
+    prompt is batched, which shifts logits by float rounding, and near-ties can flip.
+    """
     return zlib.crc32(f"{cell.variant}/{cell.scenario_id}/{cell.rep}".encode())
 
 
