@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from tooltrial import tracing
 from tooltrial.cache import ResponseCache
 from tooltrial.capture import WriterPool
 from tooltrial.experiment import DefinitionError, Experiment, load_experiment
@@ -103,6 +104,17 @@ def _parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="live progress bar (default: only when stderr is a terminal)",
+    )
+    traces = run.add_argument_group("tracing (LangSmith: set LANGSMITH_API_KEY)")
+    traces.add_argument(
+        "--langsmith-experiment",
+        help="LangSmith project for the traces (default: LANGSMITH_EXPERIMENT, "
+        "else 'tooltrial MODEL VARIANTS RUN_ID')",
+    )
+    traces.add_argument(
+        "--otel-endpoint",
+        help="also send OpenTelemetry spans to this OTLP/HTTP base URL "
+        "(default: OTEL_EXPORTER_OTLP_ENDPOINT)",
     )
     run.set_defaults(handler=cmd_run)
 
@@ -199,6 +211,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         metadata=metadata_for(experiment, model, runs, plan["scenario_ids"], **settings),
         directory=args.results,
     )
+    runner.tracer = tracing.from_env(
+        experiment,
+        model,
+        pool.run_id,
+        pool.git_commit,
+        variants=args.variant,
+        otel_endpoint=args.otel_endpoint,
+        langsmith_experiment=args.langsmith_experiment,
+        warn=lambda message: console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True),
+    )
     resumed = f" (resuming: {len(cells)} cells left)" if prior else ""
     console.print(
         f"run {pool.run_id}: {len(cells)} calls to {model.spec} "
@@ -224,6 +246,7 @@ def _execute(runner: Runner, cells: list[Cell], pool: WriterPool, args: argparse
         return 130
     finally:
         pool.close_all()
+        runner.tracer.close()  # flushes queued traces; warns once if some were not sent
     if failure is not None:
         console.print(
             f"[red]error:[/red] {runner.model.spec} did not answer a first test call "

@@ -11,13 +11,16 @@ to every worker, so all workers append to the same per-(variant, rep) files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tooltrial import tracing
 from tooltrial.capture import WriterPool, file_timestamp
 from tooltrial.experiment import Experiment
 from tooltrial.models import Model, ModelSettingRejected, get_model
@@ -32,6 +35,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--tooltrial-model", default=None, help="model spec, e.g. local:smollm2")
     group.addoption("--tooltrial-results", default="results", help="folder for JSONL files")
     group.addoption("--tooltrial-run-id", default=None, help="run id (default: a new one)")
+    group.addoption(
+        "--tooltrial-langsmith-experiment",
+        default=None,
+        help="LangSmith experiment (default: LANGSMITH_EXPERIMENT, else model, variants, run id)",
+    )
+    group.addoption(
+        "--tooltrial-otel-endpoint",
+        default=None,
+        help="also send OpenTelemetry spans to this OTLP/HTTP base URL",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -124,11 +137,48 @@ class Caller:
 
 @pytest.fixture(scope="session")
 def tooltrial_caller(
+    request: pytest.FixtureRequest,
     tooltrial_experiment: Experiment,
     tooltrial_model: Model,
     tooltrial_loop: asyncio.AbstractEventLoop,
-) -> Caller:
-    return Caller(Runner(tooltrial_experiment, tooltrial_model), tooltrial_loop)
+) -> Iterator[Caller]:
+    tracer = tracing.from_env(
+        tooltrial_experiment,
+        tooltrial_model,
+        request.config.stash[_identity]["tooltrial_run_id"],
+        git_commit(request.config.rootpath),
+        otel_endpoint=request.config.getoption("tooltrial_otel_endpoint"),
+        langsmith_experiment=request.config.getoption("tooltrial_langsmith_experiment"),
+        warn=lambda message: warnings.warn(tracing.TracingWarning(message), stacklevel=1),
+    )
+    try:
+        with _langsmith_names(tracer, tooltrial_experiment):
+            runner = Runner(tooltrial_experiment, tooltrial_model, tracer=tracer)
+            yield Caller(runner, tooltrial_loop)
+    finally:
+        tracer.close()
+
+
+@contextlib.contextmanager
+def _langsmith_names(tracer: tracing.Tracer, experiment: Experiment) -> Iterator[None]:
+    """Names for LangSmith's pytest integration, which reads them when the first marked
+    test runs: our experiment name (it adds a suffix) and one dataset per experiment.
+    It records only with tracing on, which the key alone does not do for it."""
+    project = tracing.project_name(tracer)
+    if not project:
+        yield
+        return
+    from langsmith import run_trees
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LANGSMITH_EXPERIMENT", project)
+        suite = os.environ.get("LANGSMITH_TEST_SUITE") or f"tooltrial {experiment.name}"
+        patch.setenv("LANGSMITH_TEST_SUITE", suite)
+        run_trees.configure(enabled=True)
+        try:
+            yield
+        finally:
+            run_trees.configure(enabled=None)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

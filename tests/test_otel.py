@@ -1,0 +1,185 @@
+"""OpenTelemetry spans, exported by the real OTLP/HTTP exporter to a real OTLP receiver
+(oteltap, run on 127.0.0.1 by the test); model calls go to the local Messages API server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from oteltap import OtelTapHttpProtobufReceiver, OtelTapHttpProtobufReceiverSettings
+
+from tooltrial import tracing
+from tooltrial.capture import WriterPool
+from tooltrial.experiment import Experiment, load_experiment
+from tooltrial.langsmith_server import free_port_url
+from tooltrial.models import get_model
+from tooltrial.runner import Outcome, RetryPolicy, Runner, Tracer, metadata_for, plan_cells
+from tooltrial.testserver import MessagesServer
+
+EXPERIMENT_DIR = Path(__file__).parent / "experiment"
+FAST = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.05, timeout_s=10)
+
+
+class Collector:
+    """Every span the receiver gets, kept in arrival order."""
+
+    def __init__(self, receiver: OtelTapHttpProtobufReceiver, url: str) -> None:
+        self.receiver, self.url, self.spans = receiver, url, []
+
+    async def _collect(self) -> None:
+        async for span in self.receiver.stream_traces():
+            self.spans.append(span)
+
+    async def wait_for(self, count: int, timeout_s: float = 30.0) -> list[Any]:
+        """The spans once ``count`` arrived (or the deadline passed), then a moment more
+        in which an extra (duplicate) span would show."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while len(self.spans) < count and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        return list(self.spans)
+
+
+@contextlib.asynccontextmanager
+async def otlp_receiver() -> AsyncIterator[Collector]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = OtelTapHttpProtobufReceiverSettings(http_port=port, listen_on_all_interfaces=False)
+    async with OtelTapHttpProtobufReceiver(settings) as receiver:
+        collector = Collector(receiver, f"http://127.0.0.1:{port}")
+        task = asyncio.create_task(collector._collect())
+        await asyncio.sleep(0)  # subscribed before anything is sent
+        try:
+            yield collector
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def attributes(span: Any) -> dict[str, Any]:
+    """A span's attributes as plain Python values."""
+    out: dict[str, Any] = {}
+    for kv in span.attributes:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "array_value":
+            out[kv.key] = [getattr(v, v.WhichOneof("value")) for v in value.array_value.values]
+        else:
+            out[kv.key] = getattr(value, kind)
+    return out
+
+
+@pytest.fixture(scope="module")
+def experiment() -> Experiment:
+    return load_experiment(EXPERIMENT_DIR)
+
+
+@pytest.fixture
+def messages() -> Iterator[MessagesServer]:
+    with MessagesServer() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def only_otel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
+    monkeypatch.setenv("LANGSMITH_TRACING", "false")
+    for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+
+
+async def run_cells(
+    experiment: Experiment, messages: MessagesServer, tracer: Tracer, tmp_path: Path
+) -> tuple[list[Outcome], list[dict]]:
+    model = get_model("anthropic:claude-test", base_url=messages.url, max_tokens=64)
+    cells = plan_cells(experiment, 2, scenario_ids=experiment.scenario_ids[:3])
+    metadata = metadata_for(experiment, model, 2)
+    pool = WriterPool(run_id="run-o", git_commit="c0ffee", metadata=metadata, directory=tmp_path)
+    try:
+        outcomes = await Runner(experiment, model, policy=FAST, tracer=tracer).run(cells, pool)
+    finally:
+        pool.close_all()
+        await asyncio.to_thread(tracer.close)  # the receiver's loop keeps polling meanwhile
+    lines = []
+    for path in sorted(tmp_path.glob("*.jsonl")):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        lines += [r for r in records if r["type"] == "scenario_result"]
+    return outcomes, lines
+
+
+def otel_tracer(experiment: Experiment, messages: MessagesServer, warnings: list[str], **kw):
+    model = get_model("anthropic:claude-test", base_url=messages.url, max_tokens=64)
+    return tracing.from_env(experiment, model, "run-o", "c0ffee", warn=warnings.append, **kw)
+
+
+async def test_one_genai_span_per_call_with_the_run_attributes(experiment, messages, tmp_path):
+    async with otlp_receiver() as collector:
+        warnings: list[str] = []
+        tracer = otel_tracer(experiment, messages, warnings, otel_endpoint=collector.url)
+        assert isinstance(tracer, tracing.OTelTracer)
+        outcomes, lines = await run_cells(experiment, messages, tracer, tmp_path)
+        spans = await collector.wait_for(len(outcomes))
+
+    assert warnings == []
+    assert len(lines) == len(outcomes) == 12
+    by_trace = {span.trace_id.hex(): span for span in spans}
+    assert len(spans) == len(by_trace) == 12  # nothing lost, nothing sent twice
+    assert set(by_trace) == {line["trace_id"] for line in lines}
+    for line in lines:
+        span = by_trace[line["trace_id"]]
+        attrs = attributes(span)
+        assert span.name == "chat claude-test"
+        assert attrs["gen_ai.operation.name"] == "chat"
+        assert attrs["gen_ai.provider.name"] == attrs["gen_ai.system"] == "anthropic"
+        assert attrs["gen_ai.request.model"] == "claude-test"
+        assert attrs["gen_ai.request.temperature"] == pytest.approx(0.2)
+        assert attrs["gen_ai.usage.input_tokens"] == line["usage"]["input_tokens"]
+        assert attrs["gen_ai.usage.output_tokens"] == line["usage"]["output_tokens"]
+        assert attrs["gen_ai.response.finish_reasons"] == [line["stop_reason"]]
+        assert attrs["tooltrial.variant"] == line["variant"]
+        assert attrs["tooltrial.rep"] == line["rep"]
+        assert attrs["tooltrial.scenario_id"] == line["scenario_id"]
+        assert attrs["tooltrial.run_id"] == "run-o"
+        assert attrs["tooltrial.git_commit"] == "c0ffee"
+        assert f"variant:{line['variant']}" in attrs["tooltrial.tags"]
+        prompt = experiment.scenario(line["scenario_id"]).prompt
+        assert json.loads(attrs["gen_ai.input.messages"])[0]["parts"][0]["content"] == prompt
+
+
+async def test_the_standard_environment_variable_turns_it_on(
+    experiment, messages, tmp_path, monkeypatch
+):
+    async with otlp_receiver() as collector:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+        warnings: list[str] = []
+        tracer = otel_tracer(experiment, messages, warnings)
+        outcomes, _ = await run_cells(experiment, messages, tracer, tmp_path)
+        spans = await collector.wait_for(len(outcomes))
+    assert len(spans) == len(outcomes) and warnings == []
+
+
+async def test_collector_down_run_completes_with_one_warning(
+    experiment, messages, tmp_path, caplog, capfd, monkeypatch
+):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2")  # seconds the exporter retries
+    warnings: list[str] = []
+    tracer = otel_tracer(experiment, messages, warnings, otel_endpoint=free_port_url())
+    outcomes, lines = await run_cells(experiment, messages, tracer, tmp_path)
+    assert len(lines) == len(outcomes) == 12
+    assert len(warnings) == 1 and "12 of 12 traces were not sent" in warnings[0]
+    assert not [r for r in caplog.records if r.name.startswith("opentelemetry")]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_otel_endpoint_is_a_base_url_like_the_standard_variable():
+    assert tracing.otel_traces_url("http://h:4318") == "http://h:4318/v1/traces"
+    assert tracing.otel_traces_url("http://h:4318/v1/traces") == "http://h:4318/v1/traces"

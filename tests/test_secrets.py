@@ -1,0 +1,103 @@
+"""Planted keys never leave the process environment: ``tooltrial run`` is run with fake
+ANTHROPIC and LANGSMITH keys, with the tracing services up and then broken, and every
+output is searched for them: stdout, stderr, a DEBUG log of every library, the JSONL
+files (an error line included), and what the LangSmith stand-in and the OTLP receiver got
+(less the auth headers, which the stand-in records as ``***``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from test_otel import otlp_receiver
+
+from tooltrial.langsmith_server import LangSmithServer, free_port_url
+from tooltrial.testserver import Faults, MessagesServer
+
+ROOT = Path(__file__).parent.parent
+PLANTED = {
+    "ANTHROPIC_API_KEY": "sk-ant-PLANTED-0d1e2a3d4b5e6e7f8a9b0c1d2e3f4a5b",
+    "LANGSMITH_API_KEY": "lsv2-PLANTED-b4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9",
+}
+SCENARIOS = ["create-task-tomorrow-at-3", "create-event-monday-morning"]
+CALL = """
+import logging, sys
+logging.basicConfig(filename=sys.argv[1], level=logging.DEBUG)
+from tooltrial.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+async def tooltrial_run(
+    results: Path, log: Path, messages: str, langsmith: str, otlp: str, timeout: str = "10"
+) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "OTEL_"))}
+    env |= PLANTED | {"LANGSMITH_ENDPOINT": langsmith, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp}
+    env["OTEL_EXPORTER_OTLP_TIMEOUT"] = timeout  # seconds the exporter retries a dead one
+    args = ["run", "tests/experiment", "--model", "anthropic:claude-test", "--base-url", messages]
+    args += ["--runs", "1", "--results", str(results), "--max-attempts", "1", "--run-id", "sec"]
+    for scenario in SCENARIOS:
+        args += ["--scenario", scenario]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CALL,
+        str(log),
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    return process.returncode or 0, out.decode() + err.decode()
+
+
+def leaks(texts: list[str]) -> list[str]:
+    return [key for key in PLANTED.values() for text in texts if key in text]
+
+
+def jsonl_texts(results: Path) -> list[str]:
+    return [path.read_text() for path in sorted(results.glob("*.jsonl"))]
+
+
+async def test_no_planted_key_in_any_output_with_services_up(tmp_path):
+    # Request 1 is the preflight; request 2, the first cell, fails: an error line.
+    faults = Faults(on_requests={2: "500"})
+    with MessagesServer(faults, max_seconds=120) as messages, LangSmithServer() as langsmith:
+        async with otlp_receiver() as collector:
+            code, output = await tooltrial_run(
+                tmp_path, tmp_path / "debug.log", messages.url, langsmith.url, collector.url
+            )
+            spans = await collector.wait_for(2 * len(SCENARIOS))
+        received = [
+            r.body.decode(errors="replace") + json.dumps(r.headers) for r in langsmith.received
+        ]
+        runs = langsmith.runs
+
+    files = jsonl_texts(tmp_path)
+    assert code == 1, output  # the one failed cell
+    assert "scenario_error" in "".join(files) and "500" in "".join(files)
+    assert len(runs) == len(spans) == 2 * len(SCENARIOS)  # the search covers real traces
+    log = (tmp_path / "debug.log").read_text()
+    assert "langsmith" in log  # the DEBUG log did capture the libraries
+    texts = [output, log, *files, *received, *(str(s) for s in spans)]
+    assert leaks(texts) == []
+
+
+async def test_no_planted_key_in_any_output_with_services_broken(tmp_path):
+    with MessagesServer(max_seconds=120) as messages, LangSmithServer(fail_status=500) as ls:
+        code, output = await tooltrial_run(
+            tmp_path, tmp_path / "debug.log", messages.url, ls.url, free_port_url(), timeout="2"
+        )
+        received = [r.body.decode(errors="replace") + json.dumps(r.headers) for r in ls.received]
+
+    assert code == 0, output
+    assert output.count("warning:") == 2, output  # one for LangSmith, one for OpenTelemetry
+    assert "LangSmith: traces are not sent" in output and "OpenTelemetry: 4 of 4" in output
+    assert "Traceback" not in output
+    texts = [output, (tmp_path / "debug.log").read_text(), *jsonl_texts(tmp_path), *received]
+    assert leaks(texts) == []
