@@ -178,11 +178,19 @@ def test_corrupt_line_names_file_line_and_fix(tmp_path):
     assert "tooltrial run --resume" in message
 
 
-def test_cut_short_last_line_is_reported(tmp_path):
-    path = tmp_path / "cut.jsonl"
-    path.write_text('{"type": "metadata"')
-    with pytest.raises(CorruptLine, match=r"cut.jsonl:1: the last line is cut short"):
-        list(iter_records(path))
+def test_torn_last_line_is_skipped_and_the_next_writer_ends_it(tmp_path):
+    writer = JSONLWriter("r", tmp_path, filename="torn.jsonl")
+    writer.write_metadata(**META, variant="v", rep=1, git_commit=None)
+    path = tmp_path / "torn.jsonl"
+    with path.open("ab") as handle:
+        handle.write(b'{"type": "scenario_result", "scenario_id": "a", "resp')  # killed here
+    assert [r.type for r in iter_records(path)] == ["metadata"], "never committed"
+    writer.write_result(**result_fields("b"))
+    writer.close()
+    lines = path.read_bytes().splitlines()
+    assert lines[1].endswith(b'"resp') and json.loads(lines[2])["scenario_id"] == "b"
+    with pytest.raises(CorruptLine, match=r"torn.jsonl:2: not valid JSON"):
+        list(iter_records(path))  # in the middle now: reported, with the fix
 
 
 def test_result_needs_its_fields(tmp_path):

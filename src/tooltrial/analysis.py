@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import json
 import math
 import os
@@ -36,7 +37,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from tooltrial.capture import CorruptLine, iter_records
+from tooltrial.capture import committed_bytes, iter_records
 from tooltrial.experiment import DefinitionError, Experiment, load_experiment
 from tooltrial.scoring import Call, Scorer
 from tooltrial.variants import Variant
@@ -112,13 +113,8 @@ class Loaded:
 
 def load_results(paths: Iterable[str | Path]) -> Loaded:
     files = result_files(paths)
-    _check_whole_lines(files)
     try:
-        lines = (
-            pl.scan_ndjson(files, schema=_LINE_SCHEMA, include_file_paths="file")
-            .with_row_index("row")
-            .collect()
-        )
+        lines = pl.concat([_scan(path) for path in files]).with_row_index("row").collect()
     except pl.exceptions.PolarsError as exc:
         _raise_first_bad_line(files, exc)
     meta = _metadata(lines, files)
@@ -142,18 +138,15 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
     )
 
 
-def _check_whole_lines(files: list[Path]) -> None:
-    for path in files:
-        with path.open("rb") as handle:
-            handle.seek(0, 2)
-            if handle.tell() == 0:
-                raise ResultsError(f"{path}: empty file; move it out of the results folder")
-            handle.seek(-1, 2)
-            if handle.read(1) != b"\n":
-                count = sum(1 for _ in path.open("rb"))
-                raise CorruptLine(
-                    path, count, "the last line is cut short (the writer was killed?)"
-                )
+def _scan(path: Path) -> pl.LazyFrame:
+    """A file's lines, lazily; a torn last line (a killed writer) was never committed."""
+    if path.stat().st_size == 0:
+        raise ResultsError(f"{path}: empty file; move it out of the results folder")
+    committed = committed_bytes(path)
+    if committed is None:
+        return pl.scan_ndjson(path, schema=_LINE_SCHEMA, include_file_paths="file")
+    frame = pl.read_ndjson(io.BytesIO(committed), schema=_LINE_SCHEMA)
+    return frame.with_columns(file=pl.lit(str(path))).lazy()
 
 
 def _raise_first_bad_line(files: list[Path], exc: Exception) -> Any:

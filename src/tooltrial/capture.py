@@ -5,8 +5,12 @@ Guarantees, and how they are kept:
 - A file is never truncated or overwritten: files are opened ``O_APPEND`` only, and the
   metadata line is written to a temporary file that is then hard-linked into place, which
   fails if the name is taken.
-- A crash never leaves a half line: each record is a single ``write()`` of a whole line,
-  followed by ``fsync``; SIGKILL cannot split one ``write()`` to a regular file.
+- A crash never corrupts what was written: each record is one ``write()`` of a whole line,
+  then ``fsync``. A record is committed when its newline is on disk. SIGKILL can still cut
+  a ``write()`` that spans pages (Linux checks for fatal signals between pages), leaving a
+  torn last line: readers skip it, as the record was never committed (``--resume`` runs
+  that cell again), and a writer appending to such a file first ends the torn line, so
+  its own lines stay whole.
 - Several processes (pytest-xdist workers) can share a file: the link makes exactly one of
   them write the metadata, and ``flock`` keeps their result lines whole and in sequence.
 """
@@ -169,9 +173,12 @@ class JSONLWriter:
         with self._lock:
             if self._fd is None:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
+                size = os.fstat(self._fd).st_size
+                if size and os.pread(self._fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data  # a killed writer's torn line: end it, keep ours whole
                 os.write(self._fd, data)
                 os.fsync(self._fd)
             finally:
@@ -247,15 +254,33 @@ class CorruptLine(ValueError):
 
 
 def iter_records(path: Path) -> Iterator[Record]:
-    """Yield every record of a file in order; raise CorruptLine at the first bad one."""
+    """Yield every committed record of a file in order; raise CorruptLine at a bad one.
+
+    A last line without its newline is a torn write (the writer was killed): never
+    committed, so it is skipped rather than reported.
+    """
     with path.open("rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
+                return
             yield parse_line(path, line_no, raw)
 
 
+def committed_bytes(path: Path) -> bytes | None:
+    """The file up to its last newline if its last line is torn; None if it is whole."""
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() == 0:
+            return None
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return None
+        handle.seek(0)
+        data = handle.read()
+    return data[: data.rfind(b"\n") + 1]
+
+
 def parse_line(path: Path, line_no: int, raw: bytes) -> Record:
-    if not raw.endswith(b"\n"):
-        raise CorruptLine(path, line_no, "the last line is cut short (the writer was killed?)")
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:

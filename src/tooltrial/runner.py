@@ -230,31 +230,33 @@ class Runner:
                 await self.sleep(self.policy.delay(attempt, failure, self.rng))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def is_cached(self, cell: Cell) -> bool:
-        if self.cache is None:
-            return False
+    def _request(self, cell: Cell) -> tuple[str, str, tuple[Tool, ...]]:
+        """What the model is sent for this cell: system prompt, user prompt, tools."""
         variant = self.experiment.variant(cell.variant)
-        system = self.experiment.system_prompt(variant)
         prompt = self.experiment.scenario(cell.scenario_id).prompt
-        return self.cache.has(cache_key(self.model, system, prompt, variant.tools, cell.rep))
+        return self.experiment.system_prompt(variant), prompt, variant.tools
+
+    def _cache_key(self, cell: Cell) -> str | None:
+        if self.cache is None:
+            return None
+        system, prompt, tools = self._request(cell)
+        return cache_key(self.model, system, prompt, tools, cell.rep)
+
+    def is_cached(self, cell: Cell) -> bool:
+        key = self._cache_key(cell)
+        return key is not None and self.cache is not None and self.cache.has(key)
 
     async def call(self, cell: Cell) -> Outcome:
-        variant = self.experiment.variant(cell.variant)
-        system = self.experiment.system_prompt(variant)
-        prompt = self.experiment.scenario(cell.scenario_id).prompt
+        system, prompt, tools = self._request(cell)
+        key = self._cache_key(cell)
         async with self.tracer.trace(cell, system, prompt) as span:
-            key = None
-            if self.cache is not None:
-                key = cache_key(self.model, system, prompt, variant.tools, cell.rep)
-                hit = self.cache.get(key)
-                if hit is not None:
-                    outcome = Outcome(cell, hit, None, 0, 0.0, 0.0, cached=True)
-                    outcome.trace_id = span.id
-                    span.finish(outcome)
-                    return outcome
-            outcome = await self._attempts(cell, system, prompt, variant.tools)
-            if key is not None and outcome.response is not None:
-                self.cache.put(key, outcome.response)  # type: ignore[union-attr]
+            hit = self.cache.get(key) if self.cache is not None and key else None
+            if hit is not None:
+                outcome = Outcome(cell, hit, None, 0, 0.0, 0.0, cached=True)
+            else:
+                outcome = await self._attempts(cell, system, prompt, tools)
+                if self.cache is not None and key and outcome.response is not None:
+                    self.cache.put(key, outcome.response)
             outcome.trace_id = span.id
             span.finish(outcome)
         return outcome
