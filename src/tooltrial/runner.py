@@ -222,13 +222,21 @@ class Runner:
             except ModelSettingRejected:
                 raise
             except Exception as exc:
-                failure = classify(exc)
-                if failure.kind == "rate_limit":
-                    self.pacer.rate_limited_by_server(failure.retry_after_s)
-                if not failure.retryable or attempt == self.policy.max_attempts:
+                failure, delay = self._failed(exc, attempt)
+                if delay is None:
                     return failure
-                await self.sleep(self.policy.delay(attempt, failure, self.rng))
+                await self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failed(self, exc: Exception, attempt: int) -> tuple[Failure, float | None]:
+        """What a failed attempt means: the failure, and the wait before the next try
+        (None: give up). A 429 slows every call, not just this one."""
+        failure = classify(exc)
+        if failure.kind == "rate_limit":
+            self.pacer.rate_limited_by_server(failure.retry_after_s)
+        if not failure.retryable or attempt == self.policy.max_attempts:
+            return failure, None
+        return failure, self.policy.delay(attempt, failure, self.rng)
 
     def _request(self, cell: Cell) -> tuple[str, str, tuple[Tool, ...]]:
         """What the model is sent for this cell: system prompt, user prompt, tools."""
@@ -264,7 +272,7 @@ class Runner:
     async def _attempts(
         self, cell: Cell, system: str, prompt: str, tools: Sequence[Tool]
     ) -> Outcome:
-        waited, failure = 0.0, None
+        waited = 0.0
         estimate = self._estimate_tokens(cell.variant, system, prompt, tools)
         for attempt in range(1, self.policy.max_attempts + 1):
             await self.pacer.acquire(estimate)
@@ -277,14 +285,11 @@ class Runner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                failure = classify(exc)
-                if failure.kind == "rate_limit":
-                    self.pacer.rate_limited_by_server(failure.retry_after_s)
-                if not failure.retryable or attempt == self.policy.max_attempts:
+                failure, delay = self._failed(exc, attempt)
+                if delay is None:
                     return Outcome(cell, None, failure, attempt, waited, 0.0)
                 if self.on_retry:
                     self.on_retry(cell, failure)
-                delay = self.policy.delay(attempt, failure, self.rng)
                 waited += delay
                 await self.sleep(delay)
                 continue
