@@ -34,8 +34,9 @@ from typing import Any
 import polars as pl
 
 from tooltrial import analysis
-from tooltrial.capture import Metadata, Result, parse_line
-from tooltrial.experiment import Experiment, load_experiment
+from tooltrial.analysis import load
+from tooltrial.definitions import Experiment, load_experiment
+from tooltrial.log.records import Metadata, Result, parse_line
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES_PER_VARIANT = 10
@@ -146,7 +147,7 @@ def _check_format(path: Path) -> None:
 
 
 def read_only(paths: list[Path]) -> int:
-    table = pl.scan_ndjson(paths, schema=analysis._LINE_SCHEMA).collect()
+    table = pl.scan_ndjson(paths, schema=load._LINE_SCHEMA).collect()
     return table.height
 
 

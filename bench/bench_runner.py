@@ -37,11 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from tooltrial import load_experiment
-from tooltrial.capture import WriterPool
-from tooltrial.experiment import Experiment
+from tooltrial.definitions import Experiment
+from tooltrial.log.writer import WriterPool
 from tooltrial.models import Model, get_model
-from tooltrial.pacing import Pacer
-from tooltrial.runner import Cell, Runner, metadata_for, plan_cells
+from tooltrial.run.pacing import Pacer
+from tooltrial.run.plan import metadata_for, plan_cells
+from tooltrial.run.runner import Runner
+from tooltrial.types import Cell
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENT = ROOT / "tests" / "experiment"
@@ -50,8 +52,15 @@ os.environ.setdefault("ANTHROPIC_API_KEY", "sk-bench-not-a-real-key")
 
 @contextmanager
 def test_server(*flags: str) -> Iterator[tuple[str, dict[str, int]]]:
-    """``python -m tooltrial.testserver`` in a subprocess; yields its URL, then its stats."""
-    command = [sys.executable, "-m", "tooltrial.testserver", "--max-seconds", "1800", *flags]
+    """The Messages API test server in a subprocess; yields its URL, then its stats."""
+    command = [
+        sys.executable,
+        "-m",
+        "tooltrial.testing.messages_server",
+        "--max-seconds",
+        "1800",
+        *flags,
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -15,10 +15,12 @@ from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import DescrStatsW
 
 from tooltrial import analysis
-from tooltrial.capture import CorruptLine, WriterPool
+from tooltrial.analysis import table as table_module
+from tooltrial.analysis.scoring import Call
 from tooltrial.cli import main
-from tooltrial.experiment import DefinitionError, Experiment, load_experiment
-from tooltrial.scoring import ExpectationError
+from tooltrial.definitions import Experiment, load_experiment
+from tooltrial.errors import CorruptLine, DefinitionError, ExpectationError, ResultsError
+from tooltrial.log.writer import WriterPool
 
 # --- a small experiment, on disk so the metadata can point at it ------------------------
 
@@ -272,8 +274,8 @@ def test_consistency_across_reps(mini):
     flipping = c.filter(pl.col("flips")).select("scenario_id", "variant").rows()
     assert sorted(flipping) == [("make-task", "api"), ("vague", "api")]
     # key order and call order do not make two answers different
-    a = analysis._answer_signature([analysis.Call("t", {"a": 1, "b": 2})], False)
-    b = analysis._answer_signature([analysis.Call("t", {"b": 2, "a": 1})], False)
+    a = table_module._answer_signature([Call("t", {"a": 1, "b": 2})], False)
+    b = table_module._answer_signature([Call("t", {"b": 2, "a": 1})], False)
     assert a == b
 
 
@@ -390,7 +392,7 @@ def test_torn_last_line_was_never_committed_and_is_skipped(mini):
 def test_results_of_another_experiment_are_refused(mini, tmp_path):
     _, results = mini
     other = write_experiment(tmp_path / "other", SCENARIOS_YAML.replace("vague", "blurry"))
-    with pytest.raises(analysis.ResultsError, match="scenario 'vague' is not in experiment"):
+    with pytest.raises(ResultsError, match="scenario 'vague' is not in experiment"):
         analysis.tidy_table([results], experiment=other.source)
 
 
@@ -414,7 +416,7 @@ def test_bad_expectation_is_reported_with_its_scenario(mini, tmp_path):
 
 
 def test_no_files_is_a_clear_error(tmp_path):
-    with pytest.raises(analysis.ResultsError, match=r"no \.jsonl result files"):
+    with pytest.raises(ResultsError, match=r"no \.jsonl result files"):
         analysis.load_results([tmp_path])
 
 
@@ -464,7 +466,7 @@ def test_result_files_finds_folders_and_files(mini):
     _, results = mini
     files = sorted(results.glob("*.jsonl"))
     assert analysis.result_files([results]) == analysis.result_files(files)
-    with pytest.raises(analysis.ResultsError, match="no such file"):
+    with pytest.raises(ResultsError, match="no such file"):
         analysis.result_files([results / "missing"])
 
 

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from tooltrial.capture import Metadata, Result, iter_records
 from tooltrial.cli import main
-from tooltrial.testserver import MessagesServer, default_responder
-from tooltrial.validate import validate
+from tooltrial.log.reader import iter_records
+from tooltrial.log.records import Metadata, Result
+from tooltrial.log.validate import validate
+from tooltrial.testing.messages_server import MessagesServer, default_responder
 
 SAMPLE = Path(__file__).parent / "experiment"
 KEY = "sk-ant-PLANTED-test-key-0123456789"

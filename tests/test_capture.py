@@ -14,16 +14,11 @@ from pathlib import Path
 import pytest
 
 from tooltrial import __version__
-from tooltrial.capture import (
-    CorruptLine,
-    JSONLWriter,
-    Metadata,
-    Result,
-    ToolCall,
-    Usage,
-    WriterPool,
-    iter_records,
-)
+from tooltrial.errors import CorruptLine
+from tooltrial.log.reader import iter_records
+from tooltrial.log.records import Metadata, Result
+from tooltrial.log.writer import JSONLWriter, WriterPool
+from tooltrial.types import ToolCall, Usage
 
 META = {
     "experiment": "e",
@@ -135,7 +130,8 @@ def test_processes_appending_to_one_file_never_interleave(tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from tooltrial.capture import JSONLWriter, ToolCall, Usage
+from tooltrial.log.writer import JSONLWriter
+from tooltrial.types import ToolCall, Usage
 writer = JSONLWriter("r", sys.argv[1], filename="k.jsonl")
 i = 0
 while True:

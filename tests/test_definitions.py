@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from tooltrial.cli import main
-from tooltrial.experiment import DefinitionError, load_experiment
+from tooltrial.definitions import load_experiment
+from tooltrial.errors import DefinitionError
 
 SAMPLE = Path(__file__).parent / "experiment"
 

@@ -1,4 +1,4 @@
-"""The embedded model's tool-calling protocol (see tooltrial.embedded for why it exists)."""
+"""The embedded model's tool-calling protocol (see tooltrial.models.local for why it exists)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from tooltrial.definitions.variants import Tool
 from tooltrial.models import get_model
-from tooltrial.variants import Tool
 
 ADD = Tool(
     name="add_task",
@@ -18,7 +18,7 @@ ADD = Tool(
 
 
 def test_prompt_is_not_html_escaped_and_lists_every_tool():
-    from tooltrial.embedded import render_prompt
+    from tooltrial.models.local import render_prompt
 
     prompt = render_prompt("Be helpful.", "Plan Mia's <party> & cake", [ADD])
     assert "Plan Mia's <party> & cake<|im_end|>" in prompt
@@ -28,7 +28,7 @@ def test_prompt_is_not_html_escaped_and_lists_every_tool():
 
 
 def test_no_tools_means_no_function_instructions():
-    from tooltrial.embedded import render_prompt
+    from tooltrial.models.local import render_prompt
 
     assert "functions." not in render_prompt("S", "hi", [])
 

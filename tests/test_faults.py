@@ -11,12 +11,16 @@ from pathlib import Path
 import pytest
 
 from tooltrial import load_experiment
-from tooltrial.capture import Error, Result, WriterPool, iter_records
+from tooltrial.log.reader import iter_records
+from tooltrial.log.records import Error, Result
+from tooltrial.log.validate import validate
+from tooltrial.log.writer import WriterPool
 from tooltrial.models import get_model
-from tooltrial.pacing import Pacer
-from tooltrial.runner import Cell, RetryPolicy, Runner, metadata_for, plan_cells
-from tooltrial.testserver import Faults, MessagesServer
-from tooltrial.validate import validate
+from tooltrial.run.pacing import Pacer
+from tooltrial.run.plan import metadata_for, plan_cells
+from tooltrial.run.runner import RetryPolicy, Runner
+from tooltrial.testing.messages_server import Faults, MessagesServer
+from tooltrial.types import Cell
 
 EXPERIMENT_DIR = Path(__file__).parent / "experiment"
 MIXED = Faults(

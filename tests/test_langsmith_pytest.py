@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from test_otel import attributes, otlp_receiver
 
-from tooltrial.langsmith_server import LangSmithServer
+from tooltrial.testing.langsmith_server import LangSmithServer
 
 ROOT = Path(__file__).parent.parent
 PLANTED = {

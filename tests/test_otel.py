@@ -15,12 +15,16 @@ import pytest
 from oteltap import OtelTapHttpProtobufReceiver, OtelTapHttpProtobufReceiverSettings
 
 from tooltrial import tracing
-from tooltrial.capture import WriterPool
-from tooltrial.experiment import Experiment, load_experiment
-from tooltrial.langsmith_server import free_port_url
+from tooltrial.definitions import Experiment, load_experiment
+from tooltrial.log.writer import WriterPool
 from tooltrial.models import get_model
-from tooltrial.runner import Outcome, RetryPolicy, Runner, Tracer, metadata_for, plan_cells
-from tooltrial.testserver import MessagesServer
+from tooltrial.run.plan import metadata_for, plan_cells
+from tooltrial.run.runner import RetryPolicy, Runner
+from tooltrial.testing.langsmith_server import free_port_url
+from tooltrial.testing.messages_server import MessagesServer
+from tooltrial.tracing import otel
+from tooltrial.tracing.base import Tracer
+from tooltrial.types import Outcome
 
 EXPERIMENT_DIR = Path(__file__).parent / "experiment"
 FAST = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.05, timeout_s=10)
@@ -125,7 +129,7 @@ async def test_one_genai_span_per_call_with_the_run_attributes(experiment, messa
     async with otlp_receiver() as collector:
         warnings: list[str] = []
         tracer = otel_tracer(experiment, messages, warnings, otel_endpoint=collector.url)
-        assert isinstance(tracer, tracing.OTelTracer)
+        assert isinstance(tracer, otel.OTelTracer)
         outcomes, lines = await run_cells(experiment, messages, tracer, tmp_path)
         spans = await collector.wait_for(len(outcomes))
 
@@ -181,5 +185,5 @@ async def test_collector_down_run_completes_with_one_warning(
 
 
 def test_otel_endpoint_is_a_base_url_like_the_standard_variable():
-    assert tracing.otel_traces_url("http://h:4318") == "http://h:4318/v1/traces"
-    assert tracing.otel_traces_url("http://h:4318/v1/traces") == "http://h:4318/v1/traces"
+    assert otel.otel_traces_url("http://h:4318") == "http://h:4318/v1/traces"
+    assert otel.otel_traces_url("http://h:4318/v1/traces") == "http://h:4318/v1/traces"

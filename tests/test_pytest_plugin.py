@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tooltrial.capture import Metadata, Result, iter_records
-from tooltrial.testserver import MessagesServer
-from tooltrial.validate import validate
+from tooltrial.log.reader import iter_records
+from tooltrial.log.records import Metadata, Result
+from tooltrial.log.validate import validate
+from tooltrial.testing.messages_server import MessagesServer
 
 ROOT = Path(__file__).parent.parent
 EXPERIMENT_TEST = "tests/experiment/test_experiment.py"

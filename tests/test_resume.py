@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tooltrial.capture import Metadata, Result, iter_records
 from tooltrial.cli import main
-from tooltrial.runner import Cell, ResumeError, read_run
-from tooltrial.testserver import Faults, MessagesServer
-from tooltrial.validate import validate
+from tooltrial.errors import ResumeError
+from tooltrial.log.reader import iter_records
+from tooltrial.log.records import Metadata, Result
+from tooltrial.log.validate import validate
+from tooltrial.run.resume import read_run
+from tooltrial.testing.messages_server import Faults, MessagesServer
+from tooltrial.types import Cell
 
 ROOT = Path(__file__).parent.parent
 EXPERIMENT_DIR = ROOT / "tests" / "experiment"

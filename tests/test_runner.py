@@ -14,15 +14,20 @@ import pytest
 from rich.console import Console
 
 from tooltrial import load_experiment
-from tooltrial.cache import ResponseCache
-from tooltrial.capture import Error, Metadata, Result, WriterPool, iter_records
 from tooltrial.cli import main
-from tooltrial.experiment import Experiment
-from tooltrial.models import Failure, get_model
-from tooltrial.pacing import FLOOR, SLOWDOWN, Pacer
-from tooltrial.progress import RunProgress
-from tooltrial.runner import Cell, RetryPolicy, Runner, metadata_for, plan_cells
-from tooltrial.testserver import Faults, MessagesServer
+from tooltrial.definitions import Experiment
+from tooltrial.errors import UsageError
+from tooltrial.log.reader import iter_records
+from tooltrial.log.records import Error, Metadata, Result
+from tooltrial.log.writer import WriterPool
+from tooltrial.models import get_model
+from tooltrial.run.cache import ResponseCache
+from tooltrial.run.pacing import FLOOR, SLOWDOWN, Pacer
+from tooltrial.run.plan import metadata_for, plan_cells
+from tooltrial.run.progress import RunProgress
+from tooltrial.run.runner import RetryPolicy, Runner
+from tooltrial.testing.messages_server import Faults, MessagesServer
+from tooltrial.types import Cell, Failure
 
 EXPERIMENT_DIR = Path(__file__).parent / "experiment"
 FAST = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05, timeout_s=5)
@@ -178,7 +183,7 @@ def test_the_cache_answers_the_second_run(
 
 
 def test_cache_keys_separate_reps_and_settings(experiment: Experiment, tmp_path: Path) -> None:
-    from tooltrial.cache import cache_key
+    from tooltrial.run.cache import cache_key
 
     variant = experiment.variants[0]
     model = get_model("anthropic:m", temperature=0.2)
@@ -246,7 +251,7 @@ async def test_a_429_holds_everyone_and_slows_the_pace() -> None:
 
 
 def test_bad_limits_are_refused() -> None:
-    with pytest.raises(ValueError, match="--rpm must be a positive"):
+    with pytest.raises(UsageError, match="--rpm must be a positive"):
         Pacer(rpm=0)
 
 
@@ -263,14 +268,17 @@ def test_retry_delay_never_undercuts_retry_after() -> None:
 
 
 def _outcome(experiment: Experiment, ok: bool) -> object:
-    from tooltrial.capture import Usage
-    from tooltrial.models import ModelResponse
-    from tooltrial.runner import Outcome
+    from tooltrial.types import ModelResponse, Outcome, Usage
 
     cell = Cell("baseline", experiment.scenario_ids[0], 1)
     if not ok:
         return Outcome(cell, None, Failure("timeout", "t", True), 3, 1.0, 0.0)
-    response = ModelResponse("hi", (), "end_turn", Usage(input_tokens=1000, output_tokens=234))
+    response = ModelResponse(
+        text="hi",
+        tool_calls=(),
+        stop_reason="end_turn",
+        usage=Usage(input_tokens=1000, output_tokens=234),
+    )
     return Outcome(cell, response, None, 2, 0.5, 0.1)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tooltrial.experiment import Experiment, load_experiment
+from tooltrial.definitions import Experiment, load_experiment
 
 EXPERIMENT_DIR = Path(__file__).parent / "experiment"
 VARIANTS = {"baseline", "applike"}

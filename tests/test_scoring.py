@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from tooltrial.experiment import Experiment
-from tooltrial.scenarios import Scenario
-from tooltrial.scoring import Call, ExpectationError, Scorer
-from tooltrial.variants import Tool, Variant
+from tooltrial.analysis.scoring import Call, Scorer
+from tooltrial.definitions import Experiment
+from tooltrial.definitions.scenarios import Scenario
+from tooltrial.definitions.variants import Tool, Variant
+from tooltrial.errors import ExpectationError
 
 NOW = "2025-03-12T09:00:00+01:00"  # an offset, so naive times have a zone to fall into
 TOOLS = ("add_task", "create_record", "show_agenda", "search")
@@ -303,7 +304,7 @@ def test_unknown_scenario_or_variant_is_a_clear_error():
 def test_sample_experiment_expectations_all_compile():
     from pathlib import Path
 
-    from tooltrial.experiment import load_experiment
+    from tooltrial.definitions import load_experiment
 
     sample = load_experiment(Path(__file__).parent / "experiment")
     scorer = Scorer(sample)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from test_otel import otlp_receiver
 
-from tooltrial.langsmith_server import LangSmithServer, free_port_url
-from tooltrial.testserver import Faults, MessagesServer
+from tooltrial.testing.langsmith_server import LangSmithServer, free_port_url
+from tooltrial.testing.messages_server import Faults, MessagesServer
 
 ROOT = Path(__file__).parent.parent
 PLANTED = {

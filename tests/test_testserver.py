@@ -11,7 +11,7 @@ import anthropic
 import pytest
 from langchain_anthropic import ChatAnthropic
 
-from tooltrial.testserver import Faults, MessagesServer, default_responder, placeholder
+from tooltrial.testing.messages_server import Faults, MessagesServer, default_responder, placeholder
 
 WEATHER = {
     "name": "get_weather",

@@ -15,12 +15,15 @@ from pathlib import Path
 import pytest
 
 from tooltrial import cli, tracing
-from tooltrial.capture import WriterPool
-from tooltrial.experiment import Experiment, load_experiment
-from tooltrial.langsmith_server import LangSmithServer, free_port_url
+from tooltrial.definitions import Experiment, load_experiment
+from tooltrial.log.writer import WriterPool
 from tooltrial.models import get_model
-from tooltrial.runner import Outcome, RetryPolicy, Runner, Tracer, metadata_for, plan_cells
-from tooltrial.testserver import MessagesServer
+from tooltrial.run.plan import metadata_for, plan_cells
+from tooltrial.run.runner import RetryPolicy, Runner
+from tooltrial.testing.langsmith_server import LangSmithServer, free_port_url
+from tooltrial.testing.messages_server import MessagesServer
+from tooltrial.tracing.base import Tracer
+from tooltrial.types import Outcome
 
 EXPERIMENT_DIR = Path(__file__).parent / "experiment"
 FAST = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.05, timeout_s=10)

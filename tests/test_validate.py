@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tooltrial.capture import ToolCall, Usage, WriterPool
 from tooltrial.cli import main
-from tooltrial.validate import validate
+from tooltrial.log.validate import validate
+from tooltrial.log.writer import WriterPool
+from tooltrial.types import ToolCall, Usage
 
 IDS = ["a", "b", "c"]
 META = {

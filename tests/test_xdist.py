@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tooltrial.capture import Metadata, Result, iter_records
-from tooltrial.testserver import Faults, MessagesServer
-from tooltrial.validate import validate
+from tooltrial.log.reader import iter_records
+from tooltrial.log.records import Metadata, Result
+from tooltrial.log.validate import validate
+from tooltrial.testing.messages_server import Faults, MessagesServer
 
 ROOT = Path(__file__).parent.parent
 SUITE = "tests/experiment/test_experiment.py"

@@ -1,10 +1,17 @@
 """tooltrial: controlled, repeatable A/B experiments on LLM tool interfaces."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from tooltrial.experiment import DefinitionError, Experiment, load_experiment
-from tooltrial.scenarios import Expectation, ExpectedCall, Scenario
-from tooltrial.variants import Tool, Variant
+from tooltrial.definitions import (
+    Expectation,
+    ExpectedCall,
+    Experiment,
+    Scenario,
+    Tool,
+    Variant,
+    load_experiment,
+)
+from tooltrial.errors import DefinitionError, TooltrialError
 
 __all__ = [
     "DefinitionError",
@@ -13,6 +20,7 @@ __all__ = [
     "Experiment",
     "Scenario",
     "Tool",
+    "TooltrialError",
     "Variant",
     "__version__",
     "load_experiment",

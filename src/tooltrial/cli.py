@@ -1,7 +1,11 @@
 """Command line: ``tooltrial run / validate / report``.
 
 Exit codes: 0 done; 1 the run or the files are incomplete; 2 bad input (definitions,
-arguments, files); 3 the model refused a setting.
+arguments, files, environment); 3 the model refused a setting; 4 a bug in tooltrial
+(shown with its traceback); 130 interrupted.
+
+Every error the user can fix is a ``TooltrialError`` (``tooltrial.errors``) and becomes
+one message; anything else is a bug and is never dressed up as bad input.
 """
 
 from __future__ import annotations
@@ -9,48 +13,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tooltrial import tracing
-from tooltrial.cache import ResponseCache
-from tooltrial.capture import WriterPool
-from tooltrial.experiment import DefinitionError, Experiment, load_experiment
-from tooltrial.models import Failure, Model, ModelSettingRejected, get_model
-from tooltrial.pacing import Pacer
-from tooltrial.progress import RunProgress
-from tooltrial.runner import (
-    Cell,
-    Outcome,
-    PriorRun,
-    ResumeError,
-    RetryPolicy,
-    Runner,
-    git_commit,
-    metadata_for,
-    new_run_id,
-    plan_cells,
-    plan_of,
-    read_run,
-)
-from tooltrial.validate import Validation, validate
+from tooltrial.definitions import Experiment, load_experiment
+from tooltrial.errors import ResumeError, TooltrialError, UsageError
+from tooltrial.log.validate import Validation, validate
+from tooltrial.log.writer import WriterPool
+from tooltrial.models import Model, get_model
+from tooltrial.run.cache import ResponseCache
+from tooltrial.run.pacing import Pacer
+from tooltrial.run.plan import git_commit, metadata_for, new_run_id, plan_cells, plan_of
+from tooltrial.run.progress import RunProgress
+from tooltrial.run.resume import PriorRun, read_run
+from tooltrial.run.runner import RetryPolicy, Runner
+from tooltrial.types import Cell, Failure, Outcome
 
 console = Console(stderr=True, highlight=False)
+BUG = 4
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return args.handler(args)
-    except (DefinitionError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        return 2
-    except ModelSettingRejected as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        return 3
+        return int(args.handler(args))
+    except TooltrialError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        return exc.exit_code
+    except Exception:
+        traceback.print_exc()
+        console.print(
+            "[red]this is a bug in tooltrial[/red], not a problem with your input: "
+            "please report it with the traceback above",
+            soft_wrap=True,
+        )
+        return BUG
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,13 +152,13 @@ def _model_for(args: argparse.Namespace, experiment: Experiment) -> Model:
 
 def _check_run_args(args: argparse.Namespace) -> None:
     if args.runs is not None and args.runs < 1:
-        raise ValueError("--runs must be at least 1")
+        raise UsageError("--runs must be at least 1")
     if args.concurrency < 1 or args.max_attempts < 1:
-        raise ValueError("--concurrency and --max-attempts must be at least 1")
+        raise UsageError("--concurrency and --max-attempts must be at least 1")
     if args.timeout <= 0:
-        raise ValueError("--timeout must be a positive number of seconds")
+        raise UsageError("--timeout must be a positive number of seconds")
     if args.resume is None and args.experiment is None:
-        raise ValueError("name the experiment to run (a folder or file), or --resume RUN_ID")
+        raise UsageError("name the experiment to run (a folder or file), or --resume RUN_ID")
 
 
 def _resume_settings(args: argparse.Namespace, prior: PriorRun) -> None:

@@ -21,10 +21,13 @@ from typing import Any
 import pytest
 
 from tooltrial import tracing
-from tooltrial.capture import WriterPool, file_timestamp
-from tooltrial.experiment import Experiment
-from tooltrial.models import Model, ModelSettingRejected, get_model
-from tooltrial.runner import Cell, Outcome, Runner, git_commit, metadata_for, new_run_id
+from tooltrial.definitions import Experiment
+from tooltrial.errors import ModelSettingRejected
+from tooltrial.log.writer import WriterPool, file_timestamp
+from tooltrial.models import Model, get_model
+from tooltrial.run.plan import git_commit, metadata_for, new_run_id
+from tooltrial.run.runner import Runner
+from tooltrial.types import Cell, Outcome
 
 _IDENTITY_KEYS = ("tooltrial_run_id", "tooltrial_timestamp")
 _identity = pytest.StashKey[dict[str, str]]()

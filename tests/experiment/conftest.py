@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tooltrial import load_experiment
-from tooltrial.experiment import Experiment
+from tooltrial.definitions import Experiment
 from tooltrial.models import DEFAULT_MODEL
 
 EXPERIMENT = load_experiment(Path(__file__).parent)

@@ -39,7 +39,7 @@ def test_scenario(variant_name, scenario_id, writer_pool, rep_number, tooltrial_
 
     outcome = tooltrial_caller(variant_name, scenario_id, rep_number)
     writer = writer_pool.get(variant_name, rep_number)
-    outcome.write_to(writer, tooltrial_caller.runner.model)
+    writer.write_outcome(outcome)
 
     if LANGSMITH:
         t.log_outputs({"text": outcome.response.text if outcome.response else None})

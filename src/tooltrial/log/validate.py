@@ -12,7 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tooltrial.capture import CorruptLine, Error, Metadata, Result, iter_records
+from tooltrial.errors import CorruptLine
+from tooltrial.log.reader import iter_records
+from tooltrial.log.records import Error, Metadata, Result
 
 
 @dataclass(frozen=True)

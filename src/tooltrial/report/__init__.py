@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from tooltrial.analysis import METRICS, RATE_METRICS, Analysis, analyze, export_table
+from tooltrial.errors import UsageError
 
 FORMATS = ("html", "md", "json")
 _COLORS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2")
@@ -317,7 +318,7 @@ def _md_categories(data: dict[str, Any]) -> str:
 def write_report(analysis: Analysis, output: str | Path | None, fmt: str = "html") -> str:
     """Render ``analysis`` as ``fmt``; write it to ``output`` (if given) and return it."""
     if fmt not in FORMATS:
-        raise ValueError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+        raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     data = _finite(payload(analysis))
     if fmt == "json":
         text = json.dumps(data, indent=2) + "\n"
@@ -820,7 +821,7 @@ def make_report(
 ) -> int:
     """The ``tooltrial report`` command: analyse, optionally export the table, render."""
     if export is not None and export.suffix not in (".csv", ".parquet"):
-        raise ValueError(f"--export {export}: name a .csv or .parquet file")
+        raise UsageError(f"--export {export}: name a .csv or .parquet file")
     analysis = analyze(results, experiment, reference, n_boot=_N_BOOT)
     if export is not None:
         export_table(analysis.table, export)

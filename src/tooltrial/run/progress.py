@@ -19,8 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from tooltrial.models import Failure
-from tooltrial.runner import Cell, Outcome
+from tooltrial.types import Cell, Failure, Outcome
 
 
 class RunProgress:

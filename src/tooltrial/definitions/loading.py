@@ -1,7 +1,7 @@
-"""An experiment: scenarios × variants under fixed controls, loaded from files or Python.
+"""Loading an experiment from a folder, a YAML/TOML file, a ``.py`` file or ``module:attr``.
 
-Everything here is checked before any model is called: a bad definition stops the run
-with one message naming the file, the entry (and its line, for YAML) and the fix.
+Everything is checked before any model is called: a bad definition stops the run with
+one message naming the file, the entry (and its line, for YAML) and the fix.
 """
 
 from __future__ import annotations
@@ -10,75 +10,18 @@ import importlib
 import importlib.util
 import sys
 import tomllib
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import ValidationError
 
-from tooltrial.scenarios import Scenario
-from tooltrial.variants import Variant
+from tooltrial.definitions.experiment import Experiment, check_experiment
+from tooltrial.definitions.scenarios import Scenario
+from tooltrial.definitions.variants import Variant
+from tooltrial.errors import DefinitionError
 
 DEFINITION_FILES = ("experiment.yaml", "experiment.yml", "experiment.toml")
-
-
-class DefinitionError(ValueError):
-    """A scenario, variant or experiment definition that cannot be used as written."""
-
-
-class Experiment(BaseModel):
-    """Scenarios × variants, plus the controls applied to every call."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    scenarios: tuple[Scenario, ...]
-    variants: tuple[Variant, ...]
-    fixed_timestamp: datetime
-    """The "now" the model is given, so relative dates are reproducible."""
-    temperature: float | None = 0.2
-    """None sends no temperature (the provider's default) and records that."""
-    zero_persona: bool = True
-    """No user profile or memory in the prompt; recorded in every file's metadata."""
-    max_tokens: int = 512
-    source: str | None = None
-    """Where it was loaded from; recorded in metadata so analysis can find expectations."""
-
-    @field_validator("fixed_timestamp")
-    @classmethod
-    def _timestamp_has_zone(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("fixed_timestamp needs a UTC offset, e.g. 2025-03-12T09:00:00+00:00")
-        return value
-
-    def variant(self, name: str) -> Variant:
-        for variant in self.variants:
-            if variant.name == name:
-                return variant
-        known = ", ".join(v.name for v in self.variants)
-        raise DefinitionError(f"unknown variant {name!r}; this experiment has: {known}")
-
-    def scenario(self, scenario_id: str) -> Scenario:
-        for scenario in self.scenarios:
-            if scenario.id == scenario_id:
-                return scenario
-        raise DefinitionError(f"unknown scenario {scenario_id!r} in experiment {self.name!r}")
-
-    @property
-    def scenario_ids(self) -> tuple[str, ...]:
-        return tuple(s.id for s in self.scenarios)
-
-    def system_prompt(self, variant: Variant) -> str:
-        """The variant's prompt plus the fixed "now"; nothing about the user (zero persona)."""
-        now = self.fixed_timestamp
-        return (
-            f"{variant.system_prompt.strip()}\n\n"
-            f"Current date and time: {now:%A %Y-%m-%d %H:%M} (UTC{now:%z})."
-        )
-
-
-# --- loading --------------------------------------------------------------------------
 
 
 def load_experiment(target: str | Path) -> Experiment:
@@ -227,37 +170,3 @@ def _build_experiment(path: Path, raw: dict[str, Any]) -> Experiment:
     except ValidationError as exc:
         raise DefinitionError(f"{path}: {_explain(exc)}") from None
     return check_experiment(experiment, source=str(base / scenario_source))
-
-
-def check_experiment(experiment: Experiment, source: str = "<python>") -> Experiment:
-    """Cross-checks a single model cannot make: ids, variant names, tool names."""
-    names = [v.name for v in experiment.variants]
-    if len(set(names)) != len(names):
-        raise DefinitionError(f"{source}: variant names must be unique; got {names}")
-    seen: set[str] = set()
-    for scenario in experiment.scenarios:
-        where = f"{source}: scenario {scenario.id!r}"
-        if scenario.id in seen:
-            raise DefinitionError(f"{where}: duplicate id; give each scenario its own id")
-        seen.add(scenario.id)
-        for key in scenario.expect:
-            if key != "*" and key not in names:
-                raise DefinitionError(
-                    f"{where}: expectation for unknown variant {key!r}; "
-                    f"use one of {', '.join(names)} or '*'"
-                )
-        for variant in experiment.variants:
-            try:
-                expectation = scenario.expectation_for(variant.name)
-            except KeyError:
-                raise DefinitionError(
-                    f"{where}: no expectation for variant {variant.name!r}; add one or a '*'"
-                ) from None
-            for call in expectation.calls:
-                if call.tool not in variant.tool_names:
-                    raise DefinitionError(
-                        f"{where}: expects tool {call.tool!r}, which variant "
-                        f"{variant.name!r} does not have (it has: "
-                        f"{', '.join(sorted(variant.tool_names))})"
-                    )
-    return experiment

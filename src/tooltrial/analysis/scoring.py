@@ -32,16 +32,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from tooltrial.experiment import DefinitionError, Experiment
-from tooltrial.scenarios import Expectation, ExpectedCall
+from tooltrial.definitions import Experiment
+from tooltrial.definitions.scenarios import Expectation, ExpectedCall
+from tooltrial.errors import ExpectationError
 
 _ISO_DAY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
 _MISSING = object()
 _MAX_PERMUTATIONS = 5040  # 7 same-named calls; beyond that pair calls in order
-
-
-class ExpectationError(DefinitionError):
-    """An expectation that cannot be evaluated as written."""
 
 
 @dataclass(frozen=True)

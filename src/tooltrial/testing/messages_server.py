@@ -494,7 +494,8 @@ class MessagesServer:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
-        prog="python -m tooltrial.testserver", description="Anthropic Messages API test server"
+        prog="python -m tooltrial.testing.messages_server",
+        description="Anthropic Messages API test server",
     )
     p.add_argument("--port", type=int, default=0)
     fields = [f for f in dataclasses.fields(Faults) if f.name != "on_requests"]

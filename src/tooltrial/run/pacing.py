@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tooltrial.errors import UsageError
+
 SLOWDOWN = 0.8  # rate factor after a 429
 FLOOR = 0.25  # never slower than this share of the configured rates
 RECOVERY = 0.02  # factor regained per successful call
@@ -56,7 +58,7 @@ class Pacer:
     def __post_init__(self) -> None:
         for name, value in (("rpm", self.rpm), ("tpm", self.tpm)):
             if value is not None and value <= 0:
-                raise ValueError(f"--{name} must be a positive number, not {value}")
+                raise UsageError(f"--{name} must be a positive number, not {value}")
         self._requests = _Schedule(self.rpm) if self.rpm else None
         self._tokens = _Schedule(self.tpm) if self.tpm else None
 

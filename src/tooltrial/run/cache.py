@@ -15,11 +15,10 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from tooltrial.capture import ToolCall, Usage
-from tooltrial.models import Model, ModelResponse
-from tooltrial.variants import Tool
+from tooltrial.definitions.variants import Tool
+from tooltrial.models import Model
+from tooltrial.types import ModelResponse
 
 
 def cache_key(model: Model, system: str, prompt: str, tools: Sequence[Tool], rep: int) -> str:
@@ -53,8 +52,8 @@ class ResponseCache:
 
     def get(self, key: str) -> ModelResponse | None:
         try:
-            response = _response_from(json.loads(self._path(key).read_text()))
-        except (OSError, ValueError, KeyError, TypeError):
+            response = ModelResponse.model_validate_json(self._path(key).read_bytes())
+        except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
             return None  # absent or unreadable: just call the model
         self.hits += 1
         return response
@@ -64,27 +63,5 @@ class ResponseCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as handle:
-            json.dump(_response_to(response), handle)
+            handle.write(response.model_dump_json())
         os.replace(tmp, path)
-
-
-def _response_to(response: ModelResponse) -> dict[str, Any]:
-    return {
-        "text": response.text,
-        "tool_calls": [c.model_dump() for c in response.tool_calls],
-        "stop_reason": response.stop_reason,
-        "usage": response.usage.model_dump(),
-        "response_model": response.response_model,
-        "content": list(response.content),
-    }
-
-
-def _response_from(data: dict[str, Any]) -> ModelResponse:
-    return ModelResponse(
-        text=data["text"],
-        tool_calls=tuple(ToolCall(**c) for c in data["tool_calls"]),
-        stop_reason=data["stop_reason"],
-        usage=Usage(**data["usage"]),
-        response_model=data.get("response_model"),
-        content=tuple(data.get("content") or ()),
-    )

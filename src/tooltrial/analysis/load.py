@@ -1,0 +1,185 @@
+"""Result files → the latest result of every cell, as a polars frame.
+
+Reading is columnar: polars scans the NDJSON (nested fields kept as JSON text), so no
+line becomes a Python object. A torn last line (a killed writer) was never committed
+and is skipped, as every reader of the log does.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tooltrial.definitions import Experiment, load_experiment
+from tooltrial.errors import DefinitionError, ResultsError
+from tooltrial.log.reader import committed_bytes, iter_records
+
+_LINE_SCHEMA: dict[str, Any] = {
+    "type": pl.String,
+    "run_id": pl.String,
+    "experiment": pl.String,
+    "model": pl.String,
+    "variant": pl.String,
+    "rep": pl.Int64,
+    "variant_hash": pl.String,
+    "settings": pl.String,  # nested JSON, kept as text
+    "scenario_id": pl.String,
+    "response_text": pl.String,
+    "tool_calls": pl.String,  # nested JSON, kept as text; parsed once per distinct answer
+    "usage": pl.Struct({"input_tokens": pl.Int64, "output_tokens": pl.Int64}),
+    "latency_s": pl.Float64,
+    "timestamp": pl.String,
+}
+_CELL = ["variant", "rep", "scenario_id"]
+_ANSWER = ["variant", "scenario_id", "tool_calls", "has_text", "asks"]
+
+
+def result_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Every ``*.jsonl`` under the given folders, plus the files given directly."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.jsonl")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ResultsError(f"{path}: no such file or folder")
+    if not files:
+        raise ResultsError(f"no .jsonl result files in {', '.join(map(str, paths))}")
+    return sorted(set(files), key=lambda p: (p.name, str(p)))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The latest result of every (variant, rep, scenario), plus what the files say."""
+
+    results: pl.DataFrame
+    files: tuple[Path, ...]
+    experiment: str
+    experiment_source: str | None
+    models: tuple[str, ...]
+    variant_hashes: dict[str, str]
+    errors: int
+    """``scenario_error`` lines (never results)."""
+
+
+def load_results(paths: Iterable[str | Path]) -> Loaded:
+    files = result_files(paths)
+    try:
+        lines = pl.concat([_scan(path) for path in files]).with_row_index("row").collect()
+    except pl.exceptions.PolarsError as exc:
+        _raise_first_bad_line(files, exc)
+    meta = _metadata(lines, files)
+    experiments = meta["experiment"].unique().to_list()
+    if len(experiments) != 1:
+        raise ResultsError(
+            f"these files hold more than one experiment ({', '.join(sorted(experiments))}); "
+            "give the files of one experiment"
+        )
+    results = _latest(lines, experiments[0])
+    sources = [s for s in meta["source"].unique().to_list() if s]
+    hashes = dict(meta.select("variant", "variant_hash").unique("variant").iter_rows())
+    return Loaded(
+        results=results,
+        files=tuple(files),
+        experiment=experiments[0],
+        experiment_source=sources[0] if sources else None,
+        models=tuple(sorted(meta["model"].unique().to_list())),
+        variant_hashes=hashes,
+        errors=lines.filter(pl.col("type") == "scenario_error").height,
+    )
+
+
+def _scan(path: Path) -> pl.LazyFrame:
+    """A file's lines, lazily; a torn last line (a killed writer) was never committed."""
+    if path.stat().st_size == 0:
+        raise ResultsError(f"{path}: empty file; move it out of the results folder")
+    committed = committed_bytes(path)
+    if committed is None:
+        return pl.scan_ndjson(path, schema=_LINE_SCHEMA, include_file_paths="file")
+    frame = pl.read_ndjson(io.BytesIO(committed), schema=_LINE_SCHEMA)
+    return frame.with_columns(file=pl.lit(str(path))).lazy()
+
+
+def _raise_first_bad_line(files: list[Path], exc: Exception) -> Any:
+    # Only on failure: walk the files record by record to name the file and line.
+    for path in files:
+        for _ in iter_records(path):
+            pass
+    raise ResultsError(f"cannot read the result files: {exc}") from None
+
+
+def _metadata(lines: pl.DataFrame, files: list[Path]) -> pl.DataFrame:
+    first_rows = lines.group_by("file").agg(pl.col("row").min())
+    firsts = first_rows.join(lines.select("row", "type"), on="row")
+    bad = firsts.filter(pl.col("type") != "metadata")
+    if bad.height:
+        raise ResultsError(
+            f"{bad['file'][0]}:1: the first line must be the metadata line; "
+            "this is not a tooltrial result file, move it out of the results folder"
+        )
+    missing = {str(f) for f in files} - set(firsts["file"].to_list())
+    if missing:
+        raise ResultsError(f"{sorted(missing)[0]}: no lines")
+    return lines.join(first_rows, on="row").select(
+        "file",
+        "experiment",
+        "model",
+        "variant",
+        "variant_hash",
+        pl.col("settings").str.json_path_match("$.experiment_source").alias("source"),
+    )
+
+
+def _latest(lines: pl.DataFrame, experiment: str) -> pl.DataFrame:
+    results = lines.filter(pl.col("type") == "scenario_result")
+    required = [*_CELL, "tool_calls", "response_text", "timestamp"]
+    nulls = results.filter(pl.any_horizontal(pl.col(required).is_null()))
+    if nulls.height:
+        row = nulls.row(0, named=True)
+        raise ResultsError(
+            f"{row['file']}: a scenario_result line lacks one of {', '.join(required)}; "
+            "check the file with `tooltrial validate`"
+        )
+    # Partial reruns add files: per cell the latest timestamp wins, ties to the later line.
+    # Most cells have one line, so only the repeated ones are sorted.
+    repeated = pl.struct(_CELL).is_duplicated()
+    reruns = results.filter(repeated).sort("timestamp", "row").unique(subset=_CELL, keep="last")
+    return pl.concat([results.filter(~repeated), reruns]).select(
+        pl.lit(experiment).alias("experiment"),
+        "run_id",
+        *_CELL,
+        "model",
+        "response_text",
+        "tool_calls",
+        pl.col("usage").struct.field("input_tokens"),
+        pl.col("usage").struct.field("output_tokens"),
+        "latency_s",
+        "timestamp",
+        "file",
+    )
+
+
+def experiment_for(loaded: Loaded, override: str | Path | None = None) -> Experiment:
+    """The definition to score against: ``override``, else the one the metadata names."""
+    target = override or loaded.experiment_source
+    if target is None:
+        raise ResultsError(
+            "the result files do not say which experiment definition they came from; "
+            "pass it with --experiment PATH"
+        )
+    try:
+        return load_experiment(target)
+    except DefinitionError as exc:
+        if override is None:
+            raise DefinitionError(
+                f"the results name {target} as their definition, which fails to load "
+                f"({exc}); pass the right one with --experiment PATH"
+            ) from None
+        raise

@@ -1,0 +1,152 @@
+"""Per-variant summaries: rates, tokens, latency, tool-definition footprint, consistency."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import polars as pl
+
+from tooltrial.analysis.table import RATE_METRICS
+from tooltrial.definitions import Experiment, Variant
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What the variant's tool definitions cost in the prompt, before any request."""
+
+    chars: int
+    tokens: int | None
+    tokenizer: str
+
+
+@cache
+def _smollm2_tokenizer() -> Any:
+    try:
+        from llama_cpp import Llama
+
+        from tooltrial.models.local import smollm2_path
+
+        with _quiet_stderr():  # llama.cpp prints context warnings even when not verbose
+            tokenizer = Llama(model_path=str(smollm2_path()), vocab_only=True, verbose=False)
+        atexit.register(tokenizer.close)  # freed before interpreter teardown, not during
+        return tokenizer
+    except Exception:  # no llama-cpp here: report characters only
+        return None
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def tool_footprint(variant: Variant, count_tokens: bool = True) -> Footprint:
+    """Characters of the tools as sent (OpenAI function JSON) and their SmolLM2 tokens."""
+    text = json.dumps([t.openai_format() for t in variant.tools])
+    tokenizer = _smollm2_tokenizer() if count_tokens else None
+    if tokenizer is None:
+        return Footprint(len(text), None, "none")
+    tokens = len(tokenizer.tokenize(text.encode(), add_bos=False))
+    return Footprint(len(text), tokens, "SmolLM2-135M")
+
+
+@dataclass(frozen=True)
+class VariantSummary:
+    variant: str
+    results: int
+    scenarios: int
+    reps: int
+    rates: dict[str, float | None]
+    """Metric → share of results (args_correct: of those with the right tool)."""
+    calls_per_answer: float
+    input_tokens: float
+    output_tokens: float
+    latency_mean_s: float
+    latency_p50_s: float
+    latency_p95_s: float
+    footprint: Footprint
+
+
+def summarize(
+    table: pl.DataFrame, experiment: Experiment, count_tokens: bool = True
+) -> list[VariantSummary]:
+    agg = (
+        table.group_by("variant")
+        .agg(
+            pl.len().alias("results"),
+            pl.col("scenario_id").n_unique().alias("scenarios"),
+            pl.col("rep").n_unique().alias("reps"),
+            *(pl.col(m).cast(pl.Float64).mean().alias(m) for m in RATE_METRICS),
+            pl.col("n_calls").mean().alias("calls"),
+            pl.col("input_tokens").mean(),
+            pl.col("output_tokens").mean(),
+            pl.col("latency_s").mean().alias("lat_mean"),
+            pl.col("latency_s").quantile(0.5, "linear").alias("lat_p50"),
+            pl.col("latency_s").quantile(0.95, "linear").alias("lat_p95"),
+        )
+        .rows_by_key("variant", named=True, unique=True)
+    )
+    summaries = []
+    for variant in experiment.variants:
+        row = agg.get(variant.name)
+        if row is None:
+            continue
+        summaries.append(
+            VariantSummary(
+                variant=variant.name,
+                results=row["results"],
+                scenarios=row["scenarios"],
+                reps=row["reps"],
+                rates={m: row[m] for m in RATE_METRICS},
+                calls_per_answer=row["calls"],
+                input_tokens=row["input_tokens"],
+                output_tokens=row["output_tokens"],
+                latency_mean_s=row["lat_mean"],
+                latency_p50_s=row["lat_p50"],
+                latency_p95_s=row["lat_p95"],
+                footprint=tool_footprint(variant, count_tokens),
+            )
+        )
+    return summaries
+
+
+def by_category(table: pl.DataFrame) -> pl.DataFrame:
+    return (
+        table.group_by("category", "variant")
+        .agg(pl.len().alias("results"), pl.col("exact").cast(pl.Float64).mean().alias("exact"))
+        .sort("category", "variant")
+    )
+
+
+def consistency(table: pl.DataFrame) -> pl.DataFrame:
+    """Per scenario and variant: do repetitions give the same tools and arguments?
+
+    ``agreement`` is the share of reps that give the most common answer (1.0: all
+    agree); ``flips`` is true when the reps are not all right or all wrong.
+    """
+    return (
+        table.group_by("scenario_id", "variant")
+        .agg(
+            pl.len().alias("reps"),
+            pl.col("answer").n_unique().alias("distinct_answers"),
+            (
+                pl.col("answer").value_counts(sort=True).first().struct.field("count") / pl.len()
+            ).alias("agreement"),
+            pl.col("exact").cast(pl.Float64).mean().alias("exact"),
+        )
+        .with_columns(flips=(pl.col("exact") > 0) & (pl.col("exact") < 1))
+        .sort("scenario_id", "variant")
+    )

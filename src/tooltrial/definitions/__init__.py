@@ -1,0 +1,17 @@
+"""What an experiment is: scenarios, variants and the controls, loaded and checked."""
+
+from tooltrial.definitions.experiment import Experiment, check_experiment
+from tooltrial.definitions.loading import load_experiment
+from tooltrial.definitions.scenarios import Expectation, ExpectedCall, Scenario
+from tooltrial.definitions.variants import Tool, Variant
+
+__all__ = [
+    "Expectation",
+    "ExpectedCall",
+    "Experiment",
+    "Scenario",
+    "Tool",
+    "Variant",
+    "check_experiment",
+    "load_experiment",
+]

@@ -1,0 +1,122 @@
+"""The records of a results file, one JSON object a line, and how a line is parsed.
+
+The first line of every file is a ``Metadata`` record; then ``Result`` and ``Error``
+records. The metadata carries ``format_version``: files written by tooltrial 0.1 have
+none and read as version 1; a file from a newer tooltrial is refused with advice rather
+than misread.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tooltrial import __version__
+from tooltrial.errors import CorruptLine
+from tooltrial.types import ToolCall, Usage
+
+FORMAT_VERSION = 2
+"""2: the model is part of a cell (several models may share a folder)."""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Metadata(_Record):
+    type: Literal["metadata"] = "metadata"
+    format_version: int = 1
+    """1: files written by tooltrial 0.1 (no such field); see FORMAT_VERSION."""
+    run_id: str
+    experiment: str
+    variant: str
+    rep: int
+    model: str
+    temperature: float | None
+    fixed_timestamp: str
+    zero_persona: bool
+    git_commit: str | None
+    tooltrial_version: str = __version__
+    variant_hash: str
+    scenario_ids: list[str]
+    runs: int | None = None
+    created_at: str = Field(default_factory=utc_now)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """Anything else that shaped the run (max_tokens, cache use, provider options)."""
+
+
+class Result(_Record):
+    type: Literal["scenario_result"] = "scenario_result"
+    run_id: str
+    scenario_id: str
+    variant: str
+    rep: int
+    response_text: str
+    tool_calls: list[ToolCall]
+    stop_reason: str | None
+    usage: Usage
+    latency_s: float
+    model: str
+    response_model: str | None = None
+    temperature: float | None
+    timestamp: str = Field(default_factory=utc_now)
+    attempts: int = 1
+    retry_wait_s: float = 0.0
+    cached: bool = False
+    trace_id: str | None = None
+    content: list[dict[str, Any]] = Field(default_factory=list)
+    """Every content block the provider returned, as returned (full provenance)."""
+
+
+class Error(_Record):
+    type: Literal["scenario_error"] = "scenario_error"
+    run_id: str
+    scenario_id: str
+    variant: str
+    rep: int
+    kind: str
+    message: str
+    attempts: int
+    retry_wait_s: float = 0.0
+    model: str
+    timestamp: str = Field(default_factory=utc_now)
+
+
+Record = Metadata | Result | Error
+_RECORD_TYPES: dict[str, type[_Record]] = {
+    "metadata": Metadata,
+    "scenario_result": Result,
+    "scenario_error": Error,
+}
+
+
+def parse_line(path: Path, line_no: int, raw: bytes) -> Record:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CorruptLine(path, line_no, f"not valid JSON ({exc.msg})") from None
+    kind = data.get("type") if isinstance(data, dict) else None
+    record_type = _RECORD_TYPES.get(kind)  # type: ignore[arg-type]
+    if record_type is None:
+        raise CorruptLine(path, line_no, f"unknown record type {kind!r}")
+    if kind == "metadata" and data.get("format_version", 1) > FORMAT_VERSION:
+        raise CorruptLine(
+            path,
+            line_no,
+            f"format_version {data['format_version']} is newer than this tooltrial reads "
+            f"({FORMAT_VERSION}); upgrade tooltrial to read it",
+        )
+    try:
+        return record_type.model_validate(data)  # type: ignore[return-value]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise CorruptLine(path, line_no, f"{kind} record: {loc}: {first['msg']}") from None

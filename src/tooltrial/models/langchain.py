@@ -1,0 +1,151 @@
+"""Anthropic and OpenAI-compatible servers, through LangChain's chat models.
+
+``anthropic:<model>``  ChatAnthropic (honours ANTHROPIC_BASE_URL and
+                       ANTHROPIC_CUSTOM_HEADERS, so a local server can stand in for the API)
+``openai:<model>``     any OpenAI-compatible server (vLLM, llama.cpp server, Ollama) via
+                       ChatOpenAI; base URL from ``base_url`` or OPENAI_BASE_URL
+
+LangChain and the provider SDKs are imported on first use, not with this module.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tooltrial.definitions.variants import Tool
+from tooltrial.errors import ModelSettingRejected
+from tooltrial.models.base import Model, classify
+from tooltrial.types import ModelResponse, ToolCall, Usage
+
+# --- Anthropic and OpenAI-compatible, through LangChain --------------------------------
+
+
+def _custom_headers() -> dict[str, str]:
+    """ANTHROPIC_CUSTOM_HEADERS: one ``Name: value`` per line."""
+    raw = os.environ.get("ANTHROPIC_CUSTOM_HEADERS", "")
+    pairs = (line.split(":", 1) for line in raw.splitlines() if ":" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _from_langchain(message: Any, stop_key: str) -> ModelResponse:
+    content = message.content
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+    blocks = [b if isinstance(b, dict) else {"type": "text", "text": str(b)} for b in blocks]
+    text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+    usage = message.usage_metadata or {}
+    meta = message.response_metadata or {}
+    return ModelResponse(
+        text=text,
+        tool_calls=tuple(
+            ToolCall(id=c.get("id") or "", name=c["name"], arguments=c.get("args") or {})
+            for c in message.tool_calls
+        ),
+        stop_reason=meta.get(stop_key),
+        usage=Usage(
+            input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0)
+        ),
+        response_model=meta.get("model") or meta.get("model_name"),
+        content=tuple(blocks),
+    )
+
+
+class _LangChainModel(Model):
+    stop_key = "stop_reason"
+
+    @abstractmethod
+    def _client(self) -> Any: ...
+
+    @abstractmethod
+    def _tool_format(self, tool: Tool) -> dict[str, Any]: ...
+
+    async def generate(
+        self, system: str, prompt: str, tools: Sequence[Tool], seed: int | None = None
+    ) -> ModelResponse:
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        client = self._client()
+        if tools:
+            client = client.bind_tools([self._tool_format(t) for t in tools])
+        message = await client.ainvoke([SystemMessage(system), HumanMessage(prompt)])
+        return _from_langchain(message, self.stop_key)
+
+    async def preflight(self) -> None:
+        """A one-token call with the real settings: a refusal stops the run here."""
+        from langchain_core.messages import HumanMessage
+
+        client = self._client().bind(max_tokens=1)
+        try:
+            await client.ainvoke([HumanMessage("ping")])
+        except Exception as exc:
+            failure = classify(exc)
+            if failure.kind == "rejected":
+                raise ModelSettingRejected(self._rejection_advice(failure.message)) from None
+            raise
+
+    def _rejection_advice(self, server_message: str) -> str:
+        sent = f"temperature={self.temperature}" if self.temperature is not None else "defaults"
+        return (
+            f"{self.spec} rejected the settings tooltrial sends ({sent}, "
+            f"max_tokens={self.max_tokens}): {server_message}\n"
+            "If it refuses the temperature, run again with --temperature default (the "
+            "provider's default is then used and recorded as null), or pick another model."
+        )
+
+
+@dataclass
+class AnthropicModel(_LangChainModel):
+    provider = "anthropic"
+    _cached: Any = field(default=None, repr=False)
+
+    def _client(self) -> Any:
+        if self._cached is None:
+            from langchain_anthropic import ChatAnthropic
+
+            kwargs: dict[str, Any] = {
+                "model": self.name,
+                "max_tokens": self.max_tokens,
+                "timeout": self.timeout_s,
+                "max_retries": 0,  # the runner retries, so attempts get recorded
+                "default_headers": _custom_headers() or None,
+            }
+            if self.temperature is not None:
+                kwargs["temperature"] = self.temperature
+            base_url = self.options.get("base_url") or os.environ.get("ANTHROPIC_BASE_URL")
+            if base_url:
+                kwargs["base_url"] = base_url
+            self._cached = ChatAnthropic(**kwargs)
+        return self._cached
+
+    def _tool_format(self, tool: Tool) -> dict[str, Any]:
+        return tool.anthropic_format()
+
+
+@dataclass
+class OpenAIModel(_LangChainModel):
+    provider = "openai"
+    stop_key = "finish_reason"
+    _cached: Any = field(default=None, repr=False)
+
+    def _client(self) -> Any:
+        if self._cached is None:
+            from langchain_openai import ChatOpenAI
+
+            base_url = self.options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
+            self._cached = ChatOpenAI(
+                model=self.name,
+                base_url=base_url,
+                # Local servers ignore the key but the client insists on one.
+                api_key=os.environ.get("OPENAI_API_KEY") or "not-needed",
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                timeout=self.timeout_s,
+                max_retries=0,
+            )
+        return self._cached
+
+    def _tool_format(self, tool: Tool) -> dict[str, Any]:
+        return tool.openai_format()

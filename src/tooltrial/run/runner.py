@@ -1,0 +1,212 @@
+"""The engine both front ends share: one cell = (variant, scenario, rep) → one recorded line.
+
+A cell's call is retried on failures that may pass (rate limits, overloads, 5xx, timeouts,
+dropped connections, garbled bodies) with exponential backoff and jitter; a cell that still
+fails is recorded as a ``scenario_error`` line, never as a result, and the run goes on.
+
+Up to ``concurrency`` cells are in flight at once, each attempt paced by a shared
+``Pacer`` (rpm/tpm, 429 pauses). Each outcome is written the moment it is known, so a
+run killed at any point keeps every finished cell, and ``tooltrial.run.resume`` tells a resumed run
+which cells are left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tooltrial.definitions import Experiment
+from tooltrial.definitions.variants import Tool
+from tooltrial.errors import ModelSettingRejected
+from tooltrial.log.writer import WriterPool
+from tooltrial.models.base import Model, classify
+from tooltrial.run.cache import ResponseCache, cache_key
+from tooltrial.run.pacing import Pacer
+from tooltrial.run.plan import cell_seed
+from tooltrial.tracing.base import Tracer
+from tooltrial.types import Cell, Failure, ModelResponse, Outcome
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    timeout_s: float = 120.0
+
+    def delay(self, attempt: int, failure: Failure, rng: random.Random) -> float:
+        """Full jitter, but never sooner than the server asked for."""
+        backoff = rng.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
+        return max(backoff, failure.retry_after_s or 0.0)
+
+
+@dataclass
+class Runner:
+    """Calls cells with retries, at most ``concurrency`` at a time, paced by ``pacer``."""
+
+    experiment: Experiment
+    model: Model
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    concurrency: int = 1
+    on_outcome: Callable[[Outcome], None] | None = None
+    sleep: Callable[[float], Any] = asyncio.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    tracer: Tracer = field(default_factory=Tracer)
+    pacer: Pacer = field(default_factory=Pacer)
+    cache: ResponseCache | None = None
+    on_retry: Callable[[Cell, Failure], None] | None = None
+    """Called after each failed attempt that will be tried again (progress counts them)."""
+    _token_estimates: dict[str, int] = field(default_factory=dict, repr=False)
+
+    async def preflight(self) -> Failure | None:
+        """The model's own preflight, retried like a call; the last failure if it never
+        got through (a refused setting still raises ``ModelSettingRejected``)."""
+        for attempt in range(1, self.policy.max_attempts + 1):
+            await self.pacer.acquire()
+            try:
+                await self.model.preflight()
+                return None
+            except ModelSettingRejected:
+                raise
+            except Exception as exc:
+                failure, delay = self._failed(exc, attempt)
+                if delay is None:
+                    return failure
+                await self.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failed(self, exc: Exception, attempt: int) -> tuple[Failure, float | None]:
+        """What a failed attempt means: the failure, and the wait before the next try
+        (None: give up). A 429 slows every call, not just this one."""
+        failure = classify(exc)
+        if failure.kind == "rate_limit":
+            self.pacer.rate_limited_by_server(failure.retry_after_s)
+        if not failure.retryable or attempt == self.policy.max_attempts:
+            return failure, None
+        return failure, self.policy.delay(attempt, failure, self.rng)
+
+    def _request(self, cell: Cell) -> tuple[str, str, tuple[Tool, ...]]:
+        """What the model is sent for this cell: system prompt, user prompt, tools."""
+        variant = self.experiment.variant(cell.variant)
+        prompt = self.experiment.scenario(cell.scenario_id).prompt
+        return self.experiment.system_prompt(variant), prompt, variant.tools
+
+    def _cache_key(self, cell: Cell) -> str | None:
+        if self.cache is None:
+            return None
+        system, prompt, tools = self._request(cell)
+        return cache_key(self.model, system, prompt, tools, cell.rep)
+
+    def _outcome(
+        self,
+        cell: Cell,
+        response: ModelResponse | None,
+        failure: Failure | None,
+        attempts: int,
+        waited: float,
+        latency: float,
+        cached: bool = False,
+    ) -> Outcome:
+        return Outcome(
+            cell,
+            response,
+            failure,
+            attempts,
+            waited,
+            latency,
+            model=self.model.spec,
+            temperature=self.model.temperature,
+            cached=cached,
+        )
+
+    def is_cached(self, cell: Cell) -> bool:
+        key = self._cache_key(cell)
+        return key is not None and self.cache is not None and self.cache.has(key)
+
+    async def call(self, cell: Cell) -> Outcome:
+        system, prompt, tools = self._request(cell)
+        key = self._cache_key(cell)
+        async with self.tracer.trace(cell, system, prompt) as span:
+            hit = self.cache.get(key) if self.cache is not None and key else None
+            if hit is not None:
+                outcome = self._outcome(cell, hit, None, 0, 0.0, 0.0, cached=True)
+            else:
+                outcome = await self._attempts(cell, system, prompt, tools)
+                if self.cache is not None and key and outcome.response is not None:
+                    self.cache.put(key, outcome.response)
+            outcome.trace_id = span.id
+            span.finish(outcome)
+        return outcome
+
+    async def _attempts(
+        self, cell: Cell, system: str, prompt: str, tools: Sequence[Tool]
+    ) -> Outcome:
+        waited = 0.0
+        estimate = self._estimate_tokens(cell.variant, system, prompt, tools)
+        for attempt in range(1, self.policy.max_attempts + 1):
+            await self.pacer.acquire(estimate)
+            started = time.perf_counter()
+            try:
+                response = await asyncio.wait_for(
+                    self.model.generate(system, prompt, tools, seed=cell_seed(cell)),
+                    self.policy.timeout_s,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failure, delay = self._failed(exc, attempt)
+                if delay is None:
+                    return self._outcome(cell, None, failure, attempt, waited, 0.0)
+                if self.on_retry:
+                    self.on_retry(cell, failure)
+                waited += delay
+                await self.sleep(delay)
+                continue
+            latency = time.perf_counter() - started
+            used = response.usage.input_tokens + response.usage.output_tokens
+            self.pacer.settle(estimate, used)
+            return self._outcome(cell, response, None, attempt, waited, latency)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _estimate_tokens(
+        self, variant: str, system: str, prompt: str, tools: Sequence[Tool]
+    ) -> int:
+        """A call's cost before it is made (~4 characters a token, plus the output cap);
+        only needed when a tokens-per-minute limit is set."""
+        if not self.pacer.tpm:
+            return 0
+        if variant not in self._token_estimates:
+            schema = json.dumps([t.anthropic_format() for t in tools])
+            self._token_estimates[variant] = (len(system) + len(schema)) // 4
+        return self._token_estimates[variant] + len(prompt) // 4 + self.model.max_tokens
+
+    async def run(self, cells: Iterable[Cell], pool: WriterPool) -> list[Outcome]:
+        """Call every cell and write each outcome as soon as it is known.
+
+        Every file is created (with its metadata line) before the first call, so even a
+        run killed early leaves what ``--resume`` needs. Cancelling the run (Ctrl-C)
+        cancels the calls in flight; lines already written stay whole.
+        """
+        cells = list(cells)
+        for variant, rep in dict.fromkeys((c.variant, c.rep) for c in cells):
+            pool.get(variant, rep)
+        gate = asyncio.Semaphore(self.concurrency)
+        outcomes: list[Outcome] = []
+
+        async def one(cell: Cell) -> None:
+            async with gate:
+                outcome = await self.call(cell)
+            pool.get(cell.variant, cell.rep).write_outcome(outcome)
+            outcomes.append(outcome)
+            if self.on_outcome:
+                self.on_outcome(outcome)
+
+        async with asyncio.TaskGroup() as group:
+            for cell in cells:
+                group.create_task(one(cell))
+        return outcomes

@@ -1,0 +1,101 @@
+"""Tracing of model calls to LangSmith and OpenTelemetry, off the model call's path.
+
+``from_env(...)`` builds what the environment asks for: a ``LangSmithTracer`` when
+``LANGSMITH_API_KEY`` is set (and ``LANGSMITH_TRACING`` is not ``false``), an
+``OTelTracer`` when ``--otel-endpoint`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is given, both
+behind a ``FanOutTracer``, or the runner's do-nothing ``Tracer``.
+
+Every call becomes one trace carrying variant, run id, rep, scenario id, model,
+temperature and git commit. Finished calls go into a bounded queue that a background
+thread (LangSmith) or a batch span processor (OpenTelemetry) sends; a full queue drops
+the trace rather than wait. When the service is away or answers errors, the first failed
+batch stops further sends and ``close()`` gives one warning saying how many traces were
+not sent; what the tracing libraries log meanwhile is held back and counted in it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from tooltrial.definitions import Experiment
+from tooltrial.models.base import Model
+from tooltrial.tracing.base import FanOutTracer, Span, Tracer
+from tooltrial.tracing.context import TraceContext, TracingWarning, Warn, warn_on_stderr
+from tooltrial.tracing.langsmith import (
+    _PROBES,
+    LangSmithTracer,
+    _langsmith_switched_off,
+    langsmith_enabled,
+    langsmith_endpoint,
+    langsmith_ready,
+    probe_langsmith,
+)
+
+__all__ = [
+    "FanOutTracer",
+    "Span",
+    "TraceContext",
+    "Tracer",
+    "TracingWarning",
+    "from_env",
+    "langsmith_enabled",
+    "langsmith_endpoint",
+    "langsmith_ready",
+    "probe_langsmith",
+    "project_name",
+]
+
+
+def from_env(
+    experiment: Experiment,
+    model: Model,
+    run_id: str,
+    git_commit: str | None,
+    *,
+    variants: Iterable[str] | None = None,
+    otel_endpoint: str | None = None,
+    langsmith_experiment: str | None = None,
+    warn: Warn = warn_on_stderr,
+) -> Tracer:
+    """The tracer the environment and options ask for; close() it at the end of the run."""
+    names = tuple(variants or (v.name for v in experiment.variants))
+    context = TraceContext(experiment, model, run_id, git_commit, names)
+    tracers: list[Tracer] = []
+    otel_on = bool(otel_endpoint or _otel_env_endpoint())
+    if langsmith_enabled():
+        reason = probe_langsmith()
+        if reason is None:
+            info = _PROBES[langsmith_endpoint()][0]
+            tracers.append(LangSmithTracer(context, langsmith_experiment, info=info, warn=warn))
+        else:
+            warn(
+                f"LangSmith: traces are not sent to {langsmith_endpoint()} ({reason}). "
+                "The run goes on; the results are complete in the JSONL files."
+            )
+    elif not _langsmith_switched_off() and not otel_on:
+        warn(
+            "LangSmith: LANGSMITH_API_KEY is not set, so no traces are sent "
+            "(set LANGSMITH_TRACING=false to silence this)."
+        )
+    if otel_on:
+        from tooltrial.tracing.otel import OTelTracer
+
+        tracers.append(OTelTracer(context, otel_endpoint, warn=warn))
+    if not tracers:
+        return Tracer()
+    return tracers[0] if len(tracers) == 1 else FanOutTracer(tracers)
+
+
+def _otel_env_endpoint() -> str | None:
+    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+
+
+def project_name(tracer: Tracer) -> str | None:
+    """The LangSmith project (experiment) a tracer sends to, if any."""
+    for candidate in [tracer, *getattr(tracer, "tracers", [])]:
+        if isinstance(candidate, LangSmithTracer):
+            return candidate.project
+    return None

@@ -1,0 +1,59 @@
+"""The runner's view of tracing: a ``Tracer`` opens a ``Span`` per cell.
+
+The default ``Tracer`` sends nothing; ``tooltrial.tracing.from_env`` picks the real ones.
+A tracer must never hold up or fail a call: implementations queue and send elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+
+from tooltrial.types import Cell, Outcome
+
+
+class Span:
+    """A handle on one cell's trace; ``id`` goes on the result line."""
+
+    id: str | None = None
+
+    def finish(self, outcome: Outcome) -> None:
+        """Called once with the cell's outcome, before the line is written."""
+
+
+class Tracer:
+    """Where traces go. This default sends nothing; see ``tooltrial.tracing``."""
+
+    @contextlib.asynccontextmanager
+    async def trace(self, cell: Cell, system: str, prompt: str) -> AsyncIterator[Span]:
+        yield Span()
+
+    def close(self) -> None:
+        """Flush what is queued; called once at the end of a run."""
+
+
+class FanOutSpan(Span):
+    def __init__(self, spans: Sequence[Span]) -> None:
+        self.spans = spans
+        self.id = next((s.id for s in spans if s.id), None)  # LangSmith's, when it is on
+
+    def finish(self, outcome: Outcome) -> None:
+        for span in self.spans:
+            span.finish(outcome)
+
+
+class FanOutTracer(Tracer):
+    def __init__(self, tracers: Iterable[Tracer]) -> None:
+        self.tracers = list(tracers)
+
+    @contextlib.asynccontextmanager
+    async def trace(self, cell: Cell, system: str, prompt: str) -> AsyncIterator[Span]:
+        async with contextlib.AsyncExitStack() as stack:
+            spans = [
+                await stack.enter_async_context(t.trace(cell, system, prompt)) for t in self.tracers
+            ]
+            yield FanOutSpan(spans)
+
+    def close(self) -> None:
+        for tracer in self.tracers:
+            tracer.close()

@@ -1,0 +1,120 @@
+"""What every tracer shares: the run's context, the one-warning rule, held-back logs."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from tooltrial.definitions import Experiment
+from tooltrial.models.base import Model
+from tooltrial.types import Cell
+
+Warn = Callable[[str], None]
+
+
+class TracingWarning(UserWarning):
+    """Traces were not (all) sent; the run's results are complete all the same."""
+
+
+def warn_on_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _reason(exc: BaseException) -> str:
+    """A failure in words that carry no URL query, header or key."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status:
+        return f"it answered HTTP {status}"
+    name = type(exc).__name__
+    if "Connection" in name or isinstance(exc, ConnectionError):
+        return "it could not be reached"
+    if "Timeout" in name or isinstance(exc, TimeoutError):
+        return "it did not answer in time"
+    text = str(exc)
+    for status in (500, 502, 503, 504, 429, 401, 403, 404):
+        if f"({status})" in text or f"code: {status}" in text or f"[{status}]" in text:
+            return f"it answered HTTP {status}"
+    return f"sending failed ({name})"
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    """What every trace of one run carries besides its cell."""
+
+    experiment: Experiment
+    model: Model
+    run_id: str
+    git_commit: str | None
+    variants: tuple[str, ...]
+
+    def metadata(self, cell: Cell) -> dict[str, Any]:
+        return {
+            "variant": cell.variant,
+            "run_id": self.run_id,
+            "rep": cell.rep,
+            "scenario_id": cell.scenario_id,
+            "model": self.model.spec,
+            "temperature": self.model.temperature,
+            "git_commit": self.git_commit,
+            "experiment": self.experiment.name,
+        }
+
+    def tags(self, cell: Cell) -> list[str]:
+        return [
+            "tooltrial",
+            f"variant:{cell.variant}",
+            f"rep:{cell.rep}",
+            f"run:{self.run_id}",
+            f"scenario:{cell.scenario_id}",
+        ]
+
+    def default_name(self) -> str:
+        return f"tooltrial {self.model.spec} {' vs '.join(self.variants)} {self.run_id}"
+
+    def tools(self, cell: Cell) -> list[dict[str, Any]]:
+        return [t.openai_format() for t in self.experiment.variant(cell.variant).tools]
+
+
+class _HeldLogs(logging.Handler):
+    """Takes the records of a library's loggers while a tracer runs, so a dead service
+    gives one warning of ours rather than a log line (or stack trace) per batch."""
+
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+    _original_propagate: ClassVar[dict[str, bool]] = {}  # while any tracer holds it
+
+    def __init__(self, names: Sequence[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self._names = list(names)
+        with self._lock:
+            for name in self._names:
+                logger = logging.getLogger(name)
+                self._original_propagate.setdefault(name, logger.propagate)
+                logger.addHandler(self)
+                logger.propagate = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+    def restore(self) -> None:
+        with self._lock:
+            for name in self._names:
+                logger = logging.getLogger(name)
+                logger.removeHandler(self)
+                if not any(isinstance(h, _HeldLogs) for h in logger.handlers):
+                    logger.propagate = self._original_propagate.pop(name, True)
+            self._names = []
+
+
+def _not_sent_warning(
+    service: str, where: str, unsent: int, total: int, reason: str, held: int
+) -> str:
+    logs = f"; {held} log message(s) of its client were held back" if held else ""
+    return (
+        f"{service}: {unsent} of {total} traces were not sent to {where} ({reason}{logs}). "
+        "The results are complete in the JSONL files."
+    )
