@@ -13,6 +13,12 @@ from pathlib import Path
 
 from tooltrial.log.records import Record, parse_line
 
+CELL_KEY = ("model", "variant", "scenario_id", "rep")
+"""What identifies a cell in the log. Of several results for one cell (partial reruns,
+resumes), the one with the latest ``timestamp`` counts, ties going to the later line;
+``scenario_error`` lines never count as results. Every reader of a results folder
+(validate, resume, analysis) applies this rule through this module."""
+
 
 def iter_records(path: Path) -> Iterator[Record]:
     """Yield every committed record of a file in order; raise CorruptLine at a bad one.
