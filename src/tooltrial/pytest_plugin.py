@@ -11,7 +11,7 @@ With several, every test that takes ``tooltrial_model_spec`` runs once per model
 starting with the model's slug (``anthropic-claude-x-baseline-...``).
 
 Under pytest-xdist the controller picks the run id and file timestamp once and hands them
-to every worker, so all workers append to the same per-(variant, rep) files.
+to every worker, so all workers append to the same per-(model, variant, rep) files.
 """
 
 from __future__ import annotations
