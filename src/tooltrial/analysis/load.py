@@ -17,7 +17,7 @@ import polars as pl
 
 from tooltrial.definitions import Experiment, load_experiment
 from tooltrial.errors import DefinitionError, ResultsError
-from tooltrial.log.reader import committed_bytes, iter_records
+from tooltrial.log.reader import committed_bytes, iter_records, result_files
 
 _LINE_SCHEMA: dict[str, Any] = {
     "type": pl.String,
@@ -37,22 +37,6 @@ _LINE_SCHEMA: dict[str, Any] = {
 }
 _CELL = ["variant", "rep", "scenario_id"]
 _ANSWER = ["variant", "scenario_id", "tool_calls", "has_text", "asks"]
-
-
-def result_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Every ``*.jsonl`` under the given folders, plus the files given directly."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(sorted(path.glob("*.jsonl")))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ResultsError(f"{path}: no such file or folder")
-    if not files:
-        raise ResultsError(f"no .jsonl result files in {', '.join(map(str, paths))}")
-    return sorted(set(files), key=lambda p: (p.name, str(p)))
 
 
 @dataclass(frozen=True)

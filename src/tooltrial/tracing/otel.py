@@ -68,7 +68,8 @@ class OTelSpan(Span):
         from opentelemetry import trace
 
         self._tracer = tracer
-        context, model = tracer.context, tracer.context.model
+        context = tracer.context
+        model = context.model_for(cell)
         provider = _GEN_AI_PROVIDERS.get(model.provider, model.provider)
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
