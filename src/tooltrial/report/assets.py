@@ -13,6 +13,8 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin:
        color: #222; background: #fafafa; }
 main { max-width: 1100px; margin: 0 auto; padding: 24px; }
 h1 { margin: 0 0 4px; font-size: 24px; } h2 { margin: 32px 0 8px; font-size: 18px; }
+h3 { margin: 24px 0 8px; font-size: 16px; }
+h2.model { border-bottom: 2px solid var(--line); padding-bottom: 4px; margin-top: 48px; }
 .sub, .note { color: var(--muted); } .note { font-size: 12px; }
 .warn { background: #fff3cd; border: 1px solid #e0c060; padding: 6px 10px; margin: 8px 0; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0; }

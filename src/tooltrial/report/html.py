@@ -77,9 +77,7 @@ def _html_model(
     """The sections of one model's results; with several models, titled and keyed by it."""
     prefix = f"{model}/" if several else ""
     names = [v["variant"] for v in section["variants"]]
-    parts = [_html_model_title(data, section, model)] if several else []
-    return [
-        *parts,
+    parts = [
         _html_headline(section, colors, prefix),
         _html_variants(section, prefix),
         _html_heatmap(section, names),
@@ -89,6 +87,11 @@ def _html_model(
         _html_largest(section, table),
         _html_power(section),
     ]
+    if not several:
+        return parts
+    # Under the model's own heading, its sections are one level down.
+    nested = [x.replace("<h2>", "<h3>").replace("</h2>", "</h3>") for x in parts]
+    return [_html_model_title(data, section, model), *nested]
 
 
 def _key(prefix: str, *parts: Any) -> str:
