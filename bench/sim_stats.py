@@ -1,6 +1,6 @@
 """Null rejection rates and interval coverage of the comparison statistics, by simulation.
 
-    uv run python bench/sim_stats.py                 # the table in the README (about a minute)
+    uv run python bench/sim_stats.py                 # the table in the README (about 15 s)
     uv run python bench/sim_stats.py --sims 2000     # quicker, noisier
 
 A synthetic experiment: 20 scenarios, each with a base success rate p_s drawn from a
