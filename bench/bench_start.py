@@ -105,9 +105,7 @@ def main() -> None:
         heavy: dict[str, str] = {}
         for round_no in range(args.rounds):
             results = f"{tmp}/r{round_no}"
-            times["bare ChatAnthropic"].append(
-                timed([sys.executable, "-c", BARE], env, clock)[0]
-            )
+            times["bare ChatAnthropic"].append(timed([sys.executable, "-c", BARE], env, clock)[0])
             elapsed, out = timed(tooltrial_command(results), env, clock)
             times["tooltrial"].append(elapsed)
             heavy["tooltrial"] = out.rsplit("HEAVY", 1)[-1].strip()

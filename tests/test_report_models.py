@@ -109,7 +109,7 @@ def two_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def result(two_models: Path) -> analysis.Analysis:
-    return analysis.analyze([two_models], n_boot=2000, count_tokens=False)
+    return analysis.analyze([two_models], count_tokens=False)
 
 
 def test_every_cell_of_every_model_is_kept(two_models):
@@ -154,9 +154,7 @@ def test_interaction_is_the_mean_difference_of_differences(result):
     assert exact.model_difference == pytest.approx(-1 / 2)
     assert exact.p_value == pytest.approx(stats.ttest_1samp(dd, 0).pvalue)
     assert exact.p_sign_flip == pytest.approx(analysis.sign_flip_test(dd))
-    assert (exact.ci_low, exact.ci_high) == pytest.approx(
-        analysis.cluster_bootstrap_ci(dd, n_boot=2000)
-    )
+    assert (exact.ci_low, exact.ci_high) == pytest.approx(analysis.t_interval(dd))
     assert exact.scenarios == 4
     assert {i.metric for i in result.interactions[(B, "api")]} <= set(analysis.RATE_METRICS)
 
@@ -169,18 +167,18 @@ def test_interaction_uses_scenarios_present_in_all_four_cells(result):
             & (pl.col("scenario_id") == "vague")
         )
     )
-    (exact,) = analysis.interaction(table, "app", "api", A, B, metrics=["exact"], n_boot=200)
+    (exact,) = analysis.interaction(table, "app", "api", A, B, metrics=["exact"])
     assert exact.scenarios == 3
     assert exact.interaction == pytest.approx(np.mean([0, -1 / 3, -1]))
 
 
 def test_the_reference_model_can_be_chosen(two_models):
-    flipped = analysis.analyze([two_models], n_boot=200, count_tokens=False, reference_model=B)
+    flipped = analysis.analyze([two_models], count_tokens=False, reference_model=B)
     assert [m.model for m in flipped.models] == [B, A]
     (exact,) = [i for i in flipped.interactions[(A, "api")] if i.metric == "exact"]
     assert exact.interaction == pytest.approx(1 / 6)
     with pytest.raises(UsageError, match="test:c"):
-        analysis.analyze([two_models], n_boot=200, count_tokens=False, reference_model="test:c")
+        analysis.analyze([two_models], count_tokens=False, reference_model="test:c")
 
 
 def test_payload_has_a_section_per_model_and_the_interaction(result):

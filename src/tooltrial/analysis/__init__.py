@@ -49,11 +49,17 @@ from tooltrial.analysis.stats import (
     PowerPlan,
     VarianceComponents,
     cluster_bootstrap_ci,
+    excludes_zero,
+    holm,
     paired_power,
     paired_statistics,
     paired_t_test,
+    pass_at_k,
+    pass_hat_k,
     scenarios_needed,
+    sign_flip_min_p,
     sign_flip_test,
+    t_interval,
 )
 from tooltrial.analysis.summary import (
     Footprint,
@@ -86,7 +92,9 @@ __all__ = [
     "compare",
     "consistency",
     "experiment_for",
+    "excludes_zero",
     "export_table",
+    "holm",
     "interaction",
     "largest_differences",
     "load_results",
@@ -94,11 +102,15 @@ __all__ = [
     "paired_power",
     "paired_statistics",
     "paired_t_test",
+    "pass_at_k",
+    "pass_hat_k",
     "result_files",
     "scenario_means",
     "scenarios_needed",
     "score",
+    "sign_flip_min_p",
     "sign_flip_test",
+    "t_interval",
     "summarize",
     "tidy_table",
     "tool_footprint",
@@ -149,7 +161,6 @@ class Analysis:
 
 @dataclass(frozen=True)
 class _Options:
-    n_boot: int
     seed: int
     count_tokens: bool
     detect: Sequence[float]
@@ -159,7 +170,6 @@ def analyze(
     paths: Iterable[str | Path],
     experiment: str | Path | None = None,
     reference: str | None = None,
-    n_boot: int = 10_000,
     seed: int = 0,
     count_tokens: bool = True,
     detect: Sequence[float] = (0.1, 0.2),
@@ -174,7 +184,7 @@ def analyze(
     present = [v.name for v in definition.variants if v.name in set(table["variant"])]
     reference = _pick(reference, present, "--reference", "variants")
     models = _pick_first(reference_model, sorted(table["model"].unique().to_list()))
-    options = _Options(n_boot, seed, count_tokens, tuple(detect))
+    options = _Options(seed, count_tokens, tuple(detect))
     others = [v for v in present if v != reference]
     return Analysis(
         experiment=definition,
@@ -192,9 +202,7 @@ def _interactions(
 ) -> dict[tuple[str, str], list[Interaction]]:
     """(model, treatment) → interaction with the first model; pairs without data left out."""
     found = {
-        (m, t): interaction(
-            table, reference, t, models[0], m, n_boot=options.n_boot, seed=options.seed
-        )
+        (m, t): interaction(table, reference, t, models[0], m, seed=options.seed)
         for m in models[1:]
         for t in others
     }
@@ -240,12 +248,12 @@ def _analyze_model(
         for v in definition.variants
         if v.name in variants and v.name != reference and reference in variants
     ]
-    n_boot, seed = options.n_boot, options.seed
+    seed = options.seed
     return ModelAnalysis(
         model=model,
         table=rows,
         variants=summarize(rows, definition, options.count_tokens),
-        comparisons={t: compare(rows, reference, t, n_boot=n_boot, seed=seed) for t in others},
+        comparisons={t: compare(rows, reference, t, seed=seed) for t in others},
         largest={t: largest_differences(rows, reference, t) for t in others},
         categories=by_category(rows),
         consistency=consistency(rows),

@@ -77,7 +77,6 @@ def compare(
     reference: str,
     treatment: str,
     metrics: Sequence[str] = tuple(METRICS),
-    n_boot: int = 10_000,
     seed: int = 0,
     *,
     model: str | None = None,
@@ -90,7 +89,7 @@ def compare(
             continue
         ref = means[reference].to_numpy()
         trt = means[treatment].to_numpy()
-        s = paired_statistics(trt - ref, n_boot=n_boot, seed=seed)
+        s = paired_statistics(trt - ref, seed=seed)
         out.append(
             Difference(
                 metric=metric,
@@ -139,7 +138,6 @@ def interaction(
     reference_model: str,
     model: str,
     metrics: Sequence[str] = RATE_METRICS,
-    n_boot: int = 10_000,
     seed: int = 0,
 ) -> list[Interaction]:
     """Per metric: does ``treatment`` − ``reference`` differ between the two models?"""
@@ -153,7 +151,7 @@ def interaction(
         if both.height == 0:
             continue
         base, other = both["d"].to_numpy(), both["d_model"].to_numpy()
-        s = paired_statistics(other - base, n_boot=n_boot, seed=seed)
+        s = paired_statistics(other - base, seed=seed)
         out.append(
             Interaction(
                 metric=metric,

@@ -19,7 +19,7 @@ from tooltrial.analysis import Analysis, analyze, export_table
 from tooltrial.errors import UsageError
 from tooltrial.report.html import render_html
 from tooltrial.report.markdown import render_markdown
-from tooltrial.report.payload import N_BOOT, payload, sections
+from tooltrial.report.payload import payload, sections
 
 __all__ = [
     "FORMATS",
@@ -73,9 +73,7 @@ def make_report(
     """The ``tooltrial report`` command: analyse, optionally export the table, render."""
     if export is not None and export.suffix not in (".csv", ".parquet"):
         raise UsageError(f"--export {export}: name a .csv or .parquet file")
-    analysis = analyze(
-        results, experiment, reference, n_boot=N_BOOT, reference_model=reference_model
-    )
+    analysis = analyze(results, experiment, reference, reference_model=reference_model)
     if export is not None:
         export_table(analysis.table, export)
         print(f"scored table ({analysis.table.height} rows) → {export}", file=sys.stderr)

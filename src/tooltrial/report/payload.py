@@ -22,10 +22,10 @@ import polars as pl
 
 from tooltrial.analysis import METRICS, Analysis, ModelAnalysis, VariantSummary
 
-N_BOOT = 10_000
 METHOD = {
     "unit": "scenario (reps are averaged within scenario and variant first)",
-    "interval": f"95% cluster bootstrap over scenarios, percentile, {N_BOOT} resamples",
+    "interval": "95% t-interval on the per-scenario differences (the t-test's own, so "
+    "it excludes zero exactly when p < 0.05)",
     "test": "paired t-test on per-scenario differences, two-sided; p (sign-flip): "
     "paired sign-flip permutation test, exact under symmetry, conservative when "
     "outcomes are coarse",
