@@ -43,7 +43,7 @@ from tooltrial.analysis.compare import (
     scenario_means,
     variance_components,
 )
-from tooltrial.analysis.load import Loaded, experiment_for, load_results, result_files
+from tooltrial.analysis.load import Loaded, experiment_for, load_results
 from tooltrial.analysis.stats import (
     PairedStatistics,
     PowerPlan,
@@ -72,6 +72,7 @@ from tooltrial.analysis.summary import (
 from tooltrial.analysis.table import METRICS, RATE_METRICS, export_table, score, tidy_table
 from tooltrial.definitions import Experiment
 from tooltrial.errors import UsageError
+from tooltrial.log.reader import result_files
 
 __all__ = [
     "METRICS",

@@ -199,9 +199,8 @@ def sign_flip_min_p(n_nonzero: int, n_perm: int = 20_000, exact_up_to: int = 16)
     """
     if n_nonzero <= 0:
         return 1.0
-    if n_nonzero <= exact_up_to:
-        return 2.0 / 2**n_nonzero
-    return max(2.0 / 2**n_nonzero, 1.0 / (n_perm + 1))
+    exact = 2.0 * 0.5**n_nonzero
+    return exact if n_nonzero <= exact_up_to else max(exact, 1.0 / (n_perm + 1))
 
 
 @functools.lru_cache(maxsize=32)
@@ -365,7 +364,7 @@ def pass_k_differences(
         raise ValueError("reference and treatment must list the same tasks")
     per_task = pass_at_k_per_task if at_least_one else pass_hat_k_per_task
     d = per_task(treatment, k) - per_task(reference, k)
-    return d[~np.isnan(d)]
+    return np.asarray(d[~np.isnan(d)], dtype=float)
 
 
 # --- power ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -172,7 +173,7 @@ def _html_comparison(comp: dict[str, Any], prefix: str) -> str:
         + "".join(rows)
         + '</table><div class="note">Differences are treatment − reference, in percentage '
         "points for rates. Arguments are judged only where the tool was right. "
-        "Intervals resample scenarios; p (t): paired t-test across scenarios. Means here "
+        "Intervals: the paired t-test's own 95% interval across scenarios. Means here "
         "weigh each scenario the same and use only scenarios both variants have, so they "
         "can differ slightly from the per-variant rates.</div>"
     )
@@ -186,7 +187,7 @@ def _forest(metrics: list[dict[str, Any]], key: str = "difference") -> str:
     height = row * len(metrics) + 40
 
     def x(v: float) -> float:
-        return left + (v - lo) / (hi - lo) * width
+        return float(left + (v - lo) / (hi - lo) * width)
 
     out = [
         f'<svg width="{left + width + 50}" height="{height}" role="img" '
@@ -375,18 +376,15 @@ def _html_consistency(section: dict[str, Any], names: list[str], colors: dict[st
 def _html_cost(section: dict[str, Any], colors: dict[str, str]) -> str:
     vs = section["variants"]
     panels = []
-    for title, get, fmt in (
-        ("input tokens (mean)", lambda v: v["input_tokens"], lambda x: number(x, 0)),
-        ("output tokens (mean)", lambda v: v["output_tokens"], lambda x: number(x, 0)),
-        ("latency s (mean)", lambda v: v["latency_s"]["mean"], lambda x: number(x, 2)),
-        (
-            "tool definitions (chars)",
-            lambda v: v["tool_footprint"]["chars"],
-            lambda x: number(x, 0),
-        ),
-    ):
+    panels_spec: list[tuple[str, Callable[[Any], Any], int]] = [
+        ("input tokens (mean)", lambda v: v["input_tokens"], 0),
+        ("output tokens (mean)", lambda v: v["output_tokens"], 0),
+        ("latency s (mean)", lambda v: v["latency_s"]["mean"], 2),
+        ("tool definitions (chars)", lambda v: v["tool_footprint"]["chars"], 0),
+    ]
+    for title, get, digits in panels_spec:
         values = [get(v) or 0 for v in vs]
-        groups = [(title, [(v["variant"], get(v), fmt(get(v))) for v in vs])]
+        groups = [(title, [(v["variant"], get(v), number(get(v), digits)) for v in vs])]
         panels.append(_bars(groups, max(values) or 1, colors))
     return "<h2>Tokens and latency</h2>" + _legend(colors) + "".join(panels)
 
