@@ -33,7 +33,8 @@ from tooltrial.run.plan import git_commit, metadata_for, new_run_id, plan_cells,
 from tooltrial.run.progress import RunProgress
 from tooltrial.run.resume import PriorRun, read_run
 from tooltrial.run.runner import RetryPolicy, Runner
-from tooltrial.types import Cell, Failure, Outcome
+from tooltrial.run.session import execute
+from tooltrial.types import Cell, Outcome
 
 console = Console(stderr=True, highlight=False)
 BUG = 4
@@ -253,7 +254,7 @@ def _execute(runner: Runner, cells: list[Cell], pool: WriterPool, args: argparse
     runner.on_retry, runner.on_outcome = progress.retry, _reporter(progress)
     resume = f"tooltrial run --resume {pool.run_id} --results {args.results}"
     try:
-        failure = asyncio.run(_session(runner, cells, pool, progress))
+        failure = asyncio.run(execute(runner, cells, pool, progress))
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted:[/yellow] {progress.summary()}", soft_wrap=True)
         if pool.paths:
@@ -282,21 +283,6 @@ def _execute(runner: Runner, cells: list[Cell], pool: WriterPool, args: argparse
             soft_wrap=True,
         )
     return 1 if progress.errors else 0
-
-
-async def _session(
-    runner: Runner, cells: list[Cell], pool: WriterPool, progress: RunProgress
-) -> tuple[str, Failure] | None:
-    """Preflight (each model with a cell to call) and run on one event loop: the HTTP
-    clients' connections belong to it."""
-    needed = dict.fromkeys(c.model for c in cells if not runner.is_cached(c))
-    if needed:
-        failure = await runner.preflight(needed)
-        if failure is not None:
-            return failure
-    with progress:
-        await runner.run(cells, pool)
-    return None
 
 
 def _reporter(progress: RunProgress) -> Callable[[Outcome], None]:

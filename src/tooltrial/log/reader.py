@@ -63,6 +63,11 @@ def latest_results(records: Iterable[Record]) -> dict[CellKey, Result]:
     return latest
 
 
+def read_results(paths: Iterable[str | Path]) -> dict[CellKey, Result]:
+    """The result that counts for every cell in these folders or files."""
+    return latest_results(record for path in result_files(paths) for record in iter_records(path))
+
+
 def iter_records(path: Path) -> Iterator[Record]:
     """Yield every committed record of a file in order; raise CorruptLine at a bad one.
 
