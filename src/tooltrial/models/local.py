@@ -33,7 +33,7 @@ from typing import Any
 from tooltrial.definitions.variants import Tool
 from tooltrial.errors import ModelUnavailable
 from tooltrial.models.base import Model
-from tooltrial.types import ModelResponse, ToolCall, Usage
+from tooltrial.types import ModelResponse, ToolCall, Usage, unparsed_arguments
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MAX_CALLS = 4  # a reply with more tool calls than this is a loop, not an answer
@@ -244,12 +244,13 @@ def _arguments_grammar(tool: Tool) -> Any:
 
 
 def _parse(raw: str) -> dict[str, Any]:
-    """The arguments as written; a cut-off or non-object reply is kept, not dropped."""
+    """The arguments as written; a cut-off or non-object reply is kept as written
+    (``unparsed_arguments``), so scoring counts it as malformed, not as wrong values."""
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
-        return {"_unparsed": raw}
-    return value if isinstance(value, dict) else {"_value": value}
+        return unparsed_arguments(raw)
+    return value if isinstance(value, dict) else unparsed_arguments(raw)
 
 
 def _response(text: str, calls: list[ToolCall], stop: str, usage: Usage) -> ModelResponse:
