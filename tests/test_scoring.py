@@ -353,3 +353,31 @@ def test_sample_experiment_expectations_all_compile():
         "",
     )
     assert s.exact, s.reason
+
+
+# --- malformed arguments: their own failure, never "an extra argument" ------------------
+
+BROKEN = Call("add_task", {"_unparsed": '{"title": "dentist", "due": "2025-03-1'})
+
+
+@pytest.mark.parametrize(
+    ("expect", "calls", "tool_ok", "args_ok"),
+    [
+        (one_call("add_task", {"title": {"contains": "dentist"}}), [BROKEN], True, False),
+        ({"calls": TWO_CALLS}, [BROKEN, AGENDA], True, False),
+        (one_call("search", {"text": "dentist"}), [BROKEN], False, None),
+        ({"kind": "no_call"}, [BROKEN], False, None),
+    ],
+)
+def test_malformed_arguments(expect, calls, tool_ok, args_ok):
+    s = Scorer(experiment(expect)).score("s1", "v", calls, "")
+    assert (s.tool_correct, s.args_correct, s.exact, s.malformed) == (tool_ok, args_ok, False, True)
+    assert s.reason.startswith("malformed_args: add_task arguments are not a JSON object")
+    assert s.extra_args == 0 and "extra argument" not in s.reason
+
+
+def test_well_formed_calls_are_not_malformed():
+    s = Scorer(experiment(one_call("add_task", {"title": "x"}))).score(
+        "s1", "v", [Call("add_task", {"title": "x", "_unparsed": "also a real key"})], ""
+    )
+    assert not s.malformed and "malformed" not in s.reason

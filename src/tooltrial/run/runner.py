@@ -22,9 +22,9 @@ from typing import Any
 
 from tooltrial.definitions import Experiment
 from tooltrial.definitions.variants import Tool
-from tooltrial.errors import ModelSettingRejected
+from tooltrial.errors import TooltrialError
 from tooltrial.log.writer import WriterPool
-from tooltrial.models.base import Model, classify
+from tooltrial.models.base import Model
 from tooltrial.run.cache import ResponseCache, cache_key
 from tooltrial.run.pacing import Pacer
 from tooltrial.run.plan import cell_seed
@@ -65,13 +65,13 @@ class Runner:
 
     async def preflight(self) -> Failure | None:
         """The model's own preflight, retried like a call; the last failure if it never
-        got through (a refused setting still raises ``ModelSettingRejected``)."""
+        got through (what the user must fix, e.g. a refused setting or key, still raises)."""
         for attempt in range(1, self.policy.max_attempts + 1):
             await self.pacer.acquire()
             try:
                 await self.model.preflight()
                 return None
-            except ModelSettingRejected:
+            except TooltrialError:
                 raise
             except Exception as exc:
                 failure, delay = self._failed(exc, attempt)
@@ -83,7 +83,7 @@ class Runner:
     def _failed(self, exc: Exception, attempt: int) -> tuple[Failure, float | None]:
         """What a failed attempt means: the failure, and the wait before the next try
         (None: give up). A 429 slows every call, not just this one."""
-        failure = classify(exc)
+        failure = self.model.classify(exc)  # the provider knows its own exceptions
         if failure.kind == "rate_limit":
             self.pacer.rate_limited_by_server(failure.retry_after_s)
         if not failure.retryable or attempt == self.policy.max_attempts:
@@ -181,7 +181,7 @@ class Runner:
         if not self.pacer.tpm:
             return 0
         if variant not in self._token_estimates:
-            schema = json.dumps([t.anthropic_format() for t in tools])
+            schema = json.dumps([self.model.tool_format(t) for t in tools])
             self._token_estimates[variant] = (len(system) + len(schema)) // 4
         return self._token_estimates[variant] + len(prompt) // 4 + self.model.max_tokens
 
