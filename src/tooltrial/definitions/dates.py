@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
-from dateutil import parser as _dateutil
+from dateutil import parser as _dateutil  # type: ignore[import-untyped]
 
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")

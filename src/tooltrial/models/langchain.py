@@ -183,18 +183,19 @@ class OpenAIModel(_LangChainModel):
     def _client(self) -> Any:
         if self._cached is None:
             from langchain_openai import ChatOpenAI
+            from pydantic import SecretStr
 
-            base_url = self.options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
-            self._cached = ChatOpenAI(
-                model=self.name,
-                base_url=base_url,
+            kwargs: dict[str, Any] = {
+                "model": self.name,
+                "base_url": self.options.get("base_url") or os.environ.get("OPENAI_BASE_URL"),
                 # Local servers ignore the key but the client insists on one.
-                api_key=os.environ.get("OPENAI_API_KEY") or "not-needed",
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-                timeout=self.timeout_s,
-                max_retries=0,
-            )
+                "api_key": SecretStr(os.environ.get("OPENAI_API_KEY") or "not-needed"),
+                "temperature": self.temperature,
+                "max_tokens": self.max_tokens,
+                "timeout": self.timeout_s,
+                "max_retries": 0,
+            }
+            self._cached = ChatOpenAI(**kwargs)
         return self._cached
 
     def _sdk(self) -> Any:
