@@ -80,12 +80,31 @@ def test_contains(spec, value, ok):
         ("2025-03-13T15:00", True),  # naive: read in the fixed timestamp's offset (+01:00)
         ("2025-03-13T15:00:00+01:00", True),
         ("2025-03-13T14:00:00Z", True),  # the same instant written in UTC
+        ("2025-03-13T14:00Z", True),
         ("2025-03-13T15:00:00Z", False),  # an hour later
         ("2025-03-13 15:00", True),
         ("2025-03-13T15:00:00.000", True),
+        # as models write them (dateutil), naive ones in the experiment's offset
+        ("2025-3-13 15:00", True),
+        ("March 13, 2025 3:00pm", True),
+        ("March 13, 2025 3pm", True),
+        ("Mar 13 2025 at 3:00 PM", True),
+        ("13 Mar 2025 15:00", True),
+        ("Thursday, March 13, 2025 3:00 PM", True),
+        ("03/13/2025 15:00", True),
+        ("2025-03-13 14:00 UTC", True),
+        ("2025-03-13 15:00 +0100", True),
+        ("March 13, 2025 4:00pm", False),
         ("2025-03-13", False),  # a day is not 15:00
+        ("13 Mar 2025", False),
+        ("March 13 3pm", False),  # no year: not a full day
+        ("Thursday 3pm", False),
         ("tomorrow at 3pm", False),
-        (1741874400, False),  # epoch seconds are not an ISO datetime
+        ("2025-03-13 15:00 PST", False),  # a zone name dateutil cannot resolve
+        ("2025-03-13 15:00 GMT+1", False),  # POSIX sign: means -01:00
+        (1741874400, False),  # epoch seconds are not a date
+        ("1741874400", False),
+        ("x" * 200, False),
     ],
 )
 def test_datetime(value, ok):
@@ -100,7 +119,20 @@ def test_datetime(value, ok):
         ("2025-03-14T23:30:00Z", False),  # 00:30 on the 15th in the experiment's zone
         ("2025-03-13T23:30:00Z", True),  # 00:30 on the 14th in the experiment's zone
         ("2025-03-15", False),
+        ("2025-3-14", True),
+        ("2025-3-14 17:59", True),
+        ("March 14, 2025", True),
+        ("March 14, 2025 5:59pm", True),
+        ("14 Mar 2025", True),
+        ("Friday, 14 March 2025", True),
+        ("03/14/2025", True),
+        ("14/03/2025", True),  # only one reading is a real date
+        ("2025-03-14T17:59Z", True),
+        ("15 Mar 2025", False),
         ("Friday", False),
+        ("March 14", False),  # no year
+        ("next Friday", False),
+        (20250314, False),
     ],
 )
 def test_date(value, ok):
@@ -267,8 +299,13 @@ def test_a_real_tool_is_not_hallucinated():
     ("spec", "message"),
     [
         ({"datetime": "next week"}, "not an ISO datetime"),
+        ({"datetime": "tomorrow"}, "such as 2025-03-13T15:00"),
         ({"datetime": "2025-03-13"}, "not an ISO datetime"),  # a day, not an instant
+        ({"datetime": "March 13, 2025 3pm"}, "not an ISO datetime"),  # unambiguous only
         ({"date": "tomorrow"}, "not an ISO date"),
+        ({"date": "next week"}, "such as 2025-03-14"),
+        ({"date": "14 Mar 2025"}, "not an ISO date"),
+        ({"date": "2025-3-14"}, "not an ISO date"),
         ({"date": "2025-13-45"}, "not an ISO date"),
         ({"contains": 3}, "takes non-empty text"),
         ({"contains": "  "}, "takes non-empty text"),
@@ -316,3 +353,31 @@ def test_sample_experiment_expectations_all_compile():
         "",
     )
     assert s.exact, s.reason
+
+
+# --- malformed arguments: their own failure, never "an extra argument" ------------------
+
+BROKEN = Call("add_task", {"_unparsed": '{"title": "dentist", "due": "2025-03-1'})
+
+
+@pytest.mark.parametrize(
+    ("expect", "calls", "tool_ok", "args_ok"),
+    [
+        (one_call("add_task", {"title": {"contains": "dentist"}}), [BROKEN], True, False),
+        ({"calls": TWO_CALLS}, [BROKEN, AGENDA], True, False),
+        (one_call("search", {"text": "dentist"}), [BROKEN], False, None),
+        ({"kind": "no_call"}, [BROKEN], False, None),
+    ],
+)
+def test_malformed_arguments(expect, calls, tool_ok, args_ok):
+    s = Scorer(experiment(expect)).score("s1", "v", calls, "")
+    assert (s.tool_correct, s.args_correct, s.exact, s.malformed) == (tool_ok, args_ok, False, True)
+    assert s.reason.startswith("malformed_args: add_task arguments are not a JSON object")
+    assert s.extra_args == 0 and "extra argument" not in s.reason
+
+
+def test_well_formed_calls_are_not_malformed():
+    s = Scorer(experiment(one_call("add_task", {"title": "x"}))).score(
+        "s1", "v", [Call("add_task", {"title": "x", "_unparsed": "also a real key"})], ""
+    )
+    assert not s.malformed and "malformed" not in s.reason

@@ -77,3 +77,20 @@ class Outcome:
     temperature: float | None = None
     trace_id: str | None = None
     cached: bool = False
+
+
+UNPARSED = "_unparsed"
+"""Arguments a model wrote that are not a JSON object are kept as ``{UNPARSED: raw}``."""
+
+
+def unparsed_arguments(raw: str) -> dict[str, Any]:
+    """How a tool call's unreadable arguments are stored: as written, never dropped."""
+    return {UNPARSED: raw}
+
+
+def malformed_arguments(arguments: Any) -> str | None:
+    """The raw text when ``arguments`` are the stored form of unreadable ones, else None."""
+    if isinstance(arguments, dict) and set(arguments) == {UNPARSED}:
+        raw = arguments[UNPARSED]
+        return raw if isinstance(raw, str) else repr(raw)
+    return None

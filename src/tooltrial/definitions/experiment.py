@@ -1,7 +1,10 @@
 """An experiment: scenarios × variants under fixed controls, and the checks across them.
 
 ``check_experiment`` makes the cross-checks no single model can (unique ids, known
-variants and tools); it runs on every experiment, however it was loaded.
+variants and tools) and compiles every expectation (``Experiment.expectations``); it runs
+on every experiment, however it was loaded, so an expectation that cannot be scored
+stops loading, before any call, with a message naming the file, scenario, argument and
+value.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from tooltrial.definitions.matchers import Expectations, compile_expectations
 from tooltrial.definitions.scenarios import Scenario
 from tooltrial.definitions.variants import Variant
-from tooltrial.errors import DefinitionError
+from tooltrial.errors import DefinitionError, ExpectationError
 
 
 class Experiment(BaseModel):
@@ -54,6 +58,20 @@ class Experiment(BaseModel):
         raise DefinitionError(f"unknown scenario {scenario_id!r} in experiment {self.name!r}")
 
     @property
+    def expectations(self) -> Expectations:
+        """Every (scenario, variant) expectation compiled; once per experiment object.
+
+        Raises ``ExpectationError`` for a value that cannot be read. A copy with other
+        scenarios, variants or timestamp (``model_copy(update=...)``) compiles its own.
+        """
+        cached = self.__dict__.get("_expectations")
+        inputs = (self.scenarios, self.variants, self.fixed_timestamp)
+        if not isinstance(cached, Expectations) or not cached.built_from(*inputs):
+            cached = compile_expectations(*inputs)
+            self.__dict__["_expectations"] = cached  # frozen model: cache beside the fields
+        return cached
+
+    @property
     def scenario_ids(self) -> tuple[str, ...]:
         return tuple(s.id for s in self.scenarios)
 
@@ -67,10 +85,20 @@ class Experiment(BaseModel):
 
 
 def check_experiment(experiment: Experiment, source: str = "<python>") -> Experiment:
-    """Cross-checks a single model cannot make: ids, variant names, tool names."""
+    """Cross-checks a single model cannot make (ids, variant and tool names), then every
+    expectation compiled; the first problem raises a ``DefinitionError`` naming ``source``."""
     names = [v.name for v in experiment.variants]
     if len(set(names)) != len(names):
         raise DefinitionError(f"{source}: variant names must be unique; got {names}")
+    _check_scenarios(experiment, names, source)
+    try:
+        experiment.expectations  # noqa: B018 (compiles and caches)
+    except ExpectationError as exc:
+        raise ExpectationError(f"{source}: {exc}") from None
+    return experiment
+
+
+def _check_scenarios(experiment: Experiment, names: list[str], source: str) -> None:
     seen: set[str] = set()
     for scenario in experiment.scenarios:
         where = f"{source}: scenario {scenario.id!r}"
@@ -84,17 +112,19 @@ def check_experiment(experiment: Experiment, source: str = "<python>") -> Experi
                     f"use one of {', '.join(names)} or '*'"
                 )
         for variant in experiment.variants:
-            try:
-                expectation = scenario.expectation_for(variant.name)
-            except KeyError:
-                raise DefinitionError(
-                    f"{where}: no expectation for variant {variant.name!r}; add one or a '*'"
-                ) from None
-            for call in expectation.calls:
-                if call.tool not in variant.tool_names:
-                    raise DefinitionError(
-                        f"{where}: expects tool {call.tool!r}, which variant "
-                        f"{variant.name!r} does not have (it has: "
-                        f"{', '.join(sorted(variant.tool_names))})"
-                    )
-    return experiment
+            _check_tools(scenario, variant, where)
+
+
+def _check_tools(scenario: Scenario, variant: Variant, where: str) -> None:
+    try:
+        expectation = scenario.expectation_for(variant.name)
+    except KeyError:
+        raise DefinitionError(
+            f"{where}: no expectation for variant {variant.name!r}; add one or a '*'"
+        ) from None
+    for call in expectation.calls:
+        if call.tool not in variant.tool_names:
+            raise DefinitionError(
+                f"{where}: expects tool {call.tool!r}, which variant {variant.name!r} does "
+                f"not have (it has: {', '.join(sorted(variant.tool_names))})"
+            )

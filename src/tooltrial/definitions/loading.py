@@ -143,7 +143,8 @@ def _load_variant(path: Path) -> Variant:
         return Variant.model_validate(raw)
     except ValidationError as exc:
         detail = _explain(exc)
-        tools = raw.get("tools") if isinstance(raw.get("tools"), list) else []
+        listed = raw.get("tools")
+        tools: list[Any] = listed if isinstance(listed, list) else []
         lines = _entry_lines(path, "tools")
         for err in exc.errors():
             loc = err["loc"]

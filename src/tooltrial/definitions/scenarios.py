@@ -9,12 +9,17 @@ An acceptable argument value is written as one of:
   numerically, strings case- and whitespace-insensitively, ISO dates/datetimes as instants);
 - ``{contains: "dentist"}``: a string containing this text (case-insensitive);
 - ``{datetime: "2025-03-13T15:00"}`` / ``{date: "2025-03-14"}``: the same instant or day,
-  whatever the format the model wrote it in;
+  whatever common format the model wrote it in (the expectation itself must be ISO 8601;
+  see ``tooltrial.definitions.dates``);
 - ``{any: true}``: present, any value;
 - a list of the above: any one of them is acceptable.
 
 Nested arguments (API-shaped tools often take a ``payload`` object) are addressed with
 dotted paths: ``payload.title``.
+
+This module checks an expectation's shape as it is read; ``tooltrial.definitions.matchers``
+compiles every value when the experiment is loaded, so one that cannot be read (``{date:
+"next week"}``) stops loading too.
 """
 
 from __future__ import annotations

@@ -1,9 +1,16 @@
-"""The interface every provider implements, and the generic failure classification.
+"""The interface every provider implements.
 
-A provider only turns (system prompt, user prompt, tools) into a ``ModelResponse`` and
-says what kind of failure an exception is; retries, pacing and capture live in the
-runner. A provider whose exceptions the generic rules below misread overrides
-``Model.classify``.
+A provider turns (system prompt, user prompt, tools) into a ``ModelResponse``, says what
+kind of failure each of its exceptions is (``Model.classify``) and how its API wants a
+tool written (``Model.tool_format``); retries, pacing and capture live in the runner.
+Nothing outside a provider guesses from an exception's class: the runner and the
+tracers ask ``model.classify``.
+
+The base ``classify`` holds the generic rules (HTTP status, timeouts, dropped
+connections, unreadable bodies); a provider whose exceptions they misread overrides it.
+Guarantees of the generic rules: 401/403 is kind ``auth`` and never retried; 408, 409,
+429, 529 and 5xx are retried; any other 4xx is ``rejected`` and not retried; a failure's
+message never contains the value of a known API-key variable.
 """
 
 from __future__ import annotations
@@ -51,27 +58,43 @@ class Model(ABC):
         """What shaped the calls, for the metadata line (never secrets)."""
         return {"max_tokens": self.max_tokens, "timeout_s": self.timeout_s}
 
+    def classify(self, exc: BaseException) -> Failure:
+        """What kind of failure ``exc`` (raised by ``generate``/``preflight``) is, and
+        whether to retry it. Providers override this for their own exception types."""
+        return generic_failure(exc)
+
+    def tool_format(self, tool: Tool) -> dict[str, Any]:
+        """The tool as this provider's API takes it (traces and estimates show this)."""
+        return tool.openai_format()
+
 
 _RETRYABLE_STATUS = {408: "timeout", 409: "conflict", 429: "rate_limit", 529: "overloaded"}
+_AUTH_STATUS = frozenset({401, 403})
 
 
-def classify(exc: BaseException) -> Failure:
-    """Map any provider's exception to a Failure the runner knows how to treat."""
+def generic_failure(exc: BaseException) -> Failure:
+    """The generic rules behind ``Model.classify`` (see the module docstring)."""
     status = getattr(exc, "status_code", None)
-    response = getattr(exc, "response", None)
     message = _safe_message(exc)
     if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
         return Failure("timeout", message, retryable=True)
     if isinstance(status, int):
-        kind = _RETRYABLE_STATUS.get(status) or ("server_error" if status >= 500 else "rejected")
-        return Failure(
-            kind, message, retryable=kind != "rejected", retry_after_s=_retry_after(response)
-        )
+        return status_failure(status, message, getattr(exc, "response", None))
     if "Connection" in type(exc).__name__ or isinstance(exc, ConnectionError):
         return Failure("connection", message, retryable=True)
     if isinstance(exc, json.JSONDecodeError) or "ResponseValidation" in type(exc).__name__:
         return Failure("bad_response", message, retryable=True)
     return Failure(type(exc).__name__, message, retryable=False)
+
+
+def status_failure(status: int, message: str, response: Any = None) -> Failure:
+    """An HTTP error status as a Failure; honours the response's ``retry-after``."""
+    if status in _AUTH_STATUS:
+        return Failure("auth", message, retryable=False)
+    kind = _RETRYABLE_STATUS.get(status) or ("server_error" if status >= 500 else "rejected")
+    return Failure(
+        kind, message, retryable=kind != "rejected", retry_after_s=_retry_after(response)
+    )
 
 
 def _retry_after(response: Any) -> float | None:
@@ -84,8 +107,11 @@ def _retry_after(response: Any) -> float | None:
 
 
 def _safe_message(exc: BaseException) -> str:
-    """The exception's message with anything that looks like a key blanked out."""
-    text = str(exc) or type(exc).__name__
+    return safe_text(str(exc) or type(exc).__name__)
+
+
+def safe_text(text: str) -> str:
+    """``text`` with the value of every known API-key variable blanked out, shortened."""
     for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
         secret = os.environ.get(var)
         if secret and len(secret) >= 8:

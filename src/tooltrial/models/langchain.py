@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tooltrial.definitions.variants import Tool
-from tooltrial.errors import ModelSettingRejected
-from tooltrial.models.base import Model, classify
-from tooltrial.types import ModelResponse, ToolCall, Usage
+from tooltrial.errors import AuthenticationFailed, ModelSettingRejected
+from tooltrial.models.base import Model, safe_text, status_failure
+from tooltrial.types import Failure, ModelResponse, ToolCall, Usage, unparsed_arguments
 
 # --- Anthropic and OpenAI-compatible, through LangChain --------------------------------
 
@@ -40,10 +40,7 @@ def _from_langchain(message: Any, stop_key: str) -> ModelResponse:
     meta = message.response_metadata or {}
     return ModelResponse(
         text=text,
-        tool_calls=tuple(
-            ToolCall(id=c.get("id") or "", name=c["name"], arguments=c.get("args") or {})
-            for c in message.tool_calls
-        ),
+        tool_calls=_tool_calls(message),
         stop_reason=meta.get(stop_key),
         usage=Usage(
             input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0)
@@ -53,14 +50,35 @@ def _from_langchain(message: Any, stop_key: str) -> ModelResponse:
     )
 
 
+def _tool_calls(message: Any) -> tuple[ToolCall, ...]:
+    """Every tool call, readable or not: LangChain puts calls whose arguments are not valid
+    JSON in ``invalid_tool_calls``; they are kept, as written (``unparsed_arguments``)."""
+    valid = [
+        ToolCall(id=c.get("id") or "", name=c["name"], arguments=c.get("args") or {})
+        for c in message.tool_calls
+    ]
+    invalid = [
+        ToolCall(
+            id=c.get("id") or "",
+            name=c.get("name") or "",
+            arguments=unparsed_arguments(c.get("args") or ""),
+        )
+        for c in getattr(message, "invalid_tool_calls", None) or []
+    ]
+    return tuple(valid + invalid)
+
+
 class _LangChainModel(Model):
     stop_key = "stop_reason"
+    key_env = "API_KEY"
+    """The environment variable holding the key (named in advice, never printed)."""
 
     @abstractmethod
     def _client(self) -> Any: ...
 
     @abstractmethod
-    def _tool_format(self, tool: Tool) -> dict[str, Any]: ...
+    def _sdk(self) -> Any:
+        """The provider SDK module whose exception classes ``classify`` knows."""
 
     async def generate(
         self, system: str, prompt: str, tools: Sequence[Tool], seed: int | None = None
@@ -69,22 +87,47 @@ class _LangChainModel(Model):
 
         client = self._client()
         if tools:
-            client = client.bind_tools([self._tool_format(t) for t in tools])
+            client = client.bind_tools([self.tool_format(t) for t in tools])
         message = await client.ainvoke([SystemMessage(system), HumanMessage(prompt)])
         return _from_langchain(message, self.stop_key)
 
+    def classify(self, exc: BaseException) -> Failure:
+        """The SDK's own exception types; anything else by the generic rules."""
+        sdk = self._sdk()
+        message = safe_text(str(exc) or type(exc).__name__)
+        if isinstance(exc, sdk.APITimeoutError):  # a subclass of APIConnectionError
+            return Failure("timeout", message, retryable=True)
+        if isinstance(exc, sdk.APIStatusError):
+            return status_failure(exc.status_code, message, exc.response)
+        if isinstance(exc, sdk.APIConnectionError):
+            return Failure("connection", message, retryable=True)
+        if isinstance(exc, sdk.APIResponseValidationError):
+            return Failure("bad_response", message, retryable=True)
+        return super().classify(exc)
+
     async def preflight(self) -> None:
-        """A one-token call with the real settings: a refusal stops the run here."""
+        """A one-token call with the real settings: refused credentials or settings stop
+        the run here, with advice."""
         from langchain_core.messages import HumanMessage
 
         client = self._client().bind(max_tokens=1)
         try:
             await client.ainvoke([HumanMessage("ping")])
         except Exception as exc:
-            failure = classify(exc)
+            failure = self.classify(exc)
+            if failure.kind == "auth":
+                raise AuthenticationFailed(self._auth_advice(failure.message)) from None
             if failure.kind == "rejected":
                 raise ModelSettingRejected(self._rejection_advice(failure.message)) from None
             raise
+
+    def _auth_advice(self, server_message: str) -> str:
+        state = "is set" if os.environ.get(self.key_env) else "is not set"
+        return (
+            f"{self.spec} refused the credentials: {server_message}\n"
+            f"Check {self.key_env} ({state}; its value is never printed): it must hold a "
+            "valid key for this server, with access to this model."
+        )
 
     def _rejection_advice(self, server_message: str) -> str:
         sent = f"temperature={self.temperature}" if self.temperature is not None else "defaults"
@@ -99,6 +142,7 @@ class _LangChainModel(Model):
 @dataclass
 class AnthropicModel(_LangChainModel):
     provider = "anthropic"
+    key_env = "ANTHROPIC_API_KEY"
     _cached: Any = field(default=None, repr=False)
 
     def _client(self) -> Any:
@@ -120,7 +164,12 @@ class AnthropicModel(_LangChainModel):
             self._cached = ChatAnthropic(**kwargs)
         return self._cached
 
-    def _tool_format(self, tool: Tool) -> dict[str, Any]:
+    def _sdk(self) -> Any:
+        import anthropic
+
+        return anthropic
+
+    def tool_format(self, tool: Tool) -> dict[str, Any]:
         return tool.anthropic_format()
 
 
@@ -128,24 +177,28 @@ class AnthropicModel(_LangChainModel):
 class OpenAIModel(_LangChainModel):
     provider = "openai"
     stop_key = "finish_reason"
+    key_env = "OPENAI_API_KEY"
     _cached: Any = field(default=None, repr=False)
 
     def _client(self) -> Any:
         if self._cached is None:
             from langchain_openai import ChatOpenAI
+            from pydantic import SecretStr
 
-            base_url = self.options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
-            self._cached = ChatOpenAI(
-                model=self.name,
-                base_url=base_url,
+            kwargs: dict[str, Any] = {
+                "model": self.name,
+                "base_url": self.options.get("base_url") or os.environ.get("OPENAI_BASE_URL"),
                 # Local servers ignore the key but the client insists on one.
-                api_key=os.environ.get("OPENAI_API_KEY") or "not-needed",
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-                timeout=self.timeout_s,
-                max_retries=0,
-            )
+                "api_key": SecretStr(os.environ.get("OPENAI_API_KEY") or "not-needed"),
+                "temperature": self.temperature,
+                "max_tokens": self.max_tokens,
+                "timeout": self.timeout_s,
+                "max_retries": 0,
+            }
+            self._cached = ChatOpenAI(**kwargs)
         return self._cached
 
-    def _tool_format(self, tool: Tool) -> dict[str, Any]:
-        return tool.openai_format()
+    def _sdk(self) -> Any:
+        import openai
+
+        return openai

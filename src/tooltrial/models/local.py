@@ -33,7 +33,7 @@ from typing import Any
 from tooltrial.definitions.variants import Tool
 from tooltrial.errors import ModelUnavailable
 from tooltrial.models.base import Model
-from tooltrial.types import ModelResponse, ToolCall, Usage
+from tooltrial.types import ModelResponse, ToolCall, Usage, unparsed_arguments
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MAX_CALLS = 4  # a reply with more tool calls than this is a loop, not an answer
@@ -83,7 +83,7 @@ class _Budget:
         tokens = completion["usage"]["completion_tokens"]
         self.left -= tokens
         self.used += tokens
-        return completion["choices"][0]["text"]
+        return str(completion["choices"][0]["text"])
 
 
 @dataclass
@@ -173,7 +173,7 @@ class _Reply:
     def _complete(
         self, grammar: Any = None, max_tokens: int | None = None, stop: Sequence[str] = ()
     ) -> str:
-        from llama_cpp import LlamaGrammar
+        from llama_cpp.llama_grammar import LlamaGrammar
 
         if isinstance(grammar, str):
             grammar = LlamaGrammar.from_string(grammar, verbose=False)
@@ -235,7 +235,7 @@ _GRAMMARS: dict[str, Any] = {}
 
 def _arguments_grammar(tool: Tool) -> Any:
     """A grammar that only admits JSON valid against the tool's schema (built once)."""
-    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import LlamaGrammar
 
     key = json.dumps(tool.input_schema, sort_keys=True)
     if key not in _GRAMMARS:
@@ -244,12 +244,13 @@ def _arguments_grammar(tool: Tool) -> Any:
 
 
 def _parse(raw: str) -> dict[str, Any]:
-    """The arguments as written; a cut-off or non-object reply is kept, not dropped."""
+    """The arguments as written; a cut-off or non-object reply is kept as written
+    (``unparsed_arguments``), so scoring counts it as malformed, not as wrong values."""
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
-        return {"_unparsed": raw}
-    return value if isinstance(value, dict) else {"_value": value}
+        return unparsed_arguments(raw)
+    return value if isinstance(value, dict) else unparsed_arguments(raw)
 
 
 def _response(text: str, calls: list[ToolCall], stop: str, usage: Usage) -> ModelResponse:

@@ -43,6 +43,11 @@ def _embedded(**settings: Any) -> Model:
     return LocalModel(**settings)
 
 
+ENTRY_POINTS = "tooltrial.providers"
+"""A plugin registers ``name = module:factory`` here; ``factory(**settings)`` returns a
+``Model`` (settings: name, options, temperature, max_tokens, timeout_s). Built-in provider
+names cannot be taken over."""
+
 PROVIDERS: dict[str, ModelFactory] = {
     "anthropic": _anthropic,
     "openai": _openai,
@@ -54,15 +59,16 @@ def get_model(spec: str | None = None, **settings: Any) -> Model:
     """``get_model("anthropic:claude-sonnet-4-5", temperature=0.2)``; None → the default."""
     spec = spec or os.environ.get("TOOLTRIAL_MODEL") or DEFAULT_MODEL
     provider, _, name = spec.partition(":")
-    factories = {**_plugin_providers(), **PROVIDERS}
-    if not name or provider not in factories:
+    factory = PROVIDERS.get(provider) or _plugin_provider(provider)
+    if not name or factory is None:
+        known = sorted({*PROVIDERS, *(ep.name for ep in entry_points(group=ENTRY_POINTS))})
         raise ModelUnavailable(
             f"cannot read model {spec!r}: write PROVIDER:NAME with PROVIDER one of "
-            f"{', '.join(sorted(factories))} (e.g. local:smollm2, anthropic:claude-sonnet-4-5)"
+            f"{', '.join(known)} (e.g. local:smollm2, anthropic:claude-sonnet-4-5)"
         )
     base_url = settings.pop("base_url", None)
     options = {"base_url": base_url} if base_url else {}
-    return factories[provider](name=name, options=options, **settings)
+    return factory(name=name, options=options, **settings)
 
 
 def model_specs_from(values: Iterable[str] | None) -> list[str]:
@@ -76,5 +82,16 @@ def model_specs_from(values: Iterable[str] | None) -> list[str]:
     return specs
 
 
-def _plugin_providers() -> dict[str, ModelFactory]:
-    return {ep.name: ep.load() for ep in entry_points(group="tooltrial.providers")}
+def _plugin_provider(provider: str) -> ModelFactory | None:
+    """The factory a plugin registered under ``provider``; only that plugin is imported."""
+    for ep in entry_points(group=ENTRY_POINTS, name=provider):
+        try:
+            factory: ModelFactory = ep.load()
+        except Exception as exc:
+            dist = ep.dist.name if ep.dist else "its distribution"
+            raise ModelUnavailable(
+                f"provider {provider!r} ({ep.value}, from {dist}) cannot be loaded: "
+                f"{type(exc).__name__}: {exc}; reinstall or fix that package"
+            ) from exc
+        return factory
+    return None

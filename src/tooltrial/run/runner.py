@@ -24,9 +24,9 @@ from typing import Any
 
 from tooltrial.definitions import Experiment
 from tooltrial.definitions.variants import Tool
-from tooltrial.errors import ModelSettingRejected, UsageError
+from tooltrial.errors import TooltrialError, UsageError
 from tooltrial.log.writer import WriterPool
-from tooltrial.models.base import Model, classify
+from tooltrial.models.base import Model
 from tooltrial.run.cache import ResponseCache, cache_key
 from tooltrial.run.pacing import Pacer
 from tooltrial.run.plan import cell_seed
@@ -96,7 +96,7 @@ class Runner:
     async def preflight(self, specs: Iterable[str] | None = None) -> tuple[str, Failure] | None:
         """Each model's own preflight (default: every model), retried like a call; the
         spec and last failure of the first model that never got through (a refused
-        setting still raises ``ModelSettingRejected``)."""
+        setting or key still raises its TooltrialError)."""
         for spec in specs if specs is not None else list(self.lineup):
             failure = await self._preflight(spec)
             if failure is not None:
@@ -110,7 +110,7 @@ class Runner:
             try:
                 await model.preflight()
                 return None
-            except ModelSettingRejected:
+            except TooltrialError:
                 raise
             except Exception as exc:
                 failure, delay = self._failed(spec, exc, attempt)
@@ -122,7 +122,7 @@ class Runner:
     def _failed(self, spec: str, exc: Exception, attempt: int) -> tuple[Failure, float | None]:
         """What a failed attempt means: the failure, and the wait before the next try
         (None: give up). A 429 slows every call to that model, not just this one."""
-        failure = classify(exc)
+        failure = self.model(spec).classify(exc)  # the provider knows its own exceptions
         if failure.kind == "rate_limit":
             self.pacers[spec].rate_limited_by_server(failure.retry_after_s)
         if not failure.retryable or attempt == self.policy.max_attempts:
@@ -220,7 +220,7 @@ class Runner:
             return 0
         key = (cell.model, cell.variant)
         if key not in self._token_estimates:
-            schema = json.dumps([t.anthropic_format() for t in tools])
+            schema = json.dumps([self.model(cell.model).tool_format(t) for t in tools])
             self._token_estimates[key] = (len(system) + len(schema)) // 4
         return self._token_estimates[key] + len(prompt) // 4 + self.model(cell.model).max_tokens
 

@@ -3,4 +3,8 @@
 ``MessagesServer`` (Anthropic Messages API, with fault injection) and
 ``LangSmithServer`` (the LangSmith ingestion API) run on 127.0.0.1 only, so the real
 ``ChatAnthropic`` and ``langsmith`` clients can be exercised offline.
+
+``scripted.ScriptedModel`` is an in-process model that answers from a script, per
+(variant, scenario) or from a function: for testing a pipeline, or a plugin provider,
+without any server.
 """

@@ -20,7 +20,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
@@ -223,11 +223,15 @@ class MessagesServer:
         port: int = 0,
         max_requests: int = 100_000,
         max_seconds: float = 600.0,
+        api_keys: Collection[str] | None = None,
     ) -> None:
+        """``api_keys``: when given, a request whose key is not one of them gets the API's
+        401 ``authentication_error`` (by default any non-empty key is accepted)."""
         if host != "127.0.0.1":  # a fault injector must never be reachable off this machine
             raise ValueError(f"MessagesServer binds 127.0.0.1 only, not {host!r}")
         self.faults = faults or Faults()
         self.reject_params = reject_params or {}
+        self.api_keys = None if api_keys is None else frozenset(api_keys)
         self.responder = responder or default_responder
         self.port, self.max_requests, self.max_seconds = port, max_requests, max_seconds
         self._lock = threading.Lock()
@@ -441,8 +445,11 @@ class MessagesServer:
     ) -> Reply:
         if method != "POST" or path not in ("/v1/messages", "/v1/messages/count_tokens"):
             return _error(404, "not_found_error", f"Not found: {method} {path}")
-        if not (headers.get("x-api-key") or headers.get("authorization")):
+        key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+        if not key:
             return _error(401, "authentication_error", "x-api-key header is required")
+        if self.api_keys is not None and key not in self.api_keys:
+            return _error(401, "authentication_error", "invalid x-api-key")
         if not isinstance(body, dict):
             return _error(400, "invalid_request_error", "Request body must be a JSON object")
         required = (

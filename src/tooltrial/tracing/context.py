@@ -87,7 +87,9 @@ class TraceContext:
         return f"tooltrial {models} {' vs '.join(self.variants)} {self.run_id}"
 
     def tools(self, cell: Cell) -> list[dict[str, Any]]:
-        return [t.openai_format() for t in self.experiment.variant(cell.variant).tools]
+        """The cell's tools as the model's provider was sent them."""
+        model = self.model_for(cell)
+        return [model.tool_format(t) for t in self.experiment.variant(cell.variant).tools]
 
 
 class _HeldLogs(logging.Handler):
