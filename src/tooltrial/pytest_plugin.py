@@ -28,7 +28,7 @@ import pytest
 
 from tooltrial import tracing
 from tooltrial.definitions import Experiment
-from tooltrial.errors import ModelSettingRejected
+from tooltrial.errors import TooltrialError
 from tooltrial.log.writer import WriterPool, file_timestamp, model_slug
 from tooltrial.models import Model, get_model, model_specs_from
 from tooltrial.run.plan import git_commit, metadata_for, new_run_id
@@ -125,8 +125,8 @@ def tooltrial_models(
     for model in models:
         try:
             tooltrial_loop.run_until_complete(model.preflight())
-        except ModelSettingRejected as exc:
-            pytest.exit(str(exc), returncode=3)
+        except TooltrialError as exc:  # a refused setting (3), a bad key (2): one message
+            pytest.exit(str(exc), returncode=exc.exit_code)
     return models
 
 
