@@ -40,6 +40,7 @@ from tooltrial.analysis.compare import (
     interaction,
     largest_differences,
     one_model,
+    reliability_differences,
     scenario_means,
     variance_components,
 )
@@ -63,9 +64,11 @@ from tooltrial.analysis.stats import (
 )
 from tooltrial.analysis.summary import (
     Footprint,
+    Reliability,
     VariantSummary,
     by_category,
     consistency,
+    reliability,
     summarize,
     tool_footprint,
 )
@@ -136,6 +139,10 @@ class ModelAnalysis:
     categories: pl.DataFrame
     consistency: pl.DataFrame
     power: dict[str, Power]
+    reliability: list[Reliability]
+    """pass^k and pass@k per variant, on the primary metric."""
+    reliability_differences: dict[str, dict[int, PairedStatistics]]
+    """Treatment → k → its paired difference from the reference in pass^k."""
     errors: int
     """``scenario_error`` lines of this model (never results)."""
 
@@ -254,15 +261,27 @@ def _analyze_model(
         model=model,
         table=rows,
         variants=summarize(rows, definition, options.count_tokens),
-        comparisons={t: compare(rows, reference, t, seed=seed) for t in others},
+        comparisons={
+            t: compare(rows, reference, t, seed=seed, primary=definition.primary_metric)
+            for t in others
+        },
         largest={t: largest_differences(rows, reference, t) for t in others},
         categories=by_category(rows),
         consistency=consistency(rows),
-        power={t: _power(rows, reference, t, options.detect) for t in others},
+        power={
+            t: _power(rows, reference, t, options.detect, definition.primary_metric) for t in others
+        },
+        reliability=reliability(rows, definition, definition.primary_metric),
+        reliability_differences={
+            t: reliability_differences(rows, reference, t, definition.primary_metric, seed)
+            for t in others
+        },
         errors=loaded.errors_by_model.get(model, 0),
     )
 
 
-def _power(table: pl.DataFrame, reference: str, treatment: str, detect: Sequence[float]) -> Power:
-    components = variance_components(table, reference, treatment)
+def _power(
+    table: pl.DataFrame, reference: str, treatment: str, detect: Sequence[float], metric: str
+) -> Power:
+    components = variance_components(table, reference, treatment, metric)
     return components, {delta: scenarios_needed(delta, components) for delta in detect}

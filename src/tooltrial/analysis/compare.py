@@ -10,13 +10,24 @@ without it, the table must hold one model (or have no ``model`` column), else
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 from scipy import stats
 
-from tooltrial.analysis.stats import VarianceComponents, paired_statistics
-from tooltrial.analysis.table import METRICS, RATE_METRICS
+from tooltrial.analysis.stats import (
+    PairedStatistics,
+    VarianceComponents,
+    few_differing_warning,
+    holm,
+    paired_statistics,
+    pass_k_differences,
+    sign_flip_min_p,
+    split_variance,
+    within_floor,
+)
+from tooltrial.analysis.summary import success_counts
+from tooltrial.analysis.table import FIXED_BY_DESIGN, METRICS, RATE_METRICS
 from tooltrial.errors import UsageError
 
 
@@ -66,10 +77,19 @@ class Difference:
     difference: float
     ci_low: float
     ci_high: float
-    p_value: float
-    """Paired t-test across scenarios."""
-    p_sign_flip: float
+    p_value: float | None
+    """Paired t-test across scenarios; None for a quantity fixed by design (reported,
+    not tested)."""
+    p_sign_flip: float | None
     scenarios: int
+    primary: bool = False
+    """The experiment's declared primary metric: its p-values are not adjusted."""
+    p_holm: float | None = None
+    """Holm-adjusted p (t-test) over the tested secondary metrics of this comparison."""
+    sign_flip_floor: float = 0.0
+    """The smallest p the sign-flip test can reach with these differences."""
+    warning: str | None = None
+    """Said when fewer than 5 scenarios differ at all."""
 
 
 def compare(
@@ -80,16 +100,23 @@ def compare(
     seed: int = 0,
     *,
     model: str | None = None,
+    primary: str = "exact",
 ) -> list[Difference]:
-    """``treatment`` − ``reference`` for each metric, paired over scenarios (one model)."""
-    out = []
+    """``treatment`` − ``reference`` for each metric, paired over scenarios (one model).
+
+    ``primary`` is the declared primary metric; every other tested metric gets a
+    Holm-adjusted p over this comparison's secondary metrics (its family). Quantities
+    fixed by design (``FIXED_BY_DESIGN``) are reported without a test."""
+    out: list[Difference] = []
     for metric in metrics:
         means = scenario_means(table, metric, reference, treatment, model=model)
         if means.height == 0:
             continue
         ref = means[reference].to_numpy()
         trt = means[treatment].to_numpy()
-        s = paired_statistics(trt - ref, seed=seed)
+        d = trt - ref
+        s = paired_statistics(d, seed=seed)
+        tested = metric not in FIXED_BY_DESIGN
         out.append(
             Difference(
                 metric=metric,
@@ -100,11 +127,24 @@ def compare(
                 difference=s.estimate,
                 ci_low=s.ci_low,
                 ci_high=s.ci_high,
-                p_value=s.p_value,
-                p_sign_flip=s.p_sign_flip,
+                p_value=s.p_value if tested else None,
+                p_sign_flip=s.p_sign_flip if tested else None,
                 scenarios=s.scenarios,
+                primary=metric == primary,
+                sign_flip_floor=sign_flip_min_p(int((d.round(12) != 0).sum())),
+                warning=few_differing_warning(d) if tested else None,
             )
         )
+    return holm_adjusted(out)
+
+
+def holm_adjusted(differences: list[Difference]) -> list[Difference]:
+    """The same differences, the tested secondary ones with their Holm-adjusted p."""
+    family = [i for i, d in enumerate(differences) if not d.primary and d.p_value is not None]
+    adjusted = holm([differences[i].p_value or 1.0 for i in family])
+    out = list(differences)
+    for i, p in zip(family, adjusted, strict=True):
+        out[i] = replace(out[i], p_holm=p)
     return out
 
 
@@ -214,6 +254,7 @@ def variance_components(
         .group_by("scenario_id", "variant")
         .agg(
             pl.col(metric).cast(pl.Float64).var(ddof=1).alias("var"),
+            pl.col(metric).cast(pl.Float64).mean().alias("rate"),
             pl.len().alias("reps"),
         )
     )
@@ -224,7 +265,27 @@ def variance_components(
     d = means[treatment].to_numpy() - means[reference].to_numpy()
     r0 = float(stats.hmean(reps)) if reps.size else 1.0
     var_d = float(d.var(ddof=1)) if d.size > 1 else 0.0
-    between = max(0.0, var_d - within / r0)
-    if between == 0 and within == 0:
-        return VarianceComponents(0.0, 0.5, int(d.size), r0, worst_case=True)
-    return VarianceComponents(between, within, int(d.size), r0)
+    # Reps that never disagree estimate the rep-to-rep variance as 0; the floor says
+    # what a pilot of this size cannot rule out (rates only).
+    floor = within_floor(cells["rate"].to_numpy(), reps) if metric in RATE_METRICS else 0.0
+    return split_variance(var_d, within, r0, int(d.size), floor=floor)
+
+
+def reliability_differences(
+    table: pl.DataFrame, reference: str, treatment: str, metric: str, seed: int = 0
+) -> dict[int, PairedStatistics]:
+    """k → treatment − reference in pass^k, paired over the scenarios both have with at
+    least k results (one model's rows), with the same interval and tests as any metric."""
+    ref = success_counts(table, reference, metric)
+    trt = success_counts(table, treatment, metric)
+    common = sorted(ref.keys() & trt.keys())
+    if not common:
+        return {}
+    most = min(max(ref[s][1] for s in common), max(trt[s][1] for s in common))
+    pairs = ([ref[s] for s in common], [trt[s] for s in common])
+    out = {}
+    for k in range(1, most + 1):
+        d = pass_k_differences(*pairs, k)
+        if d.size:
+            out[k] = paired_statistics(d, seed=seed)
+    return out

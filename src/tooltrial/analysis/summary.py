@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from tooltrial.analysis.stats import pass_at_k, pass_hat_k, tasks_below_k
 from tooltrial.analysis.table import RATE_METRICS
 from tooltrial.definitions import Experiment, Variant
 
@@ -149,7 +150,8 @@ def consistency(table: pl.DataFrame) -> pl.DataFrame:
     """Per model, scenario and variant: do repetitions give the same tools and arguments?
 
     ``agreement`` is the share of reps that give the most common answer (1.0: all
-    agree); ``flips`` is true when the reps are not all right or all wrong.
+    agree); ``flips`` is true when the reps are not all right or all wrong on exact match,
+    and ``flips_<metric>`` the same for every yes/no metric.
     """
     return (
         table.group_by("model", "scenario_id", "variant")
@@ -159,8 +161,61 @@ def consistency(table: pl.DataFrame) -> pl.DataFrame:
             (
                 pl.col("answer").value_counts(sort=True).first().struct.field("count") / pl.len()
             ).alias("agreement"),
-            pl.col("exact").cast(pl.Float64).mean().alias("exact"),
+            *(pl.col(m).cast(pl.Float64).mean().alias(m) for m in RATE_METRICS),
         )
-        .with_columns(flips=(pl.col("exact") > 0) & (pl.col("exact") < 1))
+        .with_columns(
+            flips=(pl.col("exact") > 0) & (pl.col("exact") < 1),
+            **{f"flips_{m}": (pl.col(m) > 0) & (pl.col(m) < 1) for m in RATE_METRICS},
+        )
         .sort("model", "scenario_id", "variant")
     )
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """How reliably one variant succeeds when the same task is tried again (tau-bench).
+
+    Per scenario with n results of which c succeed on ``metric``: pass^k = C(c,k)/C(n,k)
+    (every one of k tries succeeds), pass@k = 1 − C(n−c,k)/C(n,k) (at least one does),
+    averaged over scenarios. Errors are not results, so they never count as tries; a
+    scenario with fewer than k results is left out of that k (``excluded``).
+    """
+
+    variant: str
+    metric: str
+    scenarios: int
+    pass_hat: dict[int, float]
+    pass_at: dict[int, float]
+    excluded: dict[int, int]
+
+
+def success_counts(table: pl.DataFrame, variant: str, metric: str) -> dict[str, tuple[int, int]]:
+    """Scenario → (successes, results) on ``metric`` for one variant (one model's rows)."""
+    rows = (
+        table.filter((pl.col("variant") == variant) & pl.col(metric).is_not_null())
+        .group_by("scenario_id")
+        .agg(pl.col(metric).cast(pl.Int64).sum().alias("c"), pl.len().alias("n"))
+        .sort("scenario_id")
+    )
+    return {s: (int(c), int(n)) for s, c, n in rows.iter_rows()}
+
+
+def reliability(table: pl.DataFrame, experiment: Experiment, metric: str) -> list[Reliability]:
+    """pass^k and pass@k for k = 1 … the most reps any scenario has, per variant."""
+    out = []
+    for variant in experiment.variants:
+        counts = list(success_counts(table, variant.name, metric).values())
+        if not counts:
+            continue
+        ks = range(1, max(n for _, n in counts) + 1)
+        out.append(
+            Reliability(
+                variant=variant.name,
+                metric=metric,
+                scenarios=len(counts),
+                pass_hat={k: pass_hat_k(counts, k) for k in ks},
+                pass_at={k: pass_at_k(counts, k) for k in ks},
+                excluded={k: tasks_below_k(counts, k) for k in ks},
+            )
+        )
+    return out

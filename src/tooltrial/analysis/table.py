@@ -27,11 +27,23 @@ METRICS: dict[str, str] = {
     "args_correct": "arguments (given the right tool)",
     "abstain_correct": "no-call / clarify",
     "hallucinated": "hallucinated tool",
+    "malformed": "malformed arguments",
     "input_tokens": "input tokens",
     "output_tokens": "output tokens",
     "latency_s": "latency (s)",
 }
-RATE_METRICS = ("exact", "tool_correct", "args_correct", "abstain_correct", "hallucinated")
+RATE_METRICS = (
+    "exact",
+    "tool_correct",
+    "args_correct",
+    "abstain_correct",
+    "hallucinated",
+    "malformed",
+)
+FIXED_BY_DESIGN = ("input_tokens",)
+"""Reported, never tested: in a single-turn experiment a variant's input tokens differ
+from another's by exactly its system prompt and tool definitions, so a test of them would
+only restate the design."""
 
 
 def score(results: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
@@ -51,6 +63,7 @@ def score(results: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
             "args_correct": pl.Boolean,
             "exact": pl.Boolean,
             "hallucinated": pl.Boolean,
+            "malformed": pl.Boolean,
             "extra_args": pl.Int64,
             "n_calls": pl.Int64,
             "reason": pl.String,
@@ -93,6 +106,7 @@ def score(results: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
             "exact",
             "abstain_correct",
             "hallucinated",
+            "malformed",
             "extra_args",
             "n_calls",
             "reason",
@@ -136,6 +150,7 @@ def _score_answer(
         s.args_correct,
         s.exact,
         s.hallucinated,
+        s.malformed,
         s.extra_args,
         len(calls),
         s.reason,

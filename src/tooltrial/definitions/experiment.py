@@ -10,6 +10,7 @@ value.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -17,6 +18,9 @@ from tooltrial.definitions.matchers import Expectations, compile_expectations
 from tooltrial.definitions.scenarios import Scenario
 from tooltrial.definitions.variants import Variant
 from tooltrial.errors import DefinitionError, ExpectationError
+
+PrimaryMetric = Literal["exact", "tool_correct", "args_correct", "abstain_correct"]
+"""Metrics an experiment may declare primary (see ``tooltrial.analysis.table.METRICS``)."""
 
 
 class Experiment(BaseModel):
@@ -34,6 +38,9 @@ class Experiment(BaseModel):
     zero_persona: bool = True
     """No user profile or memory in the prompt; recorded in every file's metadata."""
     max_tokens: int = 512
+    primary_metric: PrimaryMetric = "exact"
+    """The one comparison the experiment is for: the report's headline, the one p-value
+    not adjusted for multiplicity. Declare it before the run."""
     source: str | None = None
     """Where it was loaded from; recorded in metadata so analysis can find expectations."""
 
