@@ -54,7 +54,7 @@ from tooltrial.analysis.summary import (
 )
 from tooltrial.analysis.table import METRICS, RATE_METRICS, export_table, score, tidy_table
 from tooltrial.definitions import Experiment
-from tooltrial.errors import UsageError
+from tooltrial.errors import ResultsError, UsageError
 
 __all__ = [
     "METRICS",
@@ -114,8 +114,20 @@ def analyze(
     count_tokens: bool = True,
     detect: Sequence[float] = (0.1, 0.2),
 ) -> Analysis:
-    table, definition, loaded = tidy_table(paths, experiment)
+    paths_list = list(paths)
+    table, definition, loaded = tidy_table(paths_list, experiment)
     present = [v.name for v in definition.variants if v.name in set(table["variant"])]
+    if not present:
+        files = ", ".join(str(p) for p in paths_list)
+        raise ResultsError(
+            f"no results in these files ({files}): they hold no result line"
+            + (
+                f" for any variant of {definition.name!r}"
+                if table.height
+                else " (only metadata or error lines)"
+            )
+            + "; run the experiment, or resume it with `tooltrial run --resume RUN_ID`"
+        )
     if reference is None:
         reference = present[0]
     elif reference not in present:
