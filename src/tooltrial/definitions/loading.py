@@ -353,21 +353,25 @@ def _load_variant(path: Path) -> Variant:
 
 
 def _file_list(path: Path, raw: dict[str, Any], key: str, many: bool) -> list[Path]:
-    """The files named under ``key``: a list of them (``many``), or one."""
+    """The files named under ``key``: a list of them (``many``), or exactly one."""
     value = raw.pop(key, None)
-    items = [value] if not many and not isinstance(value, list | dict) else value
-    line = _line_of(path, (key,)) if not isinstance(items, list) or not items else None
-    where = f"{path}{f':{line}' if line else ''}"
+
+    def where(*loc: int) -> str:  # only called for a message: it parses the file again
+        line = _line_of(path, (key, *loc))
+        return f"{path}:{line}" if line else str(path)
+
+    shape = "list the variant files" if many else "name one scenario file"
     if value is None:
-        raise DefinitionError(f"{where}: '{key}' is missing; name the {key} file(s)")
-    if not isinstance(items, list) or not items:
-        shape = "list the files" if many else "name one file"
-        raise DefinitionError(f"{where}: '{key}' must {shape}; got {value!r}")
+        raise DefinitionError(f"{where()}: '{key}' is missing or empty; {shape}")
+    if (many and (not isinstance(value, list) or not value)) or (
+        not many and not isinstance(value, str)
+    ):
+        raise DefinitionError(f"{where()}: '{key}' must {shape}; got {value!r}")
+    items = value if many else [value]
     for index, item in enumerate(items):
         if not isinstance(item, str) or not item.strip():
-            line = _line_of(path, (key, index) if isinstance(value, list) else (key,))
             raise DefinitionError(
-                f"{path}{f':{line}' if line else ''}: '{key}' entry #{index + 1} must be a "
+                f"{where(*([index] if many else []))}: '{key}' entry #{index + 1} must be a "
                 f"file path (relative to {path.parent}); got {item!r}"
             )
     return [path.parent / item for item in items]
