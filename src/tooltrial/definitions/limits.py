@@ -41,9 +41,10 @@ class Limit:
         """Why ``value`` is out of range, or None when it is fine."""
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"must be {self.describe()}; got {value!r}"
-        if self.integer and not float(value).is_integer():
+        if isinstance(value, float) and self.integer and not value.is_integer():
             return f"must be {self.describe()}; got {value!r}"
-        fine = math.isfinite(value) and (
+        finite = isinstance(value, int) or math.isfinite(value)  # a huge int is no float
+        fine = finite and (
             (self.low < value if self.above else self.low <= value) and value <= self.high
         )
         return None if fine else f"must be {self.describe()}; got {_number(value)}"
@@ -52,7 +53,8 @@ class Limit:
 def _number(value: float) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         value = int(value)
-    return f"{value:,}" if isinstance(value, int) else repr(value)
+    text = f"{value:,}" if isinstance(value, int) else repr(value)
+    return text if len(text) <= 32 else f"{text[:24]}… ({len(str(value))} digits)"
 
 
 LIMITS: dict[str, Limit] = {
@@ -106,14 +108,3 @@ def check_flags(values: dict[str, Any]) -> None:
         problem = None if value is None else limit.problem(value)
         if problem is not None:
             raise UsageError(f"{limit.flag} {problem}")
-
-
-def table() -> list[tuple[str, str]]:
-    """(where it is set, range) per setting, for documentation."""
-    rows = []
-    for limit in LIMITS.values():
-        where = " / ".join(
-            w for w in (f"`{limit.key}:`" if limit.in_file else "", limit.flag or "") if w
-        )
-        rows.append((where, limit.describe()))
-    return rows

@@ -7,18 +7,21 @@ UTF-8, YAML or TOML that does not parse, a key given twice in one YAML mapping, 
 of the wrong type or out of range (``tooltrial.definitions.limits``), an entry that means
 nothing (no scenarios, an empty prompt), and a Python definition that does not import.
 
-YAML is parsed by libyaml (``yaml.CSafeLoader``) when PyYAML has it. Line numbers for a
-message are looked up only once something is wrong, so a large valid file is parsed once.
+YAML is parsed by libyaml (``yaml.CSafeLoader``) when PyYAML has it, with the cyclic
+garbage collector paused. Line numbers for a message are looked up only once something is
+wrong, so a large valid file is parsed once (``bench/bench_load.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
 import importlib.util
 import sys
 import tomllib
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +75,26 @@ class StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: loading makes millions of small objects and no
+    cycles, and the collector's passes over them were most of a large file's load time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_experiment(target: str | Path) -> Experiment:
     """Load from a directory, a YAML/TOML file, a ``.py`` file or ``module:attribute``."""
+    with _gc_paused():
+        return _load(target)
+
+
+def _load(target: str | Path) -> Experiment:
     text = str(target)
     path = Path(text)
     if path.is_dir():
