@@ -77,9 +77,9 @@ def test_server(*flags: str) -> Iterator[tuple[str, dict[str, int]]]:
         stats.update(json.loads(out.strip().splitlines()[-1]))
 
 
-def cells_for(experiment: Experiment, n: int) -> list[Cell]:
+def cells_for(experiment: Experiment, model: str, n: int) -> list[Cell]:
     per_rep = len(experiment.variants) * len(experiment.scenarios)
-    return plan_cells(experiment, -(-n // per_rep))[:n]
+    return plan_cells(experiment, model, -(-n // per_rep))[:n]
 
 
 async def bare_calls(experiment: Experiment, model: Model, cells: list[Cell], c: int) -> None:
@@ -120,7 +120,7 @@ class measured:
 async def latency_bound(args: argparse.Namespace, url: str, results: Path) -> dict[str, float]:
     experiment = load_experiment(EXPERIMENT)
     model = get_model("anthropic:claude-test", base_url=url, max_tokens=experiment.max_tokens)
-    cells = cells_for(experiment, args.calls)
+    cells = cells_for(experiment, model.spec, args.calls)
     runner = Runner(experiment, model, concurrency=args.concurrency)
     assert await runner.preflight() is None
     # Warm-up: open the C connections both measured phases will reuse.
@@ -163,7 +163,7 @@ def pytest_path(args: argparse.Namespace, url: str, results: Path) -> dict[str, 
 async def rate_bound(args: argparse.Namespace, url: str, results: Path) -> dict[str, float]:
     experiment = load_experiment(EXPERIMENT)
     model = get_model("anthropic:claude-test", base_url=url, max_tokens=experiment.max_tokens)
-    cells = cells_for(experiment, args.rpm_calls)
+    cells = cells_for(experiment, model.spec, args.rpm_calls)
     pacer = Pacer(rpm=args.rpm_limit)
     retries = 0
 

@@ -51,7 +51,7 @@ def test_thirty_percent_mixed_failures_lose_and_duplicate_nothing(
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-a-real-key-0000")
     experiment = load_experiment(EXPERIMENT_DIR)
-    cells = plan_cells(experiment, 3)
+    cells = plan_cells(experiment, "anthropic:claude-test", 3)
     assert len(cells) == 120
     with MessagesServer(MIXED, max_seconds=120) as srv:
         model = get_model("anthropic:claude-test", base_url=srv.url, timeout_s=POLICY.timeout_s)
@@ -67,7 +67,7 @@ def test_thirty_percent_mixed_failures_lose_and_duplicate_nothing(
     lines = [r for path in tmp_path.glob("*.jsonl") for r in iter_records(path)]
     results = [r for r in lines if isinstance(r, Result)]
     assert not [r for r in lines if isinstance(r, Error)]
-    recorded = Counter(Cell(r.variant, r.scenario_id, r.rep) for r in results)
+    recorded = Counter(Cell(r.model, r.variant, r.scenario_id, r.rep) for r in results)
     assert len(results) == 120 and set(recorded) == set(cells)
     assert max(recorded.values()) == 1  # no duplicates
 

@@ -105,7 +105,7 @@ async def run_cells(
     experiment: Experiment, messages: MessagesServer, tracer: Tracer, tmp_path: Path
 ) -> tuple[list[Outcome], list[dict]]:
     model = get_model("anthropic:claude-test", base_url=messages.url, max_tokens=64)
-    cells = plan_cells(experiment, 2, scenario_ids=experiment.scenario_ids[:3])
+    cells = plan_cells(experiment, model.spec, 2, scenario_ids=experiment.scenario_ids[:3])
     metadata = metadata_for(experiment, model, 2)
     pool = WriterPool(run_id="run-o", git_commit="c0ffee", metadata=metadata, directory=tmp_path)
     try:

@@ -55,9 +55,8 @@ def result_cells(results: Path, run_id: str) -> Counter[Cell]:
         assert isinstance(records[0], Metadata)
         assert not any(isinstance(r, Metadata) for r in records[1:])
         if records[0].run_id == run_id:
-            cells.update(
-                Cell(r.variant, r.scenario_id, r.rep) for r in records if isinstance(r, Result)
-            )
+            results = [r for r in records if isinstance(r, Result)]
+            cells.update(Cell(r.model, r.variant, r.scenario_id, r.rep) for r in results)
     return cells
 
 

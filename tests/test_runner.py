@@ -30,6 +30,7 @@ from tooltrial.testing.messages_server import Faults, MessagesServer
 from tooltrial.types import Cell, Failure
 
 EXPERIMENT_DIR = Path(__file__).parent / "experiment"
+MODEL = "anthropic:claude-test"
 FAST = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05, timeout_s=5)
 
 
@@ -53,7 +54,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[MessagesServer]:
 def runner_for(
     experiment: Experiment, srv: MessagesServer, policy: RetryPolicy = FAST, **kw: object
 ) -> Runner:
-    model = get_model("anthropic:claude-test", base_url=srv.url, timeout_s=policy.timeout_s)
+    model = get_model(MODEL, base_url=srv.url, timeout_s=policy.timeout_s)
     return Runner(experiment, model, policy=policy, rng=random.Random(0), **kw)  # type: ignore[arg-type]
 
 
@@ -61,7 +62,7 @@ def run_cells(runner: Runner, cells: list[Cell], results: Path) -> WriterPool:
     pool = WriterPool(
         run_id="t",
         git_commit=None,
-        metadata=metadata_for(runner.experiment, runner.model, 1),
+        metadata=metadata_for(runner.experiment, runner.models, 1),
         directory=results,
     )
     try:
@@ -79,12 +80,14 @@ def records(results: Path) -> list[Metadata | Result | Error]:
 
 
 def test_plan_cells_covers_every_cell_once(experiment: Experiment) -> None:
-    cells = plan_cells(experiment, 3)
+    cells = plan_cells(experiment, MODEL, 3)
     assert len(cells) == len(set(cells)) == 3 * len(experiment.variants) * 20
-    only = plan_cells(experiment, 2, ["applike"], ["query-agenda-friday"])
+    only = plan_cells(experiment, [MODEL, "openai:b"], 2, ["applike"], ["query-agenda-friday"])
     assert only == [
-        Cell("applike", "query-agenda-friday", 1),
-        Cell("applike", "query-agenda-friday", 2),
+        Cell(MODEL, "applike", "query-agenda-friday", 1),
+        Cell("openai:b", "applike", "query-agenda-friday", 1),
+        Cell(MODEL, "applike", "query-agenda-friday", 2),
+        Cell("openai:b", "applike", "query-agenda-friday", 2),
     ]
 
 
@@ -95,11 +98,11 @@ def test_plan_cells_covers_every_cell_once(experiment: Experiment) -> None:
 def test_concurrency_is_what_was_asked(
     experiment: Experiment, server: MessagesServer, tmp_path: Path
 ) -> None:
-    cells = plan_cells(experiment, 1, ["baseline"])[:12]
+    cells = plan_cells(experiment, MODEL, 1, ["baseline"])[:12]
     run_cells(runner_for(experiment, server, concurrency=4), cells, tmp_path)
     assert server.peak_inflight == 4
     results = [r for r in records(tmp_path) if isinstance(r, Result)]
-    assert sorted(Cell(r.variant, r.scenario_id, r.rep) for r in results) == sorted(cells)
+    assert sorted(Cell(r.model, r.variant, r.scenario_id, r.rep) for r in results) == sorted(cells)
 
 
 @pytest.mark.parametrize(
@@ -110,7 +113,7 @@ def test_concurrency_is_what_was_asked(
 def test_failed_attempts_are_retried_and_recorded(
     experiment: Experiment, server: MessagesServer, tmp_path: Path
 ) -> None:
-    cell = Cell("baseline", "create-task-tomorrow-at-3", 1)
+    cell = Cell(MODEL, "baseline", "create-task-tomorrow-at-3", 1)
     seen: list[str] = []
     runner = runner_for(experiment, server, RetryPolicy(6, 0.01, 0.05, 5))
     runner.on_retry = lambda c, failure: seen.append(failure.kind)
@@ -125,7 +128,7 @@ def test_failed_attempts_are_retried_and_recorded(
 def test_a_cell_that_keeps_failing_becomes_an_error_line(
     experiment: Experiment, server: MessagesServer, tmp_path: Path
 ) -> None:
-    cells = plan_cells(experiment, 1, ["applike"])[:2]
+    cells = plan_cells(experiment, MODEL, 1, ["applike"])[:2]
     run_cells(runner_for(experiment, server, RetryPolicy(3, 0.01, 0.02, 5)), cells, tmp_path)
     lines = records(tmp_path)
     errors = [r for r in lines if isinstance(r, Error)]
@@ -142,10 +145,10 @@ def test_a_call_that_hangs_times_out_and_is_retried(
 ) -> None:
     policy = RetryPolicy(max_attempts=3, base_delay_s=0.01, timeout_s=0.5)
     runner = runner_for(experiment, server, policy)
-    assert runner.model.timeout_s == 0.5  # the client's own timeout, as well as the runner's
+    assert runner.model(MODEL).timeout_s == 0.5  # the client's own timeout, as well as the runner's
     kinds: list[str] = []
     runner.on_retry = lambda c, failure: kinds.append(failure.kind)
-    run_cells(runner, [Cell("baseline", "query-agenda-friday", 1)], tmp_path)
+    run_cells(runner, [Cell(MODEL, "baseline", "query-agenda-friday", 1)], tmp_path)
     (result,) = [r for r in records(tmp_path) if isinstance(r, Result)]
     assert kinds == ["timeout"] and result.attempts == 2
 
@@ -158,7 +161,7 @@ def test_429s_pause_the_shared_pacer(
 ) -> None:
     pacer = Pacer()
     runner = runner_for(experiment, server, pacer=pacer)
-    run_cells(runner, [Cell("baseline", "query-agenda-friday", 1)], tmp_path)
+    run_cells(runner, [Cell(MODEL, "baseline", "query-agenda-friday", 1)], tmp_path)
     assert pacer.rate_limited == 2
     assert pacer.factor < 1.0  # slowed down for everyone, regaining pace with successes
 
@@ -166,7 +169,7 @@ def test_429s_pause_the_shared_pacer(
 def test_the_cache_answers_the_second_run(
     experiment: Experiment, server: MessagesServer, tmp_path: Path
 ) -> None:
-    cells = plan_cells(experiment, 2, ["baseline"])[:6]
+    cells = plan_cells(experiment, MODEL, 2, ["baseline"])[:6]
     cache = ResponseCache(tmp_path / "cache")
     run_cells(runner_for(experiment, server, cache=cache), cells, tmp_path / "a")
     calls = len(server.requests)
@@ -270,7 +273,7 @@ def test_retry_delay_never_undercuts_retry_after() -> None:
 def _outcome(experiment: Experiment, ok: bool) -> object:
     from tooltrial.types import ModelResponse, Outcome, Usage
 
-    cell = Cell("baseline", experiment.scenario_ids[0], 1)
+    cell = Cell(MODEL, "baseline", experiment.scenario_ids[0], 1)
     if not ok:
         return Outcome(cell, None, Failure("timeout", "t", True), 3, 1.0, 0.0)
     response = ModelResponse(
@@ -286,7 +289,7 @@ def test_progress_on_a_terminal_shows_the_counts(experiment: Experiment) -> None
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=160)
     with RunProgress(3, console) as progress:
-        progress.retry(Cell("baseline", "x", 1), Failure("rate_limit", "", True))
+        progress.retry(Cell(MODEL, "baseline", "x", 1), Failure("rate_limit", "", True))
         progress.outcome(_outcome(experiment, True))  # type: ignore[arg-type]
         progress.outcome(_outcome(experiment, False))  # type: ignore[arg-type]
     shown = out.getvalue()

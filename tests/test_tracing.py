@@ -67,7 +67,7 @@ def run_cells(
     experiment: Experiment, messages: MessagesServer, tracer: Tracer, tmp_path: Path, runs: int
 ) -> list[Outcome]:
     model = get_model("anthropic:claude-test", base_url=messages.url, max_tokens=64)
-    cells = plan_cells(experiment, runs, scenario_ids=scenario_ids(experiment))
+    cells = plan_cells(experiment, model.spec, runs, scenario_ids=scenario_ids(experiment))
     metadata = metadata_for(experiment, model, runs)
     pool = WriterPool(run_id="run-t", git_commit="abc123", metadata=metadata, directory=tmp_path)
     try:
@@ -208,7 +208,7 @@ def test_a_full_queue_drops_instead_of_waiting(experiment, messages, langsmith):
     """A service too slow to keep up never holds a call back: finish() only queues."""
     model = get_model("anthropic:claude-test", base_url=messages.url)
     names = tuple(v.name for v in experiment.variants)
-    context = tracing.TraceContext(experiment, model, "r", None, names)
+    context = tracing.TraceContext(experiment, (model,), "r", None, names)
     warnings: list[str] = []
     tracer = StuckTracer(context, queue_size=2, batch_size=1, warn=warnings.append)
     started = time.perf_counter()

@@ -76,15 +76,16 @@ def test_python_dash_m_works(tmp_path):
         timeout=60,
     )
     assert done.returncode == 1
-    assert "e/v run 1: 1 scenario(s) without a result: b" in " ".join(done.stdout.split())
+    out = " ".join(done.stdout.split())
+    assert "local:smollm2 e/v run 1: 1 scenario(s) without a result: b" in out
 
 
 def test_missing_scenario_and_missing_run_file(tmp_path):
     write_run(tmp_path, skip=(("w", 1, "c"),), reps=1)  # metadata promises 2 runs
     found = problems(tmp_path)
-    assert "e/w run 1: 1 scenario(s) without a result: c" in found
-    assert "e/v run 2: no file: this run never started" in found
-    assert "e/w run 2: no file: this run never started" in found
+    assert "local:smollm2 e/w run 1: 1 scenario(s) without a result: c" in found
+    assert "local:smollm2 e/v run 2: no file: this run never started" in found
+    assert "local:smollm2 e/w run 2: no file: this run never started" in found
 
 
 def test_empty_response_is_a_problem_but_tool_only_is_not(tmp_path):
@@ -98,14 +99,15 @@ def test_empty_response_is_a_problem_but_tool_only_is_not(tmp_path):
         stop_reason="tool_use",
         usage=Usage(),
         latency_s=0.1,
-        model="m",
+        model="local:smollm2",
         temperature=0.2,
     )
     pool.close_all()
     result = validate(tmp_path)
     found = [f"{p.where}: {p.what}" for p in result.problems]
-    assert "e/v run 1: empty response (no text, no tool call): b" in found
-    assert not any(p.startswith("e/w run 2") for p in found), "its latest result is tool-only"
+    assert "local:smollm2 e/v run 1: empty response (no text, no tool call): b" in found
+    tool_only = "its latest result is tool-only"
+    assert not any(p.startswith("local:smollm2 e/w run 2") for p in found), tool_only
     assert next(a for a in result.arms if (a.variant, a.rep) == ("w", 2)).tool_only == 1
 
 
@@ -126,11 +128,17 @@ def test_partial_rerun_latest_result_counts(tmp_path):
 def test_error_lines_never_count_as_results(tmp_path):
     pool = write_run(tmp_path, skip=(("v", 1, "a"),))
     pool.get("v", 1).write_error(
-        scenario_id="a", variant="v", rep=1, kind="rate_limit", message="429", attempts=6, model="m"
+        scenario_id="a",
+        variant="v",
+        rep=1,
+        kind="rate_limit",
+        message="429",
+        attempts=6,
+        model="local:smollm2",
     )
     pool.close_all()
     assert problems(tmp_path) == [
-        "e/v run 1: 1 scenario(s) without a result (1 failed after retries: a): a"
+        "local:smollm2 e/v run 1: 1 scenario(s) without a result (1 failed after retries: a): a"
     ]
 
 
@@ -150,9 +158,9 @@ def test_run_id_filter_and_empty_folder(tmp_path):
     write_run(tmp_path)
     assert validate(tmp_path, run_id="run-1").ok
     assert not validate(tmp_path, run_id="other").ok
-    assert problems(tmp_path / "nothing") == [
-        f"{tmp_path / 'nothing'}: no .jsonl result files here"
-    ]
+    assert problems(tmp_path / "nothing") == [f"{tmp_path / 'nothing'}: no such folder"]
+    (tmp_path / "empty").mkdir()
+    assert problems(tmp_path / "empty") == [f"{tmp_path / 'empty'}: no .jsonl result files here"]
 
 
 @pytest.mark.parametrize("first", ['{"type": "scenario_result"}', "[]"])

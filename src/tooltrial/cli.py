@@ -27,7 +27,7 @@ from tooltrial.definitions.limits import check_flags, flag_temperature
 from tooltrial.errors import ResumeError, TooltrialError, UsageError
 from tooltrial.log.validate import Validation, validate
 from tooltrial.log.writer import WriterPool
-from tooltrial.models import Model, get_model
+from tooltrial.models import Model, get_model, model_specs_from
 from tooltrial.run.cache import ResponseCache
 from tooltrial.run.pacing import Pacer
 from tooltrial.run.places import check_report_places, check_run_places
@@ -35,7 +35,8 @@ from tooltrial.run.plan import git_commit, metadata_for, new_run_id, plan_cells,
 from tooltrial.run.progress import RunProgress
 from tooltrial.run.resume import PriorRun, read_run
 from tooltrial.run.runner import RetryPolicy, Runner
-from tooltrial.types import Cell, Failure, Outcome
+from tooltrial.run.session import execute
+from tooltrial.types import Cell, Outcome
 
 console = Console(stderr=True, highlight=False)
 BUG = 4
@@ -65,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run an experiment: variants × scenarios × runs",
-        description="Run every (variant, scenario, rep) cell, up to --concurrency at once. "
+        description="Run every (model, variant, scenario, rep) cell, up to --concurrency "
+        "at once. "
         "Ctrl-C stops cleanly and prints the command that resumes the run.",
     )
     run.add_argument(
@@ -74,7 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         help="folder, experiment.yaml/.toml, file.py or module:attr "
         "(with --resume: default, the run's own)",
     )
-    run.add_argument("--model", help="e.g. local:smollm2 (default), anthropic:claude-sonnet-4-5")
+    run.add_argument(
+        "--model",
+        action="append",
+        help="e.g. local:smollm2 (default), anthropic:claude-sonnet-4-5; repeat (or separate "
+        "with commas) to compare models in one run",
+    )
     run.add_argument("--base-url", help="for openai:/anthropic: models, the server's URL")
     run.add_argument("--runs", type=int, help="repetitions of every cell (3)")
     run.add_argument("--concurrency", type=int, default=1, help="calls in flight at once (1)")
@@ -87,8 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", type=Path, help="output folder (results)")
     run.add_argument("--run-id", help="run id to record (default: a new one)")
     pace = run.add_argument_group("pace and failures")
-    pace.add_argument("--rpm", type=float, help="at most this many requests a minute")
-    pace.add_argument("--tpm", type=float, help="at most this many tokens a minute (estimated)")
+    pace.add_argument(
+        "--rpm", type=float, help="at most this many requests a minute, for each model"
+    )
+    pace.add_argument(
+        "--tpm", type=float, help="at most this many tokens a minute (estimated), for each model"
+    )
     pace.add_argument("--timeout", type=float, default=120.0, help="seconds per call (120)")
     pace.add_argument(
         "--max-attempts", type=int, default=6, help="tries per cell before an error line (6)"
@@ -114,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     traces.add_argument(
         "--langsmith-experiment",
         help="LangSmith project for the traces (default: LANGSMITH_EXPERIMENT, "
-        "else 'tooltrial MODEL VARIANTS RUN_ID')",
+        "else 'tooltrial MODELS VARIANTS RUN_ID')",
     )
     traces.add_argument(
         "--otel-endpoint",
@@ -139,17 +150,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _model_for(args: argparse.Namespace, experiment: Experiment) -> Model:
+def _models_for(args: argparse.Namespace, experiment: Experiment) -> list[Model]:
     temperature = experiment.temperature
     if args.temperature is not None:
         temperature = flag_temperature(args.temperature)
-    return get_model(
-        args.model,
-        temperature=temperature,
-        max_tokens=experiment.max_tokens,
-        timeout_s=args.timeout,
-        base_url=args.base_url,
-    )
+    return [
+        get_model(
+            spec,
+            temperature=temperature,
+            max_tokens=experiment.max_tokens,
+            timeout_s=args.timeout,
+            base_url=args.base_url,
+        )
+        for spec in model_specs_from(args.model)
+    ]
 
 
 def _check_run_args(args: argparse.Namespace) -> None:
@@ -173,7 +187,7 @@ def _resume_settings(args: argparse.Namespace, prior: PriorRun) -> None:
         raise ResumeError(
             f"run {prior.run_id} does not record where its experiment came from: name it"
         )
-    args.model = args.model or prior.first.model
+    args.model = args.model or prior.models
     if args.temperature is None:
         temperature = prior.first.temperature
         args.temperature = "default" if temperature is None else str(temperature)
@@ -186,21 +200,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if prior is not None:
         _resume_settings(args, prior)
     experiment = load_experiment(args.experiment)
-    model = _model_for(args, experiment)
+    models = _models_for(args, experiment)
     runs = args.runs or 3
     if prior is not None:
-        prior.check_same(experiment, model, runs)
+        prior.check_same(experiment, models, runs)
         cells, plan = prior.remaining(), prior.setting("plan")
         if not cells:
             console.print(f"run {prior.run_id} is complete: every cell has a result")
             return 0
     else:
-        cells = plan_cells(experiment, runs, args.variant, args.scenario)
+        cells = plan_cells(experiment, [m.spec for m in models], runs, args.variant, args.scenario)
         plan = plan_of(cells, runs)
     cache = ResponseCache(args.cache) if args.cache else None
     runner = Runner(
         experiment,
-        model,
+        models,
         policy=RetryPolicy(max_attempts=args.max_attempts, timeout_s=args.timeout),
         concurrency=args.concurrency,
         pacer=Pacer(rpm=args.rpm, tpm=args.tpm),
@@ -211,12 +225,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     pool = WriterPool(
         run_id=prior.run_id if prior else args.run_id or new_run_id(),
         git_commit=git_commit(),
-        metadata=metadata_for(experiment, model, runs, plan["scenario_ids"], **settings),
+        metadata=metadata_for(experiment, models, runs, plan["scenario_ids"], **settings),
         directory=args.results,
     )
     runner.tracer = tracing.from_env(
         experiment,
-        model,
+        models,
         pool.run_id,
         pool.git_commit,
         variants=args.variant,
@@ -225,9 +239,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         warn=_warn,
     )
     resumed = f" (resuming: {len(cells)} cells left)" if prior else ""
+    specs = ", ".join(m.spec for m in models)
     console.print(
-        f"run {pool.run_id}: {len(cells)} calls to {model.spec} "
-        f"(temperature {model.temperature}) → {args.results}/{resumed}",
+        f"run {pool.run_id}: {len(cells)} calls to {specs} "
+        f"(temperature {models[0].temperature}) → {args.results}/{resumed}",
         soft_wrap=True,
     )
     return _execute(runner, cells, pool, args)
@@ -243,7 +258,7 @@ def _execute(runner: Runner, cells: list[Cell], pool: WriterPool, args: argparse
     runner.on_retry, runner.on_outcome = progress.retry, _reporter(progress)
     resume = f"tooltrial run --resume {pool.run_id} --results {args.results}"
     try:
-        failure = asyncio.run(_session(runner, cells, pool, progress))
+        failure = asyncio.run(execute(runner, cells, pool, progress))
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted:[/yellow] {progress.summary()}", soft_wrap=True)
         if pool.paths:
@@ -255,9 +270,10 @@ def _execute(runner: Runner, cells: list[Cell], pool: WriterPool, args: argparse
         pool.close_all()
         runner.tracer.close()  # flushes queued traces; warns once if some were not sent
     if failure is not None:
+        spec, why = failure
         console.print(
-            f"[red]error:[/red] {runner.model.spec} did not answer a first test call "
-            f"({failure.kind}): {failure.message}",
+            f"[red]error:[/red] {escape(spec)} did not answer a first test call "
+            f"({why.kind}): {escape(why.message)}",
             soft_wrap=True,
         )
         return 1
@@ -273,26 +289,13 @@ def _execute(runner: Runner, cells: list[Cell], pool: WriterPool, args: argparse
     return 1 if progress.errors else 0
 
 
-async def _session(
-    runner: Runner, cells: list[Cell], pool: WriterPool, progress: RunProgress
-) -> Failure | None:
-    """Preflight and run on one event loop: the HTTP client's connections belong to it."""
-    if not all(runner.is_cached(c) for c in cells):
-        failure = await runner.preflight()
-        if failure is not None:
-            return failure
-    with progress:
-        await runner.run(cells, pool)
-    return None
-
-
 def _reporter(progress: RunProgress) -> Callable[[Outcome], None]:
     def report(outcome: Outcome) -> None:
         progress.outcome(outcome)
         if outcome.failure is not None:
             cell = outcome.cell
             console.print(
-                f"[yellow]{cell.variant}/{cell.scenario_id} run {cell.rep}: "
+                f"[yellow]{escape(cell.model)} {cell.variant}/{cell.scenario_id} run {cell.rep}: "
                 f"{outcome.failure.kind} after {outcome.attempts} attempt(s)[/yellow]",
                 soft_wrap=True,
             )
@@ -321,13 +324,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def _print_validation(result: Validation) -> None:
     out = Console(highlight=False)
-    table = Table(title="results by variant and run")
-    for column in ("experiment", "variant", "run", "files", "results", "tool-only", "missing"):
+    table = Table(title="results by model, variant and run")
+    columns = ("experiment", "model", "variant", "run", "files", "results", "tool-only")
+    for column in (*columns, "missing", "empty"):
         table.add_column(column)
-    table.add_column("empty")
     for arm in result.arms:
         table.add_row(
             arm.experiment,
+            escape(arm.model),
             arm.variant,
             str(arm.rep),
             str(len(arm.files)),
@@ -338,7 +342,7 @@ def _print_validation(result: Validation) -> None:
         )
     out.print(table)
     for problem in result.problems:
-        out.print(f"[red]✗[/red] {problem.where}: {problem.what}", soft_wrap=True)
+        out.print(f"[red]✗[/red] {escape(problem.where)}: {escape(problem.what)}", soft_wrap=True)
     out.print("[green]complete[/green]" if result.ok else "[red]incomplete[/red]")
 
 

@@ -1,11 +1,17 @@
 """pytest front end: fixtures over the same engine and files as ``tooltrial run``.
 
-Provides ``writer_pool`` (session), ``rep_number`` (from pytest-repeat), ``tooltrial_model``
-and ``tooltrial_caller``, plus a terminal summary of the experiment. A suite supplies its
-experiment by overriding the ``tooltrial_experiment`` fixture (see tests/experiment).
+Provides ``writer_pool`` (session), ``rep_number`` (from pytest-repeat),
+``tooltrial_models`` / ``tooltrial_model``, ``tooltrial_model_spec`` and ``tooltrial_caller``,
+plus a terminal summary of the experiment. A suite supplies its experiment by overriding
+the ``tooltrial_experiment`` fixture (see tests/experiment).
+
+Models: ``--tooltrial-model`` may be given several times (or comma-separated). With one
+model nothing is parametrized, so test ids, ``-k`` and collection are as with no option.
+With several, every test that takes ``tooltrial_model_spec`` runs once per model, its id
+starting with the model's slug (``anthropic-claude-x-baseline-...``).
 
 Under pytest-xdist the controller picks the run id and file timestamp once and hands them
-to every worker, so all workers append to the same per-(variant, rep) files.
+to every worker, so all workers append to the same per-(model, variant, rep) files.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ import pytest
 from tooltrial import tracing
 from tooltrial.definitions import Experiment
 from tooltrial.errors import ModelSettingRejected
-from tooltrial.log.writer import WriterPool, file_timestamp
-from tooltrial.models import Model, get_model
+from tooltrial.log.writer import WriterPool, file_timestamp, model_slug
+from tooltrial.models import Model, get_model, model_specs_from
 from tooltrial.run.plan import git_commit, metadata_for, new_run_id
 from tooltrial.run.runner import Runner
 from tooltrial.types import Cell, Outcome
@@ -35,7 +41,13 @@ _identity = pytest.StashKey[dict[str, str]]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tooltrial")
-    group.addoption("--tooltrial-model", default=None, help="model spec, e.g. local:smollm2")
+    group.addoption(
+        "--tooltrial-model",
+        action="append",
+        default=None,
+        help="model spec, e.g. local:smollm2; repeat (or separate with commas) to run every "
+        "test for each model",
+    )
     group.addoption("--tooltrial-results", default="results", help="folder for JSONL files")
     group.addoption("--tooltrial-run-id", default=None, help="run id (default: a new one)")
     group.addoption(
@@ -62,6 +74,17 @@ def pytest_configure(config: pytest.Config) -> None:
         }
 
 
+def _specs(config: pytest.Config) -> list[str]:
+    return model_specs_from(config.getoption("tooltrial_model"))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Several models: run each test that takes ``tooltrial_model_spec`` for each."""
+    specs = _specs(metafunc.config)
+    if "tooltrial_model_spec" in metafunc.fixturenames and len(specs) > 1:
+        metafunc.parametrize("tooltrial_model_spec", specs, ids=[model_slug(s) for s in specs])
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist controller → worker: one run id and one file timestamp for the session."""
@@ -85,34 +108,58 @@ def tooltrial_loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture(scope="session")
-def tooltrial_model(
+def tooltrial_models(
     request: pytest.FixtureRequest,
     tooltrial_experiment: Experiment,
     tooltrial_loop: asyncio.AbstractEventLoop,
-) -> Model:
-    """The model under test, checked once before the first scenario runs."""
-    model = get_model(
-        request.config.getoption("tooltrial_model"),
-        temperature=tooltrial_experiment.temperature,
-        max_tokens=tooltrial_experiment.max_tokens,
+) -> tuple[Model, ...]:
+    """The models under test, each checked once before the first scenario runs."""
+    models = tuple(
+        get_model(
+            spec,
+            temperature=tooltrial_experiment.temperature,
+            max_tokens=tooltrial_experiment.max_tokens,
+        )
+        for spec in _specs(request.config)
     )
-    try:
-        tooltrial_loop.run_until_complete(model.preflight())
-    except ModelSettingRejected as exc:
-        pytest.exit(str(exc), returncode=3)
-    return model
+    for model in models:
+        try:
+            tooltrial_loop.run_until_complete(model.preflight())
+        except ModelSettingRejected as exc:
+            pytest.exit(str(exc), returncode=3)
+    return models
+
+
+@pytest.fixture(scope="session")
+def tooltrial_model(tooltrial_models: tuple[Model, ...]) -> Model:
+    """The model under test, when there is one (with several: ``tooltrial_models``)."""
+    if len(tooltrial_models) > 1:
+        specs = ", ".join(m.spec for m in tooltrial_models)
+        raise pytest.UsageError(
+            f"several models ({specs}): take `tooltrial_model_spec` (one per test) "
+            "or `tooltrial_models` instead of `tooltrial_model`"
+        )
+    return tooltrial_models[0]
+
+
+@pytest.fixture
+def tooltrial_model_spec(request: pytest.FixtureRequest) -> str:
+    """This test's model spec: the only model, or (several) the one this test runs for."""
+    return _specs(request.config)[0]
 
 
 @pytest.fixture(scope="session")
 def writer_pool(
-    request: pytest.FixtureRequest, tooltrial_experiment: Experiment, tooltrial_model: Model
+    request: pytest.FixtureRequest,
+    tooltrial_experiment: Experiment,
+    tooltrial_models: tuple[Model, ...],
 ) -> Iterator[WriterPool]:
     identity = request.config.stash[_identity]
     runs = getattr(request.config.option, "count", None) or 1
     pool = WriterPool(
         run_id=identity["tooltrial_run_id"],
         git_commit=git_commit(request.config.rootpath),
-        metadata=metadata_for(tooltrial_experiment, tooltrial_model, runs, front_end="pytest"),
+        metadata=metadata_for(tooltrial_experiment, tooltrial_models, runs, front_end="pytest"),
         directory=Path(request.config.getoption("tooltrial_results")),
         timestamp=identity["tooltrial_timestamp"],
     )
@@ -129,25 +176,34 @@ def rep_number(request: pytest.FixtureRequest) -> int:
 
 
 class Caller:
-    """Runs one cell through the shared engine (retries included) on the session loop."""
+    """Runs one cell through the shared engine (retries included) on the session loop;
+    ``model`` (a spec) may be left out when the session has one model."""
 
     def __init__(self, runner: Runner, loop: asyncio.AbstractEventLoop) -> None:
         self.runner, self.loop = runner, loop
 
-    def __call__(self, variant: str, scenario_id: str, rep: int) -> Outcome:
-        return self.loop.run_until_complete(self.runner.call(Cell(variant, scenario_id, rep)))
+    def __call__(
+        self, variant: str, scenario_id: str, rep: int, model: str | None = None
+    ) -> Outcome:
+        specs = list(self.runner.lineup)
+        if model is None and len(specs) > 1:
+            raise pytest.UsageError(
+                f"several models ({', '.join(specs)}): pass model=tooltrial_model_spec"
+            )
+        cell = Cell(model or specs[0], variant, scenario_id, rep)
+        return self.loop.run_until_complete(self.runner.call(cell))
 
 
 @pytest.fixture(scope="session")
 def tooltrial_caller(
     request: pytest.FixtureRequest,
     tooltrial_experiment: Experiment,
-    tooltrial_model: Model,
+    tooltrial_models: tuple[Model, ...],
     tooltrial_loop: asyncio.AbstractEventLoop,
 ) -> Iterator[Caller]:
     tracer = tracing.from_env(
         tooltrial_experiment,
-        tooltrial_model,
+        tooltrial_models,
         request.config.stash[_identity]["tooltrial_run_id"],
         git_commit(request.config.rootpath),
         otel_endpoint=request.config.getoption("tooltrial_otel_endpoint"),
@@ -156,7 +212,7 @@ def tooltrial_caller(
     )
     try:
         with _langsmith_names(tracer, tooltrial_experiment):
-            runner = Runner(tooltrial_experiment, tooltrial_model, tracer=tracer)
+            runner = Runner(tooltrial_experiment, tooltrial_models, tracer=tracer)
             yield Caller(runner, tooltrial_loop)
     finally:
         tracer.close()

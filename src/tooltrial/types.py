@@ -52,8 +52,12 @@ class Failure:
 
 @dataclass(frozen=True, order=True)
 class Cell:
-    """One call of the experiment grid."""
+    """One call of the experiment grid: (model, variant, scenario, rep).
 
+    ``model`` is the model's spec (``provider:name``), so runs of several models can share
+    a results folder without their cells collapsing into one."""
+
+    model: str
     variant: str
     scenario_id: str
     rep: int

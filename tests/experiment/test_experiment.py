@@ -3,8 +3,10 @@
     uv run pytest tests/experiment/test_experiment.py -m experiment --count 3 \
         --reruns 2 --reruns-delay 5 -v
 
-LangSmith's pytest integration records inputs and a ``rep`` feedback when LangSmith is
-configured (LANGSMITH_API_KEY) and answers; without it the tests run offline.
+With several ``--tooltrial-model`` options every test runs once per model
+(``tooltrial_model_spec``). LangSmith's pytest integration records inputs and a ``rep``
+feedback when LangSmith is configured (LANGSMITH_API_KEY) and answers; without it the
+tests run offline.
 """
 
 import pytest
@@ -23,7 +25,9 @@ CELLS = [
 
 
 @pytest.mark.parametrize(("variant_name", "scenario_id"), CELLS)
-def test_scenario(variant_name, scenario_id, writer_pool, rep_number, tooltrial_caller):
+def test_scenario(
+    variant_name, scenario_id, writer_pool, rep_number, tooltrial_caller, tooltrial_model_spec
+):
     if LANGSMITH:
         from langsmith import testing as t
 
@@ -37,8 +41,8 @@ def test_scenario(variant_name, scenario_id, writer_pool, rep_number, tooltrial_
             }
         )
 
-    outcome = tooltrial_caller(variant_name, scenario_id, rep_number)
-    writer = writer_pool.get(variant_name, rep_number)
+    outcome = tooltrial_caller(variant_name, scenario_id, rep_number, tooltrial_model_spec)
+    writer = writer_pool.get(variant_name, rep_number, tooltrial_model_spec)
     writer.write_outcome(outcome)
 
     if LANGSMITH:

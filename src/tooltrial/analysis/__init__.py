@@ -17,6 +17,12 @@ differences ``d_s = mean(treatment) - mean(reference)``:
   16 differences are non-zero), assumes only that with no variant effect each scenario's
   difference is as likely positive as negative. With few reps the differences take few
   values, and then it is conservative (rejects less often than 5% at 0.05).
+
+The model is an axis of the design, like the variant: every summary is per (model,
+variant), variants are compared *within* each model, and with several models the
+interaction — does treatment − reference differ between a model and the reference model?
+— is the mean of ``dd_s = d_s(model) - d_s(reference model)`` over the scenarios present
+in all four cells, with the same interval and tests as every comparison.
 """
 
 from __future__ import annotations
@@ -29,20 +35,31 @@ import polars as pl
 
 from tooltrial.analysis.compare import (
     Difference,
+    Interaction,
     compare,
+    interaction,
     largest_differences,
+    one_model,
     scenario_means,
     variance_components,
 )
-from tooltrial.analysis.load import Loaded, experiment_for, load_results, result_files
+from tooltrial.analysis.load import Loaded, experiment_for, load_results
 from tooltrial.analysis.stats import (
+    PairedStatistics,
     PowerPlan,
     VarianceComponents,
     cluster_bootstrap_ci,
+    excludes_zero,
+    holm,
     paired_power,
+    paired_statistics,
     paired_t_test,
+    pass_at_k,
+    pass_hat_k,
     scenarios_needed,
+    sign_flip_min_p,
     sign_flip_test,
+    t_interval,
 )
 from tooltrial.analysis.summary import (
     Footprint,
@@ -55,6 +72,7 @@ from tooltrial.analysis.summary import (
 from tooltrial.analysis.table import METRICS, RATE_METRICS, export_table, score, tidy_table
 from tooltrial.definitions import Experiment
 from tooltrial.errors import ResultsError, UsageError
+from tooltrial.log.reader import result_files
 
 __all__ = [
     "METRICS",
@@ -62,7 +80,10 @@ __all__ = [
     "Analysis",
     "Difference",
     "Footprint",
+    "Interaction",
     "Loaded",
+    "ModelAnalysis",
+    "PairedStatistics",
     "PowerPlan",
     "VarianceComponents",
     "VariantSummary",
@@ -71,22 +92,52 @@ __all__ = [
     "cluster_bootstrap_ci",
     "compare",
     "consistency",
+    "excludes_zero",
     "experiment_for",
     "export_table",
+    "holm",
+    "interaction",
     "largest_differences",
     "load_results",
+    "one_model",
     "paired_power",
+    "paired_statistics",
     "paired_t_test",
+    "pass_at_k",
+    "pass_hat_k",
     "result_files",
     "scenario_means",
     "scenarios_needed",
     "score",
+    "sign_flip_min_p",
     "sign_flip_test",
     "summarize",
+    "t_interval",
     "tidy_table",
     "tool_footprint",
     "variance_components",
 ]
+
+
+Power = tuple[VarianceComponents, dict[float, list[PowerPlan]]]
+
+
+@dataclass(frozen=True)
+class ModelAnalysis:
+    """Everything about one model's results: its variants and their comparisons."""
+
+    model: str
+    table: pl.DataFrame
+    """This model's rows of the tidy table."""
+    variants: list[VariantSummary]
+    comparisons: dict[str, list[Difference]]
+    """Treatment variant → its differences from the reference, within this model."""
+    largest: dict[str, pl.DataFrame]
+    categories: pl.DataFrame
+    consistency: pl.DataFrame
+    power: dict[str, Power]
+    errors: int
+    """``scenario_error`` lines of this model (never results)."""
 
 
 @dataclass(frozen=True)
@@ -94,66 +145,135 @@ class Analysis:
     experiment: Experiment
     loaded: Loaded
     table: pl.DataFrame
-    variants: list[VariantSummary]
+    """Every cell of every model."""
     reference: str
-    comparisons: dict[str, list[Difference]]
-    """Treatment variant → its differences from the reference."""
-    largest: dict[str, pl.DataFrame]
-    categories: pl.DataFrame
-    consistency: pl.DataFrame
-    power: dict[str, tuple[VarianceComponents, dict[float, list[PowerPlan]]]]
+    """The reference variant (compared with each other variant, within each model)."""
+    models: list[ModelAnalysis]
+    """One per model, the reference model first."""
+    interactions: dict[tuple[str, str], list[Interaction]] = field(default_factory=dict)
+    """(model, treatment) → the interaction with the reference model, per rate metric;
+    empty with one model."""
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def reference_model(self) -> str:
+        return self.models[0].model
+
+
+@dataclass(frozen=True)
+class _Options:
+    seed: int
+    count_tokens: bool
+    detect: Sequence[float]
 
 
 def analyze(
     paths: Iterable[str | Path],
     experiment: str | Path | None = None,
     reference: str | None = None,
-    n_boot: int = 10_000,
     seed: int = 0,
     count_tokens: bool = True,
     detect: Sequence[float] = (0.1, 0.2),
+    reference_model: str | None = None,
 ) -> Analysis:
-    paths_list = list(paths)
-    table, definition, loaded = tidy_table(paths_list, experiment)
+    """Score the results; compare variants within each model, and models with each other.
+
+    ``reference`` defaults to the definition's first variant with results;
+    ``reference_model`` to the first model in sorted order.
+    """
+    paths = list(paths)
+    table, definition, loaded = tidy_table(paths, experiment)
     present = [v.name for v in definition.variants if v.name in set(table["variant"])]
     if not present:
-        files = ", ".join(str(p) for p in paths_list)
         raise ResultsError(
-            f"no results in these files ({files}): they hold no result line"
+            f"no results in these files ({', '.join(str(p) for p in paths)}): they hold no "
             + (
-                f" for any variant of {definition.name!r}"
+                f"result line for any variant of {definition.name!r}"
                 if table.height
-                else " (only metadata or error lines)"
+                else "result line (only metadata or error lines)"
             )
             + "; run the experiment, or resume it with `tooltrial run --resume RUN_ID`"
         )
-    if reference is None:
-        reference = present[0]
-    elif reference not in present:
-        raise UsageError(f"--reference {reference!r}: no results; variants here: {present}")
-    warnings = [
+    reference = _pick(reference, present, "--reference", "variants")
+    models = _pick_first(reference_model, sorted(table["model"].unique().to_list()))
+    options = _Options(seed, count_tokens, tuple(detect))
+    others = [v for v in present if v != reference]
+    return Analysis(
+        experiment=definition,
+        loaded=loaded,
+        table=table,
+        reference=reference,
+        models=[_analyze_model(table, definition, loaded, m, reference, options) for m in models],
+        interactions=_interactions(table, reference, others, models, options),
+        warnings=_changed_definitions(definition, loaded),
+    )
+
+
+def _interactions(
+    table: pl.DataFrame, reference: str, others: list[str], models: list[str], options: _Options
+) -> dict[tuple[str, str], list[Interaction]]:
+    """(model, treatment) → interaction with the first model; pairs without data left out."""
+    found = {
+        (m, t): interaction(table, reference, t, models[0], m, seed=options.seed)
+        for m in models[1:]
+        for t in others
+    }
+    return {key: rows for key, rows in found.items() if rows}
+
+
+def _pick(choice: str | None, present: list[str], flag: str, what: str) -> str:
+    if choice is None:
+        return present[0]
+    if choice not in present:
+        raise UsageError(f"{flag} {choice!r}: no results; {what} here: {present}")
+    return choice
+
+
+def _pick_first(reference_model: str | None, models: list[str]) -> list[str]:
+    """The models, the reference model first."""
+    first = _pick(reference_model, models, "reference model", "models")
+    return [first, *(m for m in models if m != first)]
+
+
+def _changed_definitions(definition: Experiment, loaded: Loaded) -> list[str]:
+    return [
         f"variant {v.name!r}: its definition changed since the run "
         f"({loaded.variant_hashes[v.name]} in the files, {v.definition_hash} now)"
         for v in definition.variants
         if v.name in loaded.variant_hashes and loaded.variant_hashes[v.name] != v.definition_hash
     ]
-    others = [v for v in present if v != reference]
-    comparisons = {t: compare(table, reference, t, n_boot=n_boot, seed=seed) for t in others}
-    power = {}
-    for t in others:
-        components = variance_components(table, reference, t)
-        power[t] = (components, {delta: scenarios_needed(delta, components) for delta in detect})
-    return Analysis(
-        experiment=definition,
-        loaded=loaded,
-        table=table,
-        variants=summarize(table, definition, count_tokens),
-        reference=reference,
-        comparisons=comparisons,
-        largest={t: largest_differences(table, reference, t) for t in others},
-        categories=by_category(table),
-        consistency=consistency(table),
-        power=power,
-        warnings=warnings,
+
+
+def _analyze_model(
+    table: pl.DataFrame,
+    definition: Experiment,
+    loaded: Loaded,
+    model: str,
+    reference: str,
+    options: _Options,
+) -> ModelAnalysis:
+    """One model's summaries, and reference vs each other variant within it."""
+    rows = one_model(table, model)
+    variants = set(rows["variant"])
+    others = [
+        v.name
+        for v in definition.variants
+        if v.name in variants and v.name != reference and reference in variants
+    ]
+    seed = options.seed
+    return ModelAnalysis(
+        model=model,
+        table=rows,
+        variants=summarize(rows, definition, options.count_tokens),
+        comparisons={t: compare(rows, reference, t, seed=seed) for t in others},
+        largest={t: largest_differences(rows, reference, t) for t in others},
+        categories=by_category(rows),
+        consistency=consistency(rows),
+        power={t: _power(rows, reference, t, options.detect) for t in others},
+        errors=loaded.errors_by_model.get(model, 0),
     )
+
+
+def _power(table: pl.DataFrame, reference: str, treatment: str, detect: Sequence[float]) -> Power:
+    components = variance_components(table, reference, treatment)
+    return components, {delta: scenarios_needed(delta, components) for delta in detect}

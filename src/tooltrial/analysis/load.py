@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import polars as pl
 
 from tooltrial.definitions import Experiment, load_experiment
 from tooltrial.errors import DefinitionError, ResultsError
-from tooltrial.log.reader import committed_bytes, iter_records
+from tooltrial.log.reader import CELL_KEY, committed_bytes, iter_records, result_files
 
 _LINE_SCHEMA: dict[str, Any] = {
     "type": pl.String,
@@ -35,29 +35,14 @@ _LINE_SCHEMA: dict[str, Any] = {
     "latency_s": pl.Float64,
     "timestamp": pl.String,
 }
-_CELL = ["variant", "rep", "scenario_id"]
+_CELL = list(CELL_KEY)
 _ANSWER = ["variant", "scenario_id", "tool_calls", "has_text", "asks"]
-
-
-def result_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Every ``*.jsonl`` under the given folders, plus the files given directly."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(sorted(path.glob("*.jsonl")))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ResultsError(f"{path}: no such file or folder")
-    if not files:
-        raise ResultsError(f"no .jsonl result files in {', '.join(map(str, paths))}")
-    return sorted(set(files), key=lambda p: (p.name, str(p)))
 
 
 @dataclass(frozen=True)
 class Loaded:
-    """The latest result of every (variant, rep, scenario), plus what the files say."""
+    """The latest result of every cell (``CELL_KEY``: model, variant, scenario, rep), plus
+    what the files say. Results of several models in one folder stay apart."""
 
     results: pl.DataFrame
     files: tuple[Path, ...]
@@ -67,6 +52,8 @@ class Loaded:
     variant_hashes: dict[str, str]
     errors: int
     """``scenario_error`` lines (never results)."""
+    errors_by_model: dict[str, int] = field(default_factory=dict)
+    """The same, per model (a model without error lines is absent)."""
 
 
 def load_results(paths: Iterable[str | Path]) -> Loaded:
@@ -85,6 +72,7 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
     results = _latest(lines, experiments[0])
     sources = [s for s in meta["source"].unique().to_list() if s]
     hashes = dict(meta.select("variant", "variant_hash").unique("variant").iter_rows())
+    errors = lines.filter(pl.col("type") == "scenario_error")
     return Loaded(
         results=results,
         files=tuple(files),
@@ -92,7 +80,8 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
         experiment_source=sources[0] if sources else None,
         models=tuple(sorted(meta["model"].unique().to_list())),
         variant_hashes=hashes,
-        errors=lines.filter(pl.col("type") == "scenario_error").height,
+        errors=errors.height,
+        errors_by_model=dict(errors.group_by("model").len().iter_rows()),
     )
 
 
@@ -147,15 +136,14 @@ def _latest(lines: pl.DataFrame, experiment: str) -> pl.DataFrame:
             f"{row['file']}: a scenario_result line lacks one of {', '.join(required)}; "
             "check the file with `tooltrial validate`"
         )
-    # Partial reruns add files: per cell the latest timestamp wins, ties to the later line.
-    # Most cells have one line, so only the repeated ones are sorted.
+    # The rule of log.reader.CELL_KEY: per cell the latest timestamp wins, ties to the
+    # later line. Most cells have one line, so only the repeated ones are sorted.
     repeated = pl.struct(_CELL).is_duplicated()
     reruns = results.filter(repeated).sort("timestamp", "row").unique(subset=_CELL, keep="last")
     return pl.concat([results.filter(~repeated), reruns]).select(
         pl.lit(experiment).alias("experiment"),
         "run_id",
         *_CELL,
-        "model",
         "response_text",
         "tool_calls",
         pl.col("usage").struct.field("input_tokens"),

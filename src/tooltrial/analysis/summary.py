@@ -1,4 +1,9 @@
-"""Per-variant summaries: rates, tokens, latency, tool-definition footprint, consistency."""
+"""Per-(model, variant) summaries: rates, tokens, latency, tool-definition footprint,
+consistency, categories.
+
+Guarantee: every aggregate here groups by model as well as variant, so results of
+several models in one table are never pooled.
+"""
 
 from __future__ import annotations
 
@@ -65,6 +70,7 @@ def tool_footprint(variant: Variant, count_tokens: bool = True) -> Footprint:
 
 @dataclass(frozen=True)
 class VariantSummary:
+    model: str
     variant: str
     results: int
     scenarios: int
@@ -83,8 +89,10 @@ class VariantSummary:
 def summarize(
     table: pl.DataFrame, experiment: Experiment, count_tokens: bool = True
 ) -> list[VariantSummary]:
+    """One summary per (model, variant) with results: models sorted, variants in the
+    definition's order."""
     agg = (
-        table.group_by("variant")
+        table.group_by("model", "variant")
         .agg(
             pl.len().alias("results"),
             pl.col("scenario_id").n_unique().alias("scenarios"),
@@ -97,48 +105,54 @@ def summarize(
             pl.col("latency_s").quantile(0.5, "linear").alias("lat_p50"),
             pl.col("latency_s").quantile(0.95, "linear").alias("lat_p95"),
         )
-        .rows_by_key("variant", named=True, unique=True)
+        .rows_by_key(["model", "variant"], named=True, unique=True)
     )
     summaries = []
-    for variant in experiment.variants:
-        row = agg.get(variant.name)
-        if row is None:
-            continue
-        summaries.append(
-            VariantSummary(
-                variant=variant.name,
-                results=row["results"],
-                scenarios=row["scenarios"],
-                reps=row["reps"],
-                rates={m: row[m] for m in RATE_METRICS},
-                calls_per_answer=row["calls"],
-                input_tokens=row["input_tokens"],
-                output_tokens=row["output_tokens"],
-                latency_mean_s=row["lat_mean"],
-                latency_p50_s=row["lat_p50"],
-                latency_p95_s=row["lat_p95"],
-                footprint=tool_footprint(variant, count_tokens),
-            )
-        )
+    for model in sorted(table["model"].unique()):
+        for variant in experiment.variants:
+            row = agg.get((model, variant.name))
+            if row is not None:
+                summaries.append(_summary(model, variant, row, count_tokens))
     return summaries
 
 
+def _summary(
+    model: str, variant: Variant, row: dict[str, Any], count_tokens: bool
+) -> VariantSummary:
+    return VariantSummary(
+        model=model,
+        variant=variant.name,
+        results=row["results"],
+        scenarios=row["scenarios"],
+        reps=row["reps"],
+        rates={m: row[m] for m in RATE_METRICS},
+        calls_per_answer=row["calls"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        latency_mean_s=row["lat_mean"],
+        latency_p50_s=row["lat_p50"],
+        latency_p95_s=row["lat_p95"],
+        footprint=tool_footprint(variant, count_tokens),
+    )
+
+
 def by_category(table: pl.DataFrame) -> pl.DataFrame:
+    """Exact-match rate per (model, category, variant)."""
     return (
-        table.group_by("category", "variant")
+        table.group_by("model", "category", "variant")
         .agg(pl.len().alias("results"), pl.col("exact").cast(pl.Float64).mean().alias("exact"))
-        .sort("category", "variant")
+        .sort("model", "category", "variant")
     )
 
 
 def consistency(table: pl.DataFrame) -> pl.DataFrame:
-    """Per scenario and variant: do repetitions give the same tools and arguments?
+    """Per model, scenario and variant: do repetitions give the same tools and arguments?
 
     ``agreement`` is the share of reps that give the most common answer (1.0: all
     agree); ``flips`` is true when the reps are not all right or all wrong.
     """
     return (
-        table.group_by("scenario_id", "variant")
+        table.group_by("model", "scenario_id", "variant")
         .agg(
             pl.len().alias("reps"),
             pl.col("answer").n_unique().alias("distinct_answers"),
@@ -148,5 +162,5 @@ def consistency(table: pl.DataFrame) -> pl.DataFrame:
             pl.col("exact").cast(pl.Float64).mean().alias("exact"),
         )
         .with_columns(flips=(pl.col("exact") > 0) & (pl.col("exact") < 1))
-        .sort("scenario_id", "variant")
+        .sort("model", "scenario_id", "variant")
     )

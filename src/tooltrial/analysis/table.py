@@ -1,5 +1,8 @@
 """The tidy table: one scored row per result, and its export.
 
+Guarantee: one row per cell of the log (``log.reader.CELL_KEY``: model, variant,
+scenario, rep), its latest result; results of several models never merge.
+
 Scoring needs Python, so it runs once per *distinct answer* — (variant, scenario, tool
 calls, has text, asks a question) — and is joined back; repeated answers cost nothing.
 """
@@ -13,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from tooltrial.analysis.load import _ANSWER, _CELL, Loaded, experiment_for, load_results
+from tooltrial.analysis.load import _ANSWER, Loaded, experiment_for, load_results
 from tooltrial.analysis.scoring import Call, Scorer
 from tooltrial.definitions import Experiment
 from tooltrial.errors import ResultsError, UsageError
@@ -79,6 +82,7 @@ def score(results: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
         )
         .select(
             "experiment",
+            "model",
             "variant",
             "rep",
             "scenario_id",
@@ -96,14 +100,13 @@ def score(results: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
             "input_tokens",
             "output_tokens",
             "latency_s",
-            "model",
             "run_id",
             "timestamp",
             "file",
             "response_text",
             "tool_calls",
         )
-        .sort(_CELL)
+        .sort("model", "variant", "rep", "scenario_id")
     )
 
 

@@ -273,7 +273,9 @@ def _read_mapping(path: Path) -> dict[str, Any]:
 def _kind(value: Any) -> str:
     if value is None:
         return "an empty file"
-    return {list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+    if isinstance(value, list):
+        return "a list"
+    return "a string" if isinstance(value, str) else type(value).__name__
 
 
 def _line_of(path: Path, loc: Sequence[str | int]) -> int | None:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tooltrial import __version__
+from tooltrial._version import __version__
 from tooltrial.errors import CorruptLine
 from tooltrial.types import ToolCall, Usage
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import tempfile
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,7 +92,7 @@ class JSONLWriter:
             "rep": cell.rep,
             "attempts": outcome.attempts,
             "retry_wait_s": round(outcome.retry_wait_s, 3),
-            "model": outcome.model,
+            "model": cell.model,
         }
         if outcome.response is None:
             assert outcome.failure is not None, "an outcome has a response or a failure"
@@ -138,38 +140,84 @@ def _line(record: Record) -> bytes:
     return (record.model_dump_json() + "\n").encode()
 
 
+PoolMetadata = Mapping[str, Mapping[str, Any]] | Mapping[tuple[str, str], Mapping[str, Any]]
+"""A pool's metadata: keyed by (model spec, variant), or by variant alone for one model
+(whose spec is then the ``model`` field of the metadata)."""
+
+
+def model_slug(spec: str) -> str:
+    """A model spec as it appears in file names: anything outside [A-Za-z0-9.-] → '-'."""
+    return re.sub(r"[^A-Za-z0-9.-]", "-", spec)
+
+
 @dataclass
 class WriterPool:
-    """One writer per (variant, rep), created on first use, with one timestamp for all.
+    """One writer per (model, variant, rep), created on first use, with one timestamp for
+    all.
 
-    ``metadata`` maps a variant name to the metadata fields of its files (everything but
-    ``variant`` and ``rep``, which the pool fills in).
+    ``metadata`` gives the metadata fields of each (model, variant)'s files (everything but
+    ``variant`` and ``rep``, which the pool fills in). File names: with one model
+    ``{variant}_run{rep}_{timestamp}.jsonl``; with several,
+    ``{variant}_run{rep}_{model-slug}_{timestamp}.jsonl``.
     """
 
     run_id: str
     git_commit: str | None
-    metadata: dict[str, dict[str, Any]]
+    metadata: PoolMetadata
     directory: Path = Path("results")
     timestamp: str = field(default_factory=file_timestamp)
-    _writers: dict[tuple[str, int], JSONLWriter] = field(default_factory=dict, repr=False)
+    _meta: dict[tuple[str, str], Mapping[str, Any]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _writers: dict[tuple[str, str, int], JSONLWriter] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def filename(self, variant: str, rep: int) -> str:
-        return f"{variant}_run{rep}_{self.timestamp}.jsonl"
+    def __post_init__(self) -> None:
+        for key, fields in self.metadata.items():
+            model, variant = key if isinstance(key, tuple) else (str(fields["model"]), key)
+            self._meta[(model, variant)] = fields
 
-    def get(self, variant: str, rep: int) -> JSONLWriter:
+    @property
+    def models(self) -> list[str]:
+        """The model specs this pool writes for, in the order its metadata gives them."""
+        return list(dict.fromkeys(model for model, _ in self._meta))
+
+    def filename(self, variant: str, rep: int, model: str | None = None) -> str:
+        models = self.models
+        if len(models) == 1:
+            return f"{variant}_run{rep}_{self.timestamp}.jsonl"
+        return f"{variant}_run{rep}_{model_slug(self._model(model))}_{self.timestamp}.jsonl"
+
+    def get(self, variant: str, rep: int, model: str | None = None) -> JSONLWriter:
+        """The writer of (model, variant, rep); ``model`` may be left out with one model."""
+        model = self._model(model)
         with self._lock:
-            writer = self._writers.get((variant, rep))
+            writer = self._writers.get((model, variant, rep))
             if writer is None:
-                if variant not in self.metadata:
-                    known = ", ".join(sorted(self.metadata))
-                    raise KeyError(f"unknown variant {variant!r}; the pool knows: {known}")
-                writer = JSONLWriter(self.run_id, self.directory, self.filename(variant, rep))
+                fields = self._fields(model, variant)
+                filename = self.filename(variant, rep, model)
+                writer = JSONLWriter(self.run_id, self.directory, filename)
                 writer.write_metadata(
-                    **self.metadata[variant], variant=variant, rep=rep, git_commit=self.git_commit
+                    **fields, variant=variant, rep=rep, git_commit=self.git_commit
                 )
-                self._writers[(variant, rep)] = writer
+                self._writers[(model, variant, rep)] = writer
             return writer
+
+    def _model(self, model: str | None) -> str:
+        models = self.models
+        if model is None and len(models) == 1:
+            return models[0]
+        if model is None or model not in models:
+            known = ", ".join(models)
+            raise KeyError(f"name the model: {model!r} is not one of this pool's: {known}")
+        return model
+
+    def _fields(self, model: str, variant: str) -> Mapping[str, Any]:
+        fields = self._meta.get((model, variant))
+        if fields is None:
+            known = ", ".join(sorted({v for m, v in self._meta if m == model}))
+            raise KeyError(f"unknown variant {variant!r}; the pool knows: {known}")
+        return fields
 
     @property
     def paths(self) -> list[Path]:

@@ -15,11 +15,11 @@ A third-party provider registers a factory under the ``tooltrial.providers`` ent
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from typing import Any
 
-from tooltrial.errors import ModelUnavailable
+from tooltrial.errors import ModelUnavailable, UsageError
 from tooltrial.models.base import DEFAULT_MODEL, Model
 
 ModelFactory = Callable[..., Model]
@@ -63,6 +63,17 @@ def get_model(spec: str | None = None, **settings: Any) -> Model:
     base_url = settings.pop("base_url", None)
     options = {"base_url": base_url} if base_url else {}
     return factories[provider](name=name, options=options, **settings)
+
+
+def model_specs_from(values: Iterable[str] | None) -> list[str]:
+    """The model specs of a repeatable, comma-separable option, in order; none given →
+    ``TOOLTRIAL_MODEL``, else the default. A model named twice is refused."""
+    specs = [s.strip() for value in values or () for s in value.split(",") if s.strip()]
+    specs = specs or [os.environ.get("TOOLTRIAL_MODEL") or DEFAULT_MODEL]
+    twice = sorted({s for s in specs if specs.count(s) > 1})
+    if twice:
+        raise UsageError(f"model {', '.join(twice)} is named twice: name each model once")
+    return specs
 
 
 def _plugin_providers() -> dict[str, ModelFactory]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from tooltrial.errors import UsageError
@@ -48,7 +48,7 @@ class Pacer:
     rpm: float | None = None
     tpm: float | None = None
     clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], object] = asyncio.sleep
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
     factor: float = 1.0
     paused_until: float = 0.0
     rate_limited: int = 0

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -32,7 +34,7 @@ class RunProgress:
         self.started = time.monotonic()
         self.live = console.is_terminal if live is None else live
         self._bar: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> RunProgress:
         self.started = time.monotonic()
@@ -94,7 +96,7 @@ class RunProgress:
             f"{self.tokens:,} tokens"
         )
 
-    def _fields(self) -> dict[str, float | int]:
+    def _fields(self) -> dict[str, Any]:  # rich takes task fields as **Any
         return {
             "rate": self.rate,
             "retries": self.retries,

@@ -1,20 +1,24 @@
 """Resuming a run: what its files already hold, and which cells are left.
 
-A resumed run must measure the same thing: anything recorded in the metadata that would
-change what is measured (model, temperature, runs, fixed timestamp, max_tokens, a
-variant's definition, a scenario that is gone) refuses the resume with the difference.
+A run's cells are (model, variant, scenario, rep) and its models are those its metadata
+records; a cell is done once it has a result (``log.reader``'s rule: error lines never
+count). A resumed run must measure the same thing: anything recorded in the metadata
+that would change what is measured (the set of models, a model's temperature or
+max_tokens, runs, fixed timestamp, a variant's definition, a scenario that is gone)
+refuses the resume with the difference.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tooltrial.definitions import Experiment
-from tooltrial.errors import ResumeError
-from tooltrial.log.reader import iter_records
-from tooltrial.log.records import Metadata, Result
+from tooltrial.errors import ResultsError, ResumeError
+from tooltrial.log.reader import iter_records, latest_results, result_files
+from tooltrial.log.records import Metadata, Record
 from tooltrial.models.base import Model
 from tooltrial.types import Cell
 
@@ -36,6 +40,15 @@ class PriorRun:
         return self.first.settings.get(name)
 
     @property
+    def models(self) -> list[str]:
+        """The run's model specs, in the order it planned them."""
+        plan = self.setting("plan") or {}
+        return plan.get("models") or list(dict.fromkeys(m.model for m in self.metadata))
+
+    def metadata_of(self, model: str) -> Metadata:
+        return next(m for m in self.metadata if m.model == model)
+
+    @property
     def planned_runs(self) -> int:
         plan = self.setting("plan") or {}
         return plan.get("runs") or self.first.runs or max(m.rep for m in self.metadata)
@@ -46,19 +59,23 @@ class PriorRun:
         variants = plan.get("variants") or sorted({m.variant for m in self.metadata})
         ids = plan.get("scenario_ids") or self.first.scenario_ids
         reps = range(1, self.planned_runs + 1)
-        return [Cell(v, s, rep) for v in variants for rep in reps for s in ids]
+        models = self.models
+        return [Cell(m, v, s, rep) for v in variants for rep in reps for s in ids for m in models]
 
-    def check_same(self, experiment: Experiment, model: Model, runs: int) -> None:
+    def check_same(self, experiment: Experiment, models: Sequence[Model], runs: int) -> None:
         """Refuse to resume with anything that would change what the run measures."""
+        self._check_models([m.spec for m in models])
         first = self.first
-        wanted = {
+        wanted: dict[str, tuple[Any, Any]] = {
             "experiment": (first.experiment, experiment.name),
-            "model": (first.model, model.spec),
-            "temperature": (first.temperature, model.temperature),
             "runs": (self.planned_runs, runs),
             "fixed_timestamp": (first.fixed_timestamp, experiment.fixed_timestamp.isoformat()),
-            "max_tokens": (self.setting("max_tokens"), model.max_tokens),
         }
+        for model in models:
+            was = self.metadata_of(model.spec)
+            of = f" for {model.spec}" if len(models) > 1 else ""
+            wanted[f"temperature{of}"] = (was.temperature, model.temperature)
+            wanted[f"max_tokens{of}"] = (was.settings.get("max_tokens"), model.max_tokens)
         for meta in self.metadata:
             variant = next((v for v in experiment.variants if v.name == meta.variant), None)
             now = variant.definition_hash if variant else "(no such variant now)"
@@ -69,11 +86,32 @@ class PriorRun:
             wanted["scenarios"] = (", ".join(lost), "(missing now)")
         for name, (was, now) in wanted.items():
             if was is not None and was != now:
-                raise ResumeError(
-                    f"cannot resume run {self.run_id}: its {name} was {was}, now {now}. "
-                    "A resumed run must measure the same thing: undo the change (or drop the "
-                    "flag that makes it), or start a new run."
-                )
+                self._refuse(f"its {name} was {was}, now {now}")
+
+    def _check_models(self, given: Sequence[str]) -> None:
+        recorded = self.models
+        if set(given) == set(recorded):
+            return
+        left_out = [m for m in recorded if m not in given]
+        added = [m for m in given if m not in recorded]
+        difference = "; ".join(
+            part
+            for part in (
+                f"not given now: {', '.join(left_out)}" if left_out else "",
+                f"not in the run: {', '.join(added)}" if added else "",
+            )
+            if part
+        )
+        self._refuse(
+            f"its model was {', '.join(recorded)}, now {', '.join(given)} ({difference}); "
+            "leave out --model to resume with the run's own models"
+        )
+
+    def _refuse(self, difference: str) -> None:
+        raise ResumeError(
+            f"cannot resume run {self.run_id}: {difference}. A resumed run must measure the "
+            "same thing: undo the change (or drop the flag that makes it), or start a new run."
+        )
 
     def remaining(self) -> list[Cell]:
         return [c for c in self.planned_cells() if c not in self.done]
@@ -83,21 +121,27 @@ def read_run(directory: str | Path, run_id: str) -> PriorRun:
     """Read every file of ``run_id`` in ``directory``; error lines do not count as done."""
     directory = Path(directory)
     metadata: list[Metadata] = []
-    done: set[Cell] = set()
+    records: list[Record] = []
     files: list[Path] = []
-    for path in sorted(directory.glob("*.jsonl")):
-        records = iter_records(path)
-        head = next(records, None)
+    for path in _files(directory):
+        lines = iter_records(path)
+        head = next(lines, None)
         if not isinstance(head, Metadata) or head.run_id != run_id:
             continue
         files.append(path)
         metadata.append(head)
-        for record in records:
-            if isinstance(record, Result):
-                done.add(Cell(record.variant, record.scenario_id, record.rep))
+        records.extend(lines)
     if not metadata:
         raise ResumeError(
             f"no files of run {run_id!r} in {directory}/: check the run id and --results "
             "(a run killed before its first file was made has nothing to resume; start it again)"
         )
-    return PriorRun(run_id, tuple(metadata), frozenset(done), tuple(files))
+    done = frozenset(Cell(*key) for key in latest_results(records))
+    return PriorRun(run_id, tuple(metadata), done, tuple(files))
+
+
+def _files(directory: Path) -> list[Path]:
+    try:
+        return result_files([directory])
+    except ResultsError:  # no folder or no files: no files of this run either
+        return []

@@ -1,13 +1,15 @@
-"""The engine both front ends share: one cell = (variant, scenario, rep) → one recorded line.
+"""The engine both front ends share: one cell = (model, variant, scenario, rep) → one
+recorded line.
 
 A cell's call is retried on failures that may pass (rate limits, overloads, 5xx, timeouts,
 dropped connections, garbled bodies) with exponential backoff and jitter; a cell that still
 fails is recorded as a ``scenario_error`` line, never as a result, and the run goes on.
 
-Up to ``concurrency`` cells are in flight at once, each attempt paced by a shared
-``Pacer`` (rpm/tpm, 429 pauses). Each outcome is written the moment it is known, so a
-run killed at any point keeps every finished cell, and ``tooltrial.run.resume`` tells a resumed run
-which cells are left.
+Up to ``concurrency`` cells are in flight at once, whatever their model (one gate for the
+run); each attempt is paced by its model's own ``Pacer`` (rpm/tpm, 429 pauses): limits
+belong to a provider account, so a 429 from one model never slows another. Each outcome
+is written the moment it is known, so a run killed at any point keeps every finished
+cell, and ``tooltrial.run.resume`` tells a resumed run which cells are left.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ import random
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tooltrial.definitions import Experiment
 from tooltrial.definitions.variants import Tool
-from tooltrial.errors import ModelSettingRejected
+from tooltrial.errors import ModelSettingRejected, UsageError
 from tooltrial.log.writer import WriterPool
 from tooltrial.models.base import Model, classify
 from tooltrial.run.cache import ResponseCache, cache_key
@@ -48,10 +50,15 @@ class RetryPolicy:
 
 @dataclass
 class Runner:
-    """Calls cells with retries, at most ``concurrency`` at a time, paced by ``pacer``."""
+    """Calls cells with retries, at most ``concurrency`` at a time; each cell goes to the
+    model whose spec is ``cell.model``.
+
+    ``models``: the models of the run (one ``Model`` stands for a list of one). ``pacer``
+    paces the first model; every other model gets a fresh copy with the same limits.
+    """
 
     experiment: Experiment
-    model: Model
+    models: Sequence[Model] | Model
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     concurrency: int = 1
     on_outcome: Callable[[Outcome], None] | None = None
@@ -66,31 +73,63 @@ class Runner:
     """Where a problem with an auxiliary store (cache, tracing) is reported, once each;
     None: Python's ``warnings``. Such a problem never costs a result."""
     _warned: set[str] = field(default_factory=set, repr=False)
-    _token_estimates: dict[str, int] = field(default_factory=dict, repr=False)
+    lineup: dict[str, Model] = field(default_factory=dict, init=False, repr=False)
+    """The models by spec."""
+    pacers: dict[str, Pacer] = field(default_factory=dict, init=False, repr=False)
+    """Each model's pacer, by spec."""
+    _token_estimates: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
-    async def preflight(self) -> Failure | None:
-        """The model's own preflight, retried like a call; the last failure if it never
-        got through (a refused setting still raises ``ModelSettingRejected``)."""
+    def __post_init__(self) -> None:
+        models = [self.models] if isinstance(self.models, Model) else list(self.models)
+        if not models:
+            raise UsageError("a run needs at least one model")
+        self.models = tuple(models)
+        for model in models:
+            if model.spec in self.lineup:
+                raise UsageError(f"model {model.spec} is named twice: name each model once")
+            self.lineup[model.spec] = model
+            self.pacers[model.spec] = self.pacer if not self.pacers else replace(self.pacer)
+
+    def model(self, spec: str) -> Model:
+        """The model of this spec (a cell's ``model``)."""
+        found = self.lineup.get(spec)
+        if found is None:
+            known = ", ".join(self.lineup)
+            raise UsageError(f"cell for model {spec!r}, but this run has only: {known}")
+        return found
+
+    async def preflight(self, specs: Iterable[str] | None = None) -> tuple[str, Failure] | None:
+        """Each model's own preflight (default: every model), retried like a call; the
+        spec and last failure of the first model that never got through (a refused
+        setting still raises ``ModelSettingRejected``)."""
+        for spec in specs if specs is not None else list(self.lineup):
+            failure = await self._preflight(spec)
+            if failure is not None:
+                return spec, failure
+        return None
+
+    async def _preflight(self, spec: str) -> Failure | None:
+        model = self.model(spec)
         for attempt in range(1, self.policy.max_attempts + 1):
-            await self.pacer.acquire()
+            await self.pacers[spec].acquire()
             try:
-                await self.model.preflight()
+                await model.preflight()
                 return None
             except ModelSettingRejected:
                 raise
             except Exception as exc:
-                failure, delay = self._failed(exc, attempt)
+                failure, delay = self._failed(spec, exc, attempt)
                 if delay is None:
                     return failure
                 await self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _failed(self, exc: Exception, attempt: int) -> tuple[Failure, float | None]:
+    def _failed(self, spec: str, exc: Exception, attempt: int) -> tuple[Failure, float | None]:
         """What a failed attempt means: the failure, and the wait before the next try
-        (None: give up). A 429 slows every call, not just this one."""
+        (None: give up). A 429 slows every call to that model, not just this one."""
         failure = classify(exc)
         if failure.kind == "rate_limit":
-            self.pacer.rate_limited_by_server(failure.retry_after_s)
+            self.pacers[spec].rate_limited_by_server(failure.retry_after_s)
         if not failure.retryable or attempt == self.policy.max_attempts:
             return failure, None
         return failure, self.policy.delay(attempt, failure, self.rng)
@@ -105,7 +144,7 @@ class Runner:
         if self.cache is None:
             return None
         system, prompt, tools = self._request(cell)
-        return cache_key(self.model, system, prompt, tools, cell.rep)
+        return cache_key(self.model(cell.model), system, prompt, tools, cell.rep)
 
     def _outcome(
         self,
@@ -124,8 +163,8 @@ class Runner:
             attempts,
             waited,
             latency,
-            model=self.model.spec,
-            temperature=self.model.temperature,
+            model=cell.model,
+            temperature=self.model(cell.model).temperature,
             cached=cached,
         )
 
@@ -182,19 +221,20 @@ class Runner:
         self, cell: Cell, system: str, prompt: str, tools: Sequence[Tool]
     ) -> Outcome:
         waited = 0.0
-        estimate = self._estimate_tokens(cell.variant, system, prompt, tools)
+        model, pacer = self.model(cell.model), self.pacers[cell.model]
+        estimate = self._estimate_tokens(cell, system, prompt, tools)
         for attempt in range(1, self.policy.max_attempts + 1):
-            await self.pacer.acquire(estimate)
+            await pacer.acquire(estimate)
             started = time.perf_counter()
             try:
                 response = await asyncio.wait_for(
-                    self.model.generate(system, prompt, tools, seed=cell_seed(cell)),
+                    model.generate(system, prompt, tools, seed=cell_seed(cell)),
                     self.policy.timeout_s,
                 )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                failure, delay = self._failed(exc, attempt)
+                failure, delay = self._failed(cell.model, exc, attempt)
                 if delay is None:
                     return self._outcome(cell, None, failure, attempt, waited, 0.0)
                 if self.on_retry:
@@ -204,21 +244,20 @@ class Runner:
                 continue
             latency = time.perf_counter() - started
             used = response.usage.input_tokens + response.usage.output_tokens
-            self.pacer.settle(estimate, used)
+            pacer.settle(estimate, used)
             return self._outcome(cell, response, None, attempt, waited, latency)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _estimate_tokens(
-        self, variant: str, system: str, prompt: str, tools: Sequence[Tool]
-    ) -> int:
+    def _estimate_tokens(self, cell: Cell, system: str, prompt: str, tools: Sequence[Tool]) -> int:
         """A call's cost before it is made (~4 characters a token, plus the output cap);
         only needed when a tokens-per-minute limit is set."""
-        if not self.pacer.tpm:
+        if not self.pacers[cell.model].tpm:
             return 0
-        if variant not in self._token_estimates:
+        key = (cell.model, cell.variant)
+        if key not in self._token_estimates:
             schema = json.dumps([t.anthropic_format() for t in tools])
-            self._token_estimates[variant] = (len(system) + len(schema)) // 4
-        return self._token_estimates[variant] + len(prompt) // 4 + self.model.max_tokens
+            self._token_estimates[key] = (len(system) + len(schema)) // 4
+        return self._token_estimates[key] + len(prompt) // 4 + self.model(cell.model).max_tokens
 
     async def run(self, cells: Iterable[Cell], pool: WriterPool) -> list[Outcome]:
         """Call every cell and write each outcome as soon as it is known.
@@ -228,15 +267,17 @@ class Runner:
         cancels the calls in flight; lines already written stay whole.
         """
         cells = list(cells)
-        for variant, rep in dict.fromkeys((c.variant, c.rep) for c in cells):
-            pool.get(variant, rep)
+        for cell in cells:
+            self.model(cell.model)  # a cell for a model the run lacks fails before any call
+        for model, variant, rep in dict.fromkeys((c.model, c.variant, c.rep) for c in cells):
+            pool.get(variant, rep, model)
         gate = asyncio.Semaphore(self.concurrency)
         outcomes: list[Outcome] = []
 
         async def one(cell: Cell) -> None:
             async with gate:
                 outcome = await self.call(cell)
-            pool.get(cell.variant, cell.rep).write_outcome(outcome)
+            pool.get(cell.variant, cell.rep, cell.model).write_outcome(outcome)
             self.remember(outcome)  # after the line: a failing cache never costs a result
             outcomes.append(outcome)
             if self.on_outcome:

@@ -86,6 +86,10 @@ class _Store:
         record.update({k: v for k, v in run.items() if v is not None})
 
 
+Answer = tuple[int, Any]
+"""(HTTP status, JSON-able reply)."""
+
+
 class LangSmithServer:
     def __init__(
         self,
@@ -166,7 +170,9 @@ class LangSmithServer:
 
     # --- handling --------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: dict[str, str], body: bytes, ctype: str):
+    def handle(
+        self, method: str, path: str, query: dict[str, str], body: bytes, ctype: str
+    ) -> Answer:
         """(status, JSON-able reply) for one request."""
         if self.fail_status:
             return self.fail_status, {"detail": "injected failure"}
@@ -176,7 +182,9 @@ class LangSmithServer:
         with self._lock:
             return self._route(method, parts, query, body, ctype)
 
-    def _route(self, method: str, parts: list[str], query: dict[str, str], body: bytes, ctype: str):
+    def _route(
+        self, method: str, parts: list[str], query: dict[str, str], body: bytes, ctype: str
+    ) -> Answer:
         store = self._store
         head = parts[0] if parts else ""
         if method == "GET" and parts == ["info"]:
@@ -195,7 +203,7 @@ class LangSmithServer:
             return 200, {"id": item.get("id") or str(uuid.uuid4())}
         return 404, {"detail": f"not served here: {method} /{'/'.join(parts)}"}
 
-    def _runs(self, method: str, parts: list[str], body: bytes, ctype: str):
+    def _runs(self, method: str, parts: list[str], body: bytes, ctype: str) -> Answer:
         store = self._store
         if method == "POST" and parts == ["runs", "multipart"]:
             for kind, run in _multipart_runs(body, ctype):
@@ -220,7 +228,9 @@ class LangSmithServer:
             return 200, store.runs[parts[1]]
         return 404, {"detail": "no such run"}
 
-    def _datasets(self, method: str, parts: list[str], query: dict[str, str], body: bytes):
+    def _datasets(
+        self, method: str, parts: list[str], query: dict[str, str], body: bytes
+    ) -> Answer:
         store = self._store
         if method == "GET" and len(parts) == 1:
             name = query.get("name")
@@ -240,7 +250,9 @@ class LangSmithServer:
                 return 200, {}
         return 404, {"detail": "no such dataset"}
 
-    def _sessions(self, method: str, parts: list[str], query: dict[str, str], body: bytes):
+    def _sessions(
+        self, method: str, parts: list[str], query: dict[str, str], body: bytes
+    ) -> Answer:
         store = self._store
         if method == "GET" and len(parts) == 1:
             name = query.get("name")
@@ -262,7 +274,7 @@ class LangSmithServer:
             return 200, session
         return 404, {"detail": "no such session"}
 
-    def _examples(self, method: str, parts: list[str], body: bytes):
+    def _examples(self, method: str, parts: list[str], body: bytes) -> Answer:
         store = self._store
         if method == "POST" and len(parts) == 1:
             item = json.loads(body)
@@ -293,7 +305,8 @@ def _multipart_runs(body: bytes, ctype: str) -> list[tuple[str, dict[str, Any]]]
         run_id, _, key = rest.partition(".")
         if kind == "attachment":
             continue
-        value = json.loads(part.get_payload(decode=True) or b"null")
+        payload = part.get_payload(decode=True)
+        value = json.loads(payload if isinstance(payload, bytes) and payload else b"null")
         record = runs.setdefault((kind, run_id), {"id": run_id})
         if key:
             record[key] = value

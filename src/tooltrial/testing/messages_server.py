@@ -429,8 +429,9 @@ class MessagesServer:
     @staticmethod
     def _fault(kind: str, faults: Faults) -> Reply | None:
         if kind in FAULT_ERRORS:
+            status, error_kind, message = FAULT_ERRORS[kind]
             extra = {"retry-after": f"{faults.retry_after_s:g}"} if kind == "429" else {}
-            return _error(*FAULT_ERRORS[kind], **extra)
+            return _error(status, error_kind, message, **extra)
         if kind == "malformed":  # a 200 whose JSON body was cut off mid-way
             return Reply(200, b'{"id": "msg_x", "type": "message", "content": [{"ty', JSON)
         return None  # drop, timeout

@@ -5,7 +5,7 @@
 ``OTelTracer`` when ``--otel-endpoint`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is given, both
 behind a ``FanOutTracer``, or the runner's do-nothing ``Tracer``.
 
-Every call becomes one trace carrying variant, run id, rep, scenario id, model,
+Every call becomes one trace carrying model, variant, run id, rep, scenario id, model,
 temperature and git commit. Finished calls go into a bounded queue that a background
 thread (LangSmith) or a batch span processor (OpenTelemetry) sends; a full queue drops
 the trace rather than wait. When the service is away or answers errors, the first failed
@@ -16,7 +16,7 @@ not sent; what the tracing libraries log meanwhile is held back and counted in i
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from tooltrial.definitions import Experiment
 from tooltrial.models.base import Model
@@ -49,7 +49,7 @@ __all__ = [
 
 def from_env(
     experiment: Experiment,
-    model: Model,
+    models: Model | Sequence[Model],
     run_id: str,
     git_commit: str | None,
     *,
@@ -60,7 +60,8 @@ def from_env(
 ) -> Tracer:
     """The tracer the environment and options ask for; close() it at the end of the run."""
     names = tuple(variants or (v.name for v in experiment.variants))
-    context = TraceContext(experiment, model, run_id, git_commit, names)
+    lineup = (models,) if isinstance(models, Model) else tuple(models)
+    context = TraceContext(experiment, lineup, run_id, git_commit, names)
     tracers: list[Tracer] = []
     otel_on = bool(otel_endpoint or _otel_env_endpoint())
     if langsmith_enabled():

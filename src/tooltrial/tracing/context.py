@@ -43,13 +43,17 @@ def _reason(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class TraceContext:
-    """What every trace of one run carries besides its cell."""
+    """What every trace of one run carries besides its cell; ``models`` are the run's
+    models, and each trace names its cell's (``cell.model``)."""
 
     experiment: Experiment
-    model: Model
+    models: tuple[Model, ...]
     run_id: str
     git_commit: str | None
     variants: tuple[str, ...]
+
+    def model_for(self, cell: Cell) -> Model:
+        return next(m for m in self.models if m.spec == cell.model)
 
     def metadata(self, cell: Cell) -> dict[str, Any]:
         return {
@@ -57,8 +61,8 @@ class TraceContext:
             "run_id": self.run_id,
             "rep": cell.rep,
             "scenario_id": cell.scenario_id,
-            "model": self.model.spec,
-            "temperature": self.model.temperature,
+            "model": cell.model,
+            "temperature": self.model_for(cell).temperature,
             "git_commit": self.git_commit,
             "experiment": self.experiment.name,
         }
@@ -66,14 +70,21 @@ class TraceContext:
     def tags(self, cell: Cell) -> list[str]:
         return [
             "tooltrial",
+            f"model:{cell.model}",
             f"variant:{cell.variant}",
             f"rep:{cell.rep}",
             f"run:{self.run_id}",
             f"scenario:{cell.scenario_id}",
         ]
 
+    def run_name(self, cell: Cell) -> str:
+        """A call's name; it names the model only when the run has several."""
+        name = f"{cell.variant}/{cell.scenario_id} rep {cell.rep}"
+        return f"{cell.model} {name}" if len(self.models) > 1 else name
+
     def default_name(self) -> str:
-        return f"tooltrial {self.model.spec} {' vs '.join(self.variants)} {self.run_id}"
+        models = " + ".join(m.spec for m in self.models)
+        return f"tooltrial {models} {' vs '.join(self.variants)} {self.run_id}"
 
     def tools(self, cell: Cell) -> list[dict[str, Any]]:
         return [t.openai_format() for t in self.experiment.variant(cell.variant).tools]

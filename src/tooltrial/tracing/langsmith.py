@@ -103,7 +103,8 @@ class LangSmithSpan(Span):
             self._tree = {"trace_id": self.id, "dotted_order": own, "session_name": tracer.project}
 
     def finish(self, outcome: Outcome) -> None:
-        context, model = self._tracer.context, self._tracer.context.model
+        context = self._tracer.context
+        model = context.model_for(self._cell)
         metadata = context.metadata(self._cell) | {
             "attempts": outcome.attempts,
             "retry_wait_s": round(outcome.retry_wait_s, 3),
@@ -116,7 +117,7 @@ class LangSmithSpan(Span):
         }
         run: dict[str, Any] = {
             "id": self.id,
-            "name": f"{self._cell.variant}/{self._cell.scenario_id} rep {self._cell.rep}",
+            "name": context.run_name(self._cell),
             "run_type": "llm",
             "start_time": self.start,
             "end_time": _utc(),

@@ -1,6 +1,7 @@
 """OpenTelemetry: one ``chat`` span per call (GenAI semantic conventions), OTLP/HTTP.
 
-The OpenTelemetry SDK is imported when a tracer is made, not with this module.
+This module imports the OpenTelemetry SDK; ``tooltrial.tracing`` imports it only when
+an endpoint is configured, so a run without OpenTelemetry never loads the SDK.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from tooltrial.tracing.base import Span, Tracer
 from tooltrial.tracing.context import (
@@ -22,18 +26,16 @@ from tooltrial.tracing.context import (
 from tooltrial.types import Cell, Outcome
 
 
-class _GuardedExporter:
+class _GuardedExporter(SpanExporter):
     """Counts what the real exporter sent; after its first failure it stops trying, so a
     dead collector costs one timeout, not one per batch."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: SpanExporter) -> None:
         self.inner = inner
         self.sent = self.unsent = 0
         self.error: BaseException | str | None = None
 
-    def export(self, spans: Sequence[Any]) -> Any:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self.error is None:
             try:
                 result = self.inner.export(spans)
@@ -68,7 +70,8 @@ class OTelSpan(Span):
         from opentelemetry import trace
 
         self._tracer = tracer
-        context, model = tracer.context, tracer.context.model
+        context = tracer.context
+        model = context.model_for(cell)
         provider = _GEN_AI_PROVIDERS.get(model.provider, model.provider)
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
@@ -146,7 +149,7 @@ class OTelTracer(Tracer):
         # Its timeout (10 s, or OTEL_EXPORTER_OTLP_TIMEOUT) bounds what a dead one costs.
         inner = exporter or OTLPSpanExporter(endpoint=self.endpoint)
         self.exporter = _GuardedExporter(inner)
-        self.where = self.endpoint or getattr(inner, "_endpoint", "the OTLP endpoint")
+        self.where = str(self.endpoint or getattr(inner, "_endpoint", None) or "the OTLP endpoint")
         resource = Resource.create(
             {"service.name": "tooltrial", "tooltrial.run_id": context.run_id}
         )

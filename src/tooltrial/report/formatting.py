@@ -1,0 +1,48 @@
+"""Text formatting shared by the Markdown and HTML renderers: one way to show a number.
+
+Guarantee: an undefined value (None or NaN) always shows as "–", never as "nan".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tooltrial.analysis import RATE_METRICS
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}%"
+
+
+def signed_pct(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{round(100 * value, 1) + 0.0:+.1f} pp"  # + 0.0: no "-0.0" from rounding noise
+
+
+def number(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def p_text(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_diff(m: dict[str, Any], key: str = "difference") -> tuple[str, str]:
+    """(m[key], interval) as text: rates in percentage points, others in units."""
+    if m["metric"] in RATE_METRICS:
+        show = signed_pct
+    else:
+        digits = 3 if m["metric"] == "latency_s" else 1
+
+        def show(value: float | None) -> str:
+            return "–" if value is None else f"{round(value, digits) + 0.0:+,.{digits}f}"
+
+    return show(m[key]), f"[{show(m['ci_low'])}, {show(m['ci_high'])}]"
+
+
+def fmt_mean(metric: str, value: float) -> str:
+    if metric in RATE_METRICS:
+        return pct(value)
+    return number(value, 3 if metric == "latency_s" else 1)

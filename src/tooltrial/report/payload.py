@@ -1,0 +1,200 @@
+"""The report's payload: an :class:`~tooltrial.analysis.Analysis` as plain JSON-able data.
+
+Every number the Markdown and the HTML show comes from here, so the formats cannot
+disagree. Shape:
+
+- one model: the keys of tooltrial report 1, unchanged (``variants``, ``comparisons``,
+  ``categories``, ``consistency``, ``scenarios`` at the top level);
+- several models: ``reference_model``, ``per_model`` (one section per model, reference
+  model first, each with ``model``, ``results``, ``error_lines`` and the same keys as a
+  one-model report) and ``interaction`` (does treatment − reference differ between each
+  model and the reference model?). The top-level ``scenarios`` then hold no rates.
+
+``sections(data)`` gives (model, section) pairs for either shape, so a reader of the JSON
+can write ``data.get("per_model", [data])``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from tooltrial.analysis import METRICS, Analysis, ModelAnalysis, VariantSummary
+
+METHOD = {
+    "unit": "scenario (reps are averaged within scenario and variant first)",
+    "interval": "95% t-interval on the per-scenario differences (the t-test's own, so "
+    "it excludes zero exactly when p < 0.05)",
+    "test": "paired t-test on per-scenario differences, two-sided; p (sign-flip): "
+    "paired sign-flip permutation test, exact under symmetry, conservative when "
+    "outcomes are coarse",
+    "clarify_rule": "no tool call and the text contains '?'",
+}
+INTERACTION_METHOD = (
+    "per scenario, dd_s = (treatment − reference in the model) − (treatment − reference "
+    "in the reference model), over the scenarios with results in all four cells; "
+    "interval and tests as above, on dd_s; it assumes the scenarios are one sample "
+    "shared by both models, so a scenario's difficulty cancels within each model"
+)
+
+
+def payload(analysis: Analysis) -> dict[str, Any]:
+    """Everything the report says, as plain JSON-able data."""
+    head = _head(analysis)
+    if len(analysis.models) == 1:
+        return {**head, **_section(analysis, analysis.models[0]), "method": METHOD}
+    return {
+        **head,
+        "reference_model": analysis.reference_model,
+        "per_model": [
+            {
+                "model": m.model,
+                "results": m.table.height,
+                "error_lines": m.errors,
+                **_section(analysis, m),
+            }
+            for m in analysis.models
+        ],
+        "interaction": _interactions(analysis),
+        "scenarios": _scenarios(analysis, _all_variants(analysis)),
+        "method": {**METHOD, "interaction": INTERACTION_METHOD},
+    }
+
+
+def sections(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(model, section) for every model; the section holds ``variants``, ``comparisons``,
+    ``categories``, ``consistency`` and ``scenarios`` (with rates)."""
+    if "per_model" in data:
+        return [(s["model"], s) for s in data["per_model"]]
+    return [(data["models"][0], data)]
+
+
+def _head(analysis: Analysis) -> dict[str, Any]:
+    loaded = analysis.loaded
+    return {
+        "tooltrial_report": 1,
+        "experiment": analysis.experiment.name,
+        "definition": analysis.experiment.source,
+        "fixed_timestamp": analysis.experiment.fixed_timestamp.isoformat(),
+        "models": [m.model for m in analysis.models],
+        "files": [str(f) for f in loaded.files],
+        "results": analysis.table.height,
+        "error_lines": loaded.errors,
+        "warnings": analysis.warnings,
+        "reference": analysis.reference,
+    }
+
+
+def _section(analysis: Analysis, m: ModelAnalysis) -> dict[str, Any]:
+    return {
+        "variants": [_variant(v) for v in m.variants],
+        "comparisons": [_comparison(analysis.reference, m, t) for t in m.comparisons],
+        "categories": m.categories.drop("model").to_dicts(),
+        "consistency": _consistency(m.consistency),
+        "scenarios": _scenarios(analysis, [v.variant for v in m.variants], m.table),
+    }
+
+
+def _variant(v: VariantSummary) -> dict[str, Any]:
+    return {
+        "variant": v.variant,
+        "results": v.results,
+        "scenarios": v.scenarios,
+        "reps": v.reps,
+        "rates": v.rates,
+        "calls_per_answer": v.calls_per_answer,
+        "input_tokens": v.input_tokens,
+        "output_tokens": v.output_tokens,
+        "latency_s": {"mean": v.latency_mean_s, "p50": v.latency_p50_s, "p95": v.latency_p95_s},
+        "tool_footprint": {
+            "chars": v.footprint.chars,
+            "tokens": v.footprint.tokens,
+            "tokenizer": v.footprint.tokenizer,
+        },
+    }
+
+
+def _comparison(reference: str, m: ModelAnalysis, treatment: str) -> dict[str, Any]:
+    return {
+        "reference": reference,
+        "treatment": treatment,
+        "metrics": [{**d.__dict__, "label": METRICS[d.metric]} for d in m.comparisons[treatment]],
+        "largest_differences": m.largest[treatment]
+        .rename({reference: "reference", treatment: "treatment"})
+        .to_dicts(),
+        "power": _power(m, treatment),
+    }
+
+
+def _power(m: ModelAnalysis, treatment: str) -> dict[str, Any]:
+    components, plans = m.power[treatment]
+    return {
+        "metric": "exact",
+        "between_var": components.between,
+        "within_var": components.within,
+        "pilot_scenarios": components.pilot_scenarios,
+        "pilot_reps": components.pilot_reps,
+        "worst_case": components.worst_case,
+        "target_power": 0.8,
+        "plans": [
+            {"difference": delta, "reps": p.reps, "scenarios": p.scenarios}
+            for delta, rows in plans.items()
+            for p in rows
+        ],
+    }
+
+
+def _consistency(table: pl.DataFrame) -> dict[str, Any]:
+    per_variant = (
+        table.group_by("variant")
+        .agg(
+            pl.col("agreement").mean().alias("mean_agreement"),
+            (pl.col("distinct_answers") == 1).mean().alias("all_reps_agree"),
+            pl.col("flips").sum().alias("flipping_scenarios"),
+        )
+        .sort("variant")
+    )
+    flips = table.filter(pl.col("flips")).select("scenario_id", "variant", "exact", "agreement")
+    return {"per_variant": per_variant.to_dicts(), "flips": flips.to_dicts()}
+
+
+def _scenarios(
+    analysis: Analysis, names: list[str], table: pl.DataFrame | None = None
+) -> list[dict[str, Any]]:
+    """Every scenario of the definition; with ``table``, its exact-match rate per variant."""
+    out = [
+        {
+            "id": s.id,
+            "category": s.category,
+            "prompt": s.prompt,
+            "expect": {v: s.expectation_for(v).kind for v in names},
+        }
+        for s in analysis.experiment.scenarios
+    ]
+    if table is not None:
+        rates = table.group_by("scenario_id", "variant").agg(
+            pl.col("exact").cast(pl.Float64).mean()
+        )
+        lookup = {(s, v): r for s, v, r in rates.iter_rows()}
+        for s in out:
+            s["exact"] = {v: lookup.get((s["id"], v)) for v in names}
+    return out
+
+
+def _all_variants(analysis: Analysis) -> list[str]:
+    present = set(analysis.table["variant"])
+    return [v.name for v in analysis.experiment.variants if v.name in present]
+
+
+def _interactions(analysis: Analysis) -> list[dict[str, Any]]:
+    return [
+        {
+            "model": model,
+            "reference_model": analysis.reference_model,
+            "reference": analysis.reference,
+            "treatment": treatment,
+            "metrics": [{**i.__dict__, "label": METRICS[i.metric]} for i in rows],
+        }
+        for (model, treatment), rows in analysis.interactions.items()
+    ]
