@@ -174,4 +174,4 @@ def test_python_module_definitions_are_checked_too(tmp_path):
 def test_timestamp_without_zone_is_refused(sample, tmp_path, capsys):
     _edit(sample / "experiment.yaml", lambda d: d.update(fixed_timestamp="2025-03-12T09:00:00"))
     err = _run_refused(sample, tmp_path, capsys)
-    assert "experiment.yaml: fixed_timestamp: fixed_timestamp needs a UTC offset" in err
+    assert "experiment.yaml:2: fixed_timestamp: fixed_timestamp needs a UTC offset" in err

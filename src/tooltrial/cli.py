@@ -23,12 +23,14 @@ from rich.table import Table
 
 from tooltrial import tracing
 from tooltrial.definitions import Experiment, load_experiment
+from tooltrial.definitions.limits import check_flags, flag_temperature
 from tooltrial.errors import ResumeError, TooltrialError, UsageError
 from tooltrial.log.validate import Validation, validate
 from tooltrial.log.writer import WriterPool
 from tooltrial.models import Model, get_model, model_specs_from
 from tooltrial.run.cache import ResponseCache
 from tooltrial.run.pacing import Pacer
+from tooltrial.run.places import check_report_places, check_run_places
 from tooltrial.run.plan import git_commit, metadata_for, new_run_id, plan_cells, plan_of
 from tooltrial.run.progress import RunProgress
 from tooltrial.run.resume import PriorRun, read_run
@@ -151,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
 def _models_for(args: argparse.Namespace, experiment: Experiment) -> list[Model]:
     temperature = experiment.temperature
     if args.temperature is not None:
-        temperature = None if args.temperature == "default" else float(args.temperature)
+        temperature = flag_temperature(args.temperature)
     return [
         get_model(
             spec,
@@ -165,12 +167,9 @@ def _models_for(args: argparse.Namespace, experiment: Experiment) -> list[Model]
 
 
 def _check_run_args(args: argparse.Namespace) -> None:
-    if args.runs is not None and args.runs < 1:
-        raise UsageError("--runs must be at least 1")
-    if args.concurrency < 1 or args.max_attempts < 1:
-        raise UsageError("--concurrency and --max-attempts must be at least 1")
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
+    keys = ("runs", "concurrency", "rpm", "tpm", "timeout", "max_attempts", "temperature")
+    check_flags({key: getattr(args, key) for key in keys})
+    check_run_places(args.results, args.cache)
     if args.resume is None and args.experiment is None:
         raise UsageError("name the experiment to run (a folder or file), or --resume RUN_ID")
 
@@ -220,6 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         pacer=Pacer(rpm=args.rpm, tpm=args.tpm),
         cache=cache,
+        warn=_warn,
     )
     settings = {"front_end": "cli", "plan": plan, "cache": str(args.cache) if cache else None}
     pool = WriterPool(
@@ -236,7 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         variants=args.variant,
         otel_endpoint=args.otel_endpoint,
         langsmith_experiment=args.langsmith_experiment,
-        warn=lambda message: console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True),
+        warn=_warn,
     )
     resumed = f" (resuming: {len(cells)} cells left)" if prior else ""
     specs = ", ".join(m.spec for m in models)
@@ -246,6 +246,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         soft_wrap=True,
     )
     return _execute(runner, cells, pool, args)
+
+
+def _warn(message: str) -> None:
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
 
 
 def _execute(runner: Runner, cells: list[Cell], pool: WriterPool, args: argparse.Namespace) -> int:
@@ -302,9 +306,14 @@ def _reporter(progress: RunProgress) -> Callable[[Outcome], None]:
 def cmd_report(args: argparse.Namespace) -> int:
     from tooltrial.report import make_report  # polars/scipy load only when reporting
 
+    check_report_places(args.output or _default_output(args.format), args.export)
     return make_report(
         args.results, args.output, args.format, args.experiment, args.reference, args.export
     )
+
+
+def _default_output(fmt: str) -> Path | None:
+    return Path("report.html") if fmt == "html" else None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

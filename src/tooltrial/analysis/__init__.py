@@ -74,7 +74,7 @@ from tooltrial.analysis.summary import (
 )
 from tooltrial.analysis.table import METRICS, RATE_METRICS, export_table, score, tidy_table
 from tooltrial.definitions import Experiment
-from tooltrial.errors import UsageError
+from tooltrial.errors import ResultsError, UsageError
 from tooltrial.log.reader import result_files
 
 __all__ = [
@@ -188,8 +188,19 @@ def analyze(
     ``reference`` defaults to the definition's first variant with results;
     ``reference_model`` to the first model in sorted order.
     """
+    paths = list(paths)
     table, definition, loaded = tidy_table(paths, experiment)
     present = [v.name for v in definition.variants if v.name in set(table["variant"])]
+    if not present:
+        raise ResultsError(
+            f"no results in these files ({', '.join(str(p) for p in paths)}): they hold no "
+            + (
+                f"result line for any variant of {definition.name!r}"
+                if table.height
+                else "result line (only metadata or error lines)"
+            )
+            + "; run the experiment, or resume it with `tooltrial run --resume RUN_ID`"
+        )
     reference = _pick(reference, present, "--reference", "variants")
     models = _pick_first(reference_model, sorted(table["model"].unique().to_list()))
     options = _Options(seed, count_tokens, tuple(detect))

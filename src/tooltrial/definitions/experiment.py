@@ -9,11 +9,13 @@ value.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from tooltrial.definitions.limits import check_value
 from tooltrial.definitions.matchers import Expectations, compile_expectations
 from tooltrial.definitions.scenarios import Scenario
 from tooltrial.definitions.variants import Variant
@@ -21,6 +23,9 @@ from tooltrial.errors import DefinitionError, ExpectationError
 
 PrimaryMetric = Literal["exact", "tool_correct", "args_correct", "abstain_correct"]
 """Metrics an experiment may declare primary (see ``tooltrial.analysis.table.METRICS``)."""
+
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+"""What the providers accept as a tool name (Anthropic's rule; OpenAI's is the same)."""
 
 
 class Experiment(BaseModel):
@@ -49,6 +54,37 @@ class Experiment(BaseModel):
     def _timestamp_has_zone(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("fixed_timestamp needs a UTC offset, e.g. 2025-03-12T09:00:00+00:00")
+        return value
+
+    @field_validator("temperature", mode="before")
+    @classmethod
+    def _temperature_in_range(cls, value: object) -> object:
+        return value if value is None else check_value("temperature", value)
+
+    @field_validator("max_tokens", mode="before")
+    @classmethod
+    def _max_tokens_in_range(cls, value: object) -> object:
+        return check_value("max_tokens", value)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("name must not be blank; it names the experiment in every file")
+        return value
+
+    @field_validator("scenarios")
+    @classmethod
+    def _has_scenarios(cls, value: tuple[Scenario, ...]) -> tuple[Scenario, ...]:
+        if not value:
+            raise ValueError("there are no scenarios: add at least one (a run would make no call)")
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _has_variants(cls, value: tuple[Variant, ...]) -> tuple[Variant, ...]:
+        if not value:
+            raise ValueError("there are no variants: list at least one variant")
         return value
 
     def variant(self, name: str) -> Variant:
@@ -91,12 +127,48 @@ class Experiment(BaseModel):
         )
 
 
+Problem = tuple[tuple[str | int, ...], str]
+"""Where in the entry (a pydantic-style location) and what is wrong."""
+
+
+def scenario_problem(scenario: Scenario) -> Problem | None:
+    """What makes a well-formed scenario meaningless to run, or None."""
+    if not scenario.prompt.strip():
+        return ("prompt",), (
+            "the prompt is empty: write the user's request (providers refuse an empty message)"
+        )
+    return None
+
+
+def variant_problem(variant: Variant) -> Problem | None:
+    """What makes a well-formed variant unusable, or None."""
+    name = variant.name
+    if not name.strip() or name.startswith(".") or any(c in name for c in "/\\\0"):
+        return ("name",), (
+            f"variant name {name!r} names the result files: make it non-blank, "
+            "without '/', '\\' or a leading '.'"
+        )
+    for index, tool in enumerate(variant.tools):
+        if not TOOL_NAME.match(tool.name):
+            return ("tools", index, "name"), (
+                f"tool name {tool.name!r} is refused by providers: use 1 to 64 letters, "
+                "digits, '_' or '-'"
+            )
+    return None
+
+
 def check_experiment(experiment: Experiment, source: str = "<python>") -> Experiment:
-    """Cross-checks a single model cannot make (ids, variant and tool names), then every
-    expectation compiled; the first problem raises a ``DefinitionError`` naming ``source``."""
+    """Cross-checks a single model cannot make (ids, variant and tool names), that every
+    scenario and variant means something (``scenario_problem``, ``variant_problem``), then
+    every expectation compiled; the first problem raises a ``DefinitionError`` naming
+    ``source``."""
     names = [v.name for v in experiment.variants]
     if len(set(names)) != len(names):
         raise DefinitionError(f"{source}: variant names must be unique; got {names}")
+    for variant in experiment.variants:
+        problem = variant_problem(variant)
+        if problem is not None:
+            raise DefinitionError(f"{source}: variant {variant.name!r}: {problem[1]}")
     _check_scenarios(experiment, names, source)
     try:
         experiment.expectations  # noqa: B018 (compiles and caches)
@@ -109,6 +181,9 @@ def _check_scenarios(experiment: Experiment, names: list[str], source: str) -> N
     seen: set[str] = set()
     for scenario in experiment.scenarios:
         where = f"{source}: scenario {scenario.id!r}"
+        problem = scenario_problem(scenario)
+        if problem is not None:
+            raise DefinitionError(f"{where}: {problem[1]}")
         if scenario.id in seen:
             raise DefinitionError(f"{where}: duplicate id; give each scenario its own id")
         seen.add(scenario.id)

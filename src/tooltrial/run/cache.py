@@ -9,6 +9,7 @@ so concurrent runs sharing a cache never read half an entry.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -62,6 +63,11 @@ class ResponseCache:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(response.model_dump_json())
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(response.model_dump_json())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise

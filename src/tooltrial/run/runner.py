@@ -18,6 +18,7 @@ import asyncio
 import json
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -68,6 +69,10 @@ class Runner:
     cache: ResponseCache | None = None
     on_retry: Callable[[Cell, Failure], None] | None = None
     """Called after each failed attempt that will be tried again (progress counts them)."""
+    warn: Callable[[str], None] | None = None
+    """Where a problem with an auxiliary store (cache, tracing) is reported, once each;
+    None: Python's ``warnings``. Such a problem never costs a result."""
+    _warned: set[str] = field(default_factory=set, repr=False)
     lineup: dict[str, Model] = field(default_factory=dict, init=False, repr=False)
     """The models by spec."""
     pacers: dict[str, Pacer] = field(default_factory=dict, init=False, repr=False)
@@ -168,6 +173,8 @@ class Runner:
         return key is not None and self.cache is not None and self.cache.has(key)
 
     async def call(self, cell: Cell) -> Outcome:
+        """One cell's outcome. Storing it in the cache is ``remember``'s, after the line
+        is written (``run`` does both); the tracing span is best-effort."""
         system, prompt, tools = self._request(cell)
         key = self._cache_key(cell)
         async with self.tracer.trace(cell, system, prompt) as span:
@@ -176,11 +183,39 @@ class Runner:
                 outcome = self._outcome(cell, hit, None, 0, 0.0, 0.0, cached=True)
             else:
                 outcome = await self._attempts(cell, system, prompt, tools)
-                if self.cache is not None and key and outcome.response is not None:
-                    self.cache.put(key, outcome.response)
             outcome.trace_id = span.id
-            span.finish(outcome)
+            try:
+                span.finish(outcome)
+            except Exception as exc:
+                self._warn_once("tracing", f"a trace could not be recorded ({exc!r})")
         return outcome
+
+    def remember(self, outcome: Outcome) -> None:
+        """Store a fresh successful response in the cache. Best-effort: call it after the
+        outcome's line is written; a failing cache (disk full, read-only) warns once."""
+        if self.cache is None or outcome.response is None or outcome.cached:
+            return
+        key = self._cache_key(outcome.cell)
+        if key is None:
+            return
+        try:
+            self.cache.put(key, outcome.response)
+        except OSError as exc:
+            self._warn_once(
+                "cache",
+                f"the response cache {self.cache.directory} could not store a response "
+                f"({exc.strerror or exc}); the results are complete in the JSONL files, "
+                "later calls are just not cached",
+            )
+
+    def _warn_once(self, what: str, message: str) -> None:
+        if what in self._warned:
+            return
+        self._warned.add(what)
+        if self.warn is not None:
+            self.warn(message)
+        else:
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     async def _attempts(
         self, cell: Cell, system: str, prompt: str, tools: Sequence[Tool]
@@ -243,6 +278,7 @@ class Runner:
             async with gate:
                 outcome = await self.call(cell)
             pool.get(cell.variant, cell.rep, cell.model).write_outcome(outcome)
+            self.remember(outcome)  # after the line: a failing cache never costs a result
             outcomes.append(outcome)
             if self.on_outcome:
                 self.on_outcome(outcome)
