@@ -218,6 +218,7 @@ def test_per_variant_rates_match_a_hand_count(mini):
         "args_correct": 1.0,
         "abstain_correct": 1.0,
         "hallucinated": 0.0,
+        "malformed": 0.0,
     }
     api = summary["api"].rates
     assert api["exact"] == pytest.approx(8 / 12)

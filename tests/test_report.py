@@ -58,7 +58,7 @@ def test_markdown_summary(outputs):
     text = outputs["md"].read_text()
     assert text.startswith("# tooltrial report: mini")
     assert "| app | 12 | 100.0% |" in text
-    assert "| exact match | 100.0% | 66.7% | -33.3 pp |" in text
+    assert "| exact match (primary) | 100.0% | 66.7% | -33.3 pp |" in text
     assert "- make-task: 100.0% → 33.3%" in text
     assert "flip between right and wrong" in text
 

@@ -88,6 +88,7 @@ __all__ = [
     "ModelAnalysis",
     "PairedStatistics",
     "PowerPlan",
+    "Reliability",
     "VarianceComponents",
     "VariantSummary",
     "analyze",

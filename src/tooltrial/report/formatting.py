@@ -25,8 +25,30 @@ def number(value: float | None, digits: int = 1) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
 
 
-def p_text(p: float) -> str:
+def p_text(p: float | None) -> str:
+    """A p-value as text; None means the quantity is reported, not tested."""
+    if p is None or math.isnan(p):
+        return "–"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def holm_text(m: dict[str, Any]) -> str:
+    """The Holm column: the primary metric is the one unadjusted test."""
+    if m["primary"]:
+        return "primary"
+    return "not tested" if m["p_value"] is None else p_text(m["p_holm"])
+
+
+def comparison_notes(comp: dict[str, Any]) -> list[str]:
+    """What a reader must know to trust a comparison's p-values, as sentences."""
+    notes = [f"{m['label']}: {m['warning']}" for m in comp["metrics"] if m.get("warning")]
+    primary = next((m for m in comp["metrics"] if m["primary"]), None)
+    if primary is not None and primary["sign_flip_floor"] > 0.05:
+        notes.append(
+            f"{primary['label']}: the sign-flip test cannot go below "
+            f"p = {primary['sign_flip_floor']:.3f} with this few differing scenarios."
+        )
+    return notes
 
 
 def fmt_diff(m: dict[str, Any], key: str = "difference") -> tuple[str, str]:

@@ -20,7 +20,16 @@ import polars as pl
 
 from tooltrial.analysis import METRICS, RATE_METRICS
 from tooltrial.report.assets import COLORS, CSS, JS
-from tooltrial.report.formatting import fmt_diff, fmt_mean, number, p_text, pct, signed_pct
+from tooltrial.report.formatting import (
+    comparison_notes,
+    fmt_diff,
+    fmt_mean,
+    holm_text,
+    number,
+    p_text,
+    pct,
+    signed_pct,
+)
 from tooltrial.report.markdown import WORST_CASE
 from tooltrial.report.payload import sections
 
@@ -121,33 +130,72 @@ def _html_model_title(data: dict[str, Any], section: dict[str, Any], model: str)
 
 
 def _html_headline(section: dict[str, Any], colors: dict[str, str], prefix: str) -> str:
+    """The declared primary metric per variant, and each comparison on it."""
+    primary = section["comparisons"][0]["metrics"] if section["comparisons"] else []
+    metric = next((m["metric"] for m in primary if m["primary"]), "exact")
+    label = next((m["label"] for m in primary if m["primary"]), "exact match")
     cards = []
     for v in section["variants"]:
         cards.append(
             f'<div class="card" style="border-top: 4px solid {colors[v["variant"]]}">'
-            f'<div class="label">{escape(v["variant"])} · exact match</div>'
-            f'<div class="big" data-key="{_key(prefix, "variants", v["variant"], "exact")}">'
-            f"{pct(v['rates']['exact'])}</div>"
+            f'<div class="label">{escape(v["variant"])} · {escape(label)}</div>'
+            f'<div class="big" data-key="{_key(prefix, "variants", v["variant"], metric)}">'
+            f"{pct(v['rates'][metric])}</div>"
             f'<div class="sub">{v["results"]} results, {v["scenarios"]} scenarios × '
             f"{v['reps']} reps</div></div>"
         )
-    parts = ["<h2>Headline</h2>", f'<div class="cards">{"".join(cards)}']
+    parts = [
+        f"<h2>Headline: {escape(label)}</h2>",
+        '<div class="note">The experiment\'s declared primary metric; its p-value is the '
+        "one not adjusted for multiplicity.</div>",
+        f'<div class="cards">{"".join(cards)}',
+    ]
     for comp in section["comparisons"]:
-        m = next(x for x in comp["metrics"] if x["metric"] == "exact")
+        m = next(x for x in comp["metrics"] if x["metric"] == metric)
         diff, ci = fmt_diff(m)
         t = comp["treatment"]
         parts.append(
             f'<div class="card"><div class="label">{escape(t)} − '
             f"{escape(comp['reference'])}</div>"
-            f'<div class="big" data-key="{_key(prefix, "diff", t, "exact")}">{diff}</div>'
-            f'<div>95% CI <span data-key="{_key(prefix, "ci", t, "exact")}">{ci}</span></div>'
-            f'<div>p = <span data-key="{_key(prefix, "p", t, "exact")}">'
+            f'<div class="big" data-key="{_key(prefix, "diff", t, metric)}">{diff}</div>'
+            f'<div>95% CI <span data-key="{_key(prefix, "ci", t, metric)}">{ci}</span></div>'
+            f'<div>p = <span data-key="{_key(prefix, "p", t, metric)}">'
             f"{p_text(m['p_value'])}</span> · {m['scenarios']} scenarios</div></div>"
         )
     parts.append("</div>")
+    parts.append(_html_reliability(section))
     for comp in section["comparisons"]:
         parts.append(_html_comparison(comp, prefix))
     return "".join(parts)
+
+
+def _html_reliability(section: dict[str, Any]) -> str:
+    """pass^k and pass@k per variant on the primary metric, and their differences."""
+    rel = section["reliability"]
+    if not rel:
+        return ""
+    ks = sorted({int(k) for r in rel for k in r["pass_hat"]})
+    last = str(ks[-1])
+    head = "".join(f"<th>pass^{k}</th>" for k in ks) + f"<th>pass@{last}</th>"
+    rows = "".join(
+        f"<tr><td>{escape(r['variant'])}</td>"
+        + "".join(f'<td class="num">{pct(r["pass_hat"].get(str(k)))}</td>' for k in ks)
+        + f'<td class="num">{pct(r["pass_at"][last])}</td></tr>'
+        for r in rel
+    )
+    diffs = "".join(
+        f"<li>pass^{d['k']}, {escape(c['treatment'])} − {escape(c['reference'])}: "
+        + " ".join(fmt_diff({**d, "metric": "exact"}, "estimate"))
+        + f", p = {p_text(d['p_value'])}</li>"
+        for c in section["comparisons"]
+        for d in c["reliability_differences"]
+    )
+    return (
+        f"<h2>Reliability over repetitions ({escape(rel[0]['metric'])})</h2>"
+        f"<table><tr><th>variant</th>{head}</tr>{rows}</table><ul>{diffs}</ul>"
+        '<div class="note">pass^k: the chance that k tries of a scenario all succeed; '
+        "pass@k: that at least one does (averaged over scenarios).</div>"
+    )
 
 
 def _html_comparison(comp: dict[str, Any], prefix: str) -> str:
@@ -155,24 +203,30 @@ def _html_comparison(comp: dict[str, Any], prefix: str) -> str:
     rows = []
     for m in comp["metrics"]:
         diff, ci = fmt_diff(m)
+        primary = " <b>(primary)</b>" if m["primary"] else ""
         rows.append(
-            f"<tr><td>{escape(m['label'])}</td>"
+            f"<tr><td>{escape(m['label'])}{primary}</td>"
             f'<td class="num">{fmt_mean(m["metric"], m["reference_mean"])}</td>'
             f'<td class="num">{fmt_mean(m["metric"], m["treatment_mean"])}</td>'
             f'<td class="num" data-key="{_key(prefix, "diff", t, m["metric"])}">{diff}</td>'
             f'<td class="num">{ci}</td><td class="num">{p_text(m["p_value"])}</td>'
+            f'<td class="num">{holm_text(m)}</td>'
             f'<td class="num">{p_text(m["p_sign_flip"])}</td>'
             f'<td class="num">{m["scenarios"]}</td></tr>'
         )
+    notes = "".join(f"<li>{escape(n)}</li>" for n in comparison_notes(comp))
     return (
         f"<h2>{escape(t)} vs {escape(ref)}: every metric</h2>"
         + _forest([m for m in comp["metrics"] if m["metric"] in RATE_METRICS])
         + f"<table><tr><th>metric</th><th>{escape(ref)}</th><th>{escape(t)}</th>"
-        "<th>difference</th><th>95% CI</th><th>p (t)</th><th>p (sign-flip)</th>"
+        "<th>difference</th><th>95% CI</th><th>p (t)</th><th>p Holm</th><th>p (sign-flip)</th>"
         "<th>scenarios</th></tr>"
         + "".join(rows)
-        + '</table><div class="note">Differences are treatment − reference, in percentage '
-        "points for rates. Arguments are judged only where the tool was right. "
+        + f"</table><ul>{notes}</ul>"
+        + '<div class="note">Differences are treatment − reference, in percentage '
+        "points for rates. p Holm: adjusted over the secondary metrics of this comparison; "
+        "input tokens differ by design and are not tested. "
+        "Arguments are judged only where the tool was right. "
         "Intervals: the paired t-test's own 95% interval across scenarios. Means here "
         "weigh each scenario the same and use only scenarios both variants have, so they "
         "can differ slightly from the per-variant rates.</div>"

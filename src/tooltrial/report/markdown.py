@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tooltrial.report.formatting import fmt_diff, fmt_mean, number, p_text, pct, signed_pct
+from tooltrial.report.formatting import (
+    comparison_notes,
+    fmt_diff,
+    fmt_mean,
+    holm_text,
+    number,
+    p_text,
+    pct,
+    signed_pct,
+)
 from tooltrial.report.payload import sections
 
 WORST_CASE = (
@@ -50,7 +59,9 @@ def _md_model_header(data: dict[str, Any], model: str, section: dict[str, Any]) 
 
 
 def _md_model(section: dict[str, Any], h: str) -> list[str]:
-    lines = [f"{h} Per variant", "", _md_variants(section), ""]
+    lines = _md_headline(section, h)
+    lines += [f"{h} Per variant", "", _md_variants(section), ""]
+    lines += _md_reliability(section, h)
     for comp in section["comparisons"]:
         lines += _md_comparison(comp, h)
     lines += [f"{h} Per category (exact match)", "", _md_categories(section), ""]
@@ -67,6 +78,47 @@ def _md_model(section: dict[str, Any], h: str) -> list[str]:
             "- flipping: " + ", ".join(f"{f['scenario_id']} ({f['variant']})" for f in flips)
         )
     return lines
+
+
+def _md_headline(section: dict[str, Any], h: str) -> list[str]:
+    """The declared primary metric, one line per comparison."""
+    out = [f"{h} Headline", ""]
+    for comp in section["comparisons"]:
+        m = next(x for x in comp["metrics"] if x["primary"])
+        diff, ci = fmt_diff(m)
+        out.append(
+            f"**{m['label']}** (the declared primary metric): {comp['treatment']} "
+            f"{fmt_mean(m['metric'], m['treatment_mean'])} vs {comp['reference']} "
+            f"{fmt_mean(m['metric'], m['reference_mean'])}, {diff} {ci}, "
+            f"p = {p_text(m['p_value'])} (paired t over {m['scenarios']} scenarios)."
+        )
+    return [*out, ""]
+
+
+def _md_reliability(section: dict[str, Any], h: str) -> list[str]:
+    """pass^k and pass@k per variant, and their paired differences."""
+    rel = section["reliability"]
+    if not rel:
+        return []
+    ks = sorted({int(k) for r in rel for k in r["pass_hat"]})
+    header = ["variant", *(f"pass^{k}" for k in ks), f"pass@{ks[-1]}"]
+    rows = [
+        [
+            r["variant"],
+            *(pct(r["pass_hat"].get(str(k))) for k in ks),
+            pct(r["pass_at"][str(ks[-1])]),
+        ]
+        for r in rel
+    ]
+    out = [f"{h} Reliability over repetitions ({rel[0]['metric']})", "", md_table(header, rows)]
+    for comp in section["comparisons"]:
+        for d in comp["reliability_differences"]:
+            diff, ci = fmt_diff({**d, "metric": "exact"}, "estimate")
+            out.append(
+                f"- pass^{d['k']}, {comp['treatment']} − {comp['reference']}: {diff} {ci}, "
+                f"p = {p_text(d['p_value'])}"
+            )
+    return [*out, ""]
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -120,18 +172,31 @@ def _md_comparison(comp: dict[str, Any], h: str) -> list[str]:
         diff, ci = fmt_diff(m)
         rows.append(
             [
-                m["label"],
+                m["label"] + (" (primary)" if m["primary"] else ""),
                 fmt_mean(m["metric"], m["reference_mean"]),
                 fmt_mean(m["metric"], m["treatment_mean"]),
                 diff,
                 ci,
                 p_text(m["p_value"]),
+                holm_text(m),
                 p_text(m["p_sign_flip"]),
                 str(m["scenarios"]),
             ]
         )
-    header = ["metric", ref, trt, "difference", "95% CI", "p (t)", "p (sign-flip)", "scenarios"]
+    header = [
+        "metric",
+        ref,
+        trt,
+        "difference",
+        "95% CI",
+        "p (t)",
+        "p Holm",
+        "p (sign-flip)",
+        "scenarios",
+    ]
     out = [f"{h} {trt} vs {ref}", "", md_table(header, rows), ""]
+    out += [f"> {note}" for note in comparison_notes(comp)]
+    out += [""] if comparison_notes(comp) else []
     if comp["largest_differences"]:
         out += ["Scenarios that differ most (exact-match rate):", ""]
         out += [
@@ -146,7 +211,7 @@ def _md_power(power: dict[str, Any]) -> list[str]:
     plans = power["plans"]
     if not plans:
         return []
-    out = ["Scenarios needed for 80% power (exact match, these results as a pilot):", ""]
+    out = [f"Scenarios needed for 80% power ({power['metric']}, these results as a pilot):", ""]
     out += [f"> {WORST_CASE}", ""] if power["worst_case"] else []
     rows = [
         [signed_pct(p["difference"]), str(p["reps"]), str(p["scenarios"] or "> 10000")]

@@ -20,9 +20,23 @@ from typing import Any
 
 import polars as pl
 
-from tooltrial.analysis import METRICS, Analysis, ModelAnalysis, VariantSummary
+from tooltrial.analysis import (
+    METRICS,
+    RATE_METRICS,
+    Analysis,
+    ModelAnalysis,
+    Reliability,
+    VariantSummary,
+)
 
 METHOD = {
+    "primary": "the experiment's declared primary metric is the headline and is not "
+    "adjusted; every other tested metric shows its p-value Holm-adjusted over that "
+    "comparison's secondary metrics (p Holm); input tokens differ by design (the "
+    "variants' prompts and tool definitions) and are reported, not tested",
+    "reliability": "pass^k = C(c,k)/C(n,k), pass@k = 1 − C(n−c,k)/C(n,k) per scenario "
+    "(c of n results succeed on the primary metric; errors are not tries), averaged over "
+    "scenarios; a scenario with fewer than k results is left out of that k",
     "unit": "scenario (reps are averaged within scenario and variant first)",
     "interval": "95% t-interval on the per-scenario differences (the t-test's own, so "
     "it excludes zero exactly when p < 0.05)",
@@ -83,6 +97,8 @@ def _head(analysis: Analysis) -> dict[str, Any]:
         "error_lines": loaded.errors,
         "warnings": analysis.warnings,
         "reference": analysis.reference,
+        "primary_metric": analysis.experiment.primary_metric,
+        "primary_label": METRICS[analysis.experiment.primary_metric],
     }
 
 
@@ -92,6 +108,7 @@ def _section(analysis: Analysis, m: ModelAnalysis) -> dict[str, Any]:
         "comparisons": [_comparison(analysis.reference, m, t) for t in m.comparisons],
         "categories": m.categories.drop("model").to_dicts(),
         "consistency": _consistency(m.consistency),
+        "reliability": [_reliability(r) for r in m.reliability],
         "scenarios": _scenarios(analysis, [v.variant for v in m.variants], m.table),
     }
 
@@ -120,6 +137,9 @@ def _comparison(reference: str, m: ModelAnalysis, treatment: str) -> dict[str, A
         "reference": reference,
         "treatment": treatment,
         "metrics": [{**d.__dict__, "label": METRICS[d.metric]} for d in m.comparisons[treatment]],
+        "reliability_differences": [
+            {"k": k, **s.__dict__} for k, s in m.reliability_differences[treatment].items()
+        ],
         "largest_differences": m.largest[treatment]
         .rename({reference: "reference", treatment: "treatment"})
         .to_dicts(),
@@ -130,7 +150,7 @@ def _comparison(reference: str, m: ModelAnalysis, treatment: str) -> dict[str, A
 def _power(m: ModelAnalysis, treatment: str) -> dict[str, Any]:
     components, plans = m.power[treatment]
     return {
-        "metric": "exact",
+        "metric": m.reliability[0].metric if m.reliability else "exact",
         "between_var": components.between,
         "within_var": components.within,
         "pilot_scenarios": components.pilot_scenarios,
@@ -156,7 +176,26 @@ def _consistency(table: pl.DataFrame) -> dict[str, Any]:
         .sort("variant")
     )
     flips = table.filter(pl.col("flips")).select("scenario_id", "variant", "exact", "agreement")
-    return {"per_variant": per_variant.to_dicts(), "flips": flips.to_dicts()}
+    by_metric = table.group_by("variant").agg(
+        pl.col(f"flips_{metric}").sum().alias(metric) for metric in RATE_METRICS
+    )
+    return {
+        "per_variant": per_variant.to_dicts(),
+        "flips": flips.to_dicts(),
+        "flipping_by_metric": {row.pop("variant"): row for row in by_metric.to_dicts()},
+    }
+
+
+def _reliability(r: Reliability) -> dict[str, Any]:
+    """k as text keys, as JSON has them."""
+    return {
+        "variant": r.variant,
+        "metric": r.metric,
+        "scenarios": r.scenarios,
+        "pass_hat": {str(k): v for k, v in r.pass_hat.items()},
+        "pass_at": {str(k): v for k, v in r.pass_at.items()},
+        "excluded": {str(k): v for k, v in r.excluded.items()},
+    }
 
 
 def _scenarios(

@@ -1,0 +1,100 @@
+"""What the report claims, and only that: the declared primary metric is the headline and
+the one unadjusted test; other tests are Holm-adjusted; quantities fixed by design are not
+tested; pass^k and pass@k equal a hand computation; every yes/no metric's flips count.
+
+The sample (from test_analysis): reference ``app`` right every rep on all 4 scenarios;
+``api`` right on make-task 1/3, agenda 3/3, small-talk 3/3, vague 1/3 (exact match).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from statsmodels.stats.multitest import multipletests
+from test_analysis import sample_answers, write_experiment, write_results
+
+from tooltrial.analysis import analyze, holm
+from tooltrial.cli import main
+from tooltrial.report import payload, render_markdown
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("honest")
+    experiment = write_experiment(root / "def")
+    write_results(experiment, root / "results", sample_answers())
+    return json.loads(json.dumps(payload(analyze([root / "results"], count_tokens=False))))
+
+
+def comparison(data: dict) -> dict:
+    (comp,) = data["comparisons"]
+    return {m["metric"]: m for m in comp["metrics"]}
+
+
+def test_the_primary_metric_is_declared_and_unadjusted(data):
+    assert data["primary_metric"] == "exact"
+    metrics = comparison(data)
+    assert metrics["exact"]["primary"] and metrics["exact"]["p_holm"] is None
+    assert not any(m["primary"] for k, m in metrics.items() if k != "exact")
+
+
+def test_secondary_metrics_carry_holm_adjusted_p(data):
+    metrics = comparison(data)
+    family = [m for m in metrics.values() if not m["primary"] and m["p_value"] is not None]
+    raw = [m["p_value"] for m in family]
+    expected = multipletests(raw, method="holm")[1]
+    assert [m["p_holm"] for m in family] == pytest.approx(list(expected))
+    assert [m["p_holm"] for m in family] == pytest.approx(holm(raw))
+
+
+def test_input_tokens_are_reported_not_tested(data):
+    tokens = comparison(data)["input_tokens"]
+    assert tokens["difference"] is not None
+    assert tokens["p_value"] is None and tokens["p_sign_flip"] is None
+    assert tokens["p_holm"] is None
+
+
+def test_pass_hat_k_and_pass_at_k_match_a_hand_computation(data):
+    rel = {r["variant"]: r for r in data["reliability"]}
+    # api: c/n = 1/3, 3/3, 3/3, 1/3 over its 4 scenarios
+    assert rel["api"]["pass_hat"] == pytest.approx({"1": 2 / 3, "2": 0.5, "3": 0.5})
+    # pass@2 of make-task and vague: 1 − C(2,2)/C(3,2) = 2/3
+    at_2 = (2 / 3 + 1 + 1 + 2 / 3) / 4
+    assert rel["api"]["pass_at"] == pytest.approx({"1": 2 / 3, "2": at_2, "3": 1.0})
+    assert rel["app"]["pass_hat"] == pytest.approx({"1": 1.0, "2": 1.0, "3": 1.0})
+    (comp,) = data["comparisons"]
+    by_k = {d["k"]: d for d in comp["reliability_differences"]}
+    assert by_k[3]["estimate"] == pytest.approx(-0.5)  # per scenario −1, 0, 0, −1
+    assert by_k[1]["estimate"] == pytest.approx(2 / 3 - 1)
+
+
+def test_flips_are_counted_for_every_yes_no_metric(data):
+    flipping = data["consistency"]["flipping_by_metric"]
+    assert flipping["app"] == {m: 0 for m in flipping["app"]}
+    assert flipping["api"]["exact"] == 2  # make-task and vague
+    assert flipping["api"]["hallucinated"] == 1  # make-task rep 3 only
+
+
+def test_markdown_headline_names_the_primary_metric(data):
+    text = render_markdown(data)
+    headline = text.split("## Headline", 1)[1].split("##", 1)[0]
+    assert "**exact match** (the declared primary metric)" in headline
+    assert "| exact match (primary) |" in text
+    assert "| input tokens |" in text and "not tested" in text
+    assert "pass^3" in text
+
+
+def test_a_declared_primary_metric_changes_the_headline(tmp_path: Path):
+    definition = write_experiment(tmp_path / "def")
+    path = Path(definition.source or "")
+    path.write_text(path.read_text() + "primary_metric: tool_correct\n")
+    write_results(definition, tmp_path / "results", sample_answers())
+    out = tmp_path / "r.json"
+    assert main(["report", str(tmp_path / "results"), "--format", "json", "-o", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["primary_metric"] == "tool_correct"
+    metrics = comparison(data)
+    assert metrics["tool_correct"]["primary"] and metrics["exact"]["p_holm"] is not None
+    assert data["reliability"][0]["metric"] == "tool_correct"
