@@ -45,9 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sigterm_raises():
             return int(args.handler(args))
-    except (KeyboardInterrupt, Terminated) as exc:  # before or after the run's own handling
-        console.print("[yellow]interrupted[/yellow]", soft_wrap=True)
-        return SIGTERM_EXIT if isinstance(exc, Terminated) else 130
+    except (KeyboardInterrupt, Terminated) as exc:  # outside a run's own handling
+        stopped = isinstance(exc, Terminated)
+        console.print(f"[yellow]{'stopped (SIGTERM)' if stopped else 'interrupted'}[/yellow]")
+        return SIGTERM_EXIT if stopped else 130
     except TooltrialError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
@@ -219,8 +220,8 @@ def _refuse_a_finished_run_id(args: argparse.Namespace) -> None:
     if files:
         raise UsageError(
             f"run {args.run_id} already exists: {len(files)} files in {args.results}/ hold "
-            "its results. A new run under its id would mix two runs' results; to add its "
-            f"missing cells, `tooltrial run --resume {args.run_id} --results {args.results}`; "
+            "its results. A new run under its id would mix two runs' results; to run the "
+            f"cells it lacks, `tooltrial run --resume {args.run_id} --results {args.results}`; "
             "for a new run, choose another --run-id (or leave it out)"
         )
 
