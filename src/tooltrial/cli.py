@@ -2,7 +2,7 @@
 
 Exit codes: 0 done; 1 the run or the files are incomplete; 2 bad input (definitions,
 arguments, files, environment); 3 the model refused a setting; 4 a bug in tooltrial
-(shown with its traceback); 130 interrupted.
+(shown with its traceback); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM.
 
 Every error the user can fix is a ``TooltrialError`` (``tooltrial.errors``) and becomes
 one message; anything else is a bug and is never dressed up as bad input.
@@ -11,7 +11,6 @@ one message; anything else is a bug and is never dressed up as bad input.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import traceback
 from collections.abc import Callable
@@ -29,11 +28,12 @@ from tooltrial.log.validate import Validation, validate
 from tooltrial.log.writer import WriterPool
 from tooltrial.models import Model, get_model, model_specs_from
 from tooltrial.run.cache import ResponseCache
+from tooltrial.run.lock import SIGTERM_EXIT, RunLock, Terminated, run_stoppable, sigterm_raises
 from tooltrial.run.pacing import Pacer
 from tooltrial.run.places import check_report_places, check_run_places
 from tooltrial.run.plan import git_commit, metadata_for, new_run_id, plan_cells, plan_of
 from tooltrial.run.progress import RunProgress
-from tooltrial.run.resume import PriorRun, read_run
+from tooltrial.run.resume import PriorRun, read_run, run_files
 from tooltrial.run.runner import RetryPolicy, Runner
 from tooltrial.run.session import execute
 from tooltrial.types import Cell, Outcome
@@ -45,7 +45,12 @@ BUG = 4
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return int(args.handler(args))
+        with sigterm_raises():
+            return int(args.handler(args))
+    except (KeyboardInterrupt, Terminated) as exc:  # outside a run's own handling
+        stopped = isinstance(exc, Terminated)
+        console.print(f"[yellow]{'stopped (SIGTERM)' if stopped else 'interrupted'}[/yellow]")
+        return SIGTERM_EXIT if stopped else 130
     except TooltrialError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
@@ -195,7 +200,32 @@ def _resume_settings(args: argparse.Namespace, prior: PriorRun) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run (or resume) under the run's lock: one process writes a run at a time."""
     _check_run_args(args)
+    run_id = args.resume or args.run_id or new_run_id()
+    if args.resume and not Path(args.results).is_dir():
+        return _run(args)  # nothing to resume there: read_run says so
+    with RunLock(args.results, run_id):
+        if not args.resume:
+            if args.run_id:
+                _refuse_a_finished_run_id(args)
+            args.run_id = run_id
+        return _run(args)
+
+
+def _refuse_a_finished_run_id(args: argparse.Namespace) -> None:
+    """A new run under the id of an earlier one would mix two runs' results in one."""
+    files = run_files(args.results, args.run_id)
+    if files:
+        raise UsageError(
+            f"run {args.run_id} already exists: {len(files)} files in {args.results}/ hold "
+            "its results. A new run under its id would mix two runs' results; to run the "
+            f"cells it lacks, `tooltrial run --resume {args.run_id} --results {args.results}`; "
+            "for a new run, choose another --run-id (or leave it out)"
+        )
+
+
+def _run(args: argparse.Namespace) -> int:
     prior = read_run(args.results, args.resume) if args.resume else None
     if prior is not None:
         _resume_settings(args, prior)
@@ -253,19 +283,20 @@ def _warn(message: str) -> None:
 
 
 def _execute(runner: Runner, cells: list[Cell], pool: WriterPool, args: argparse.Namespace) -> int:
-    """Run the cells with a progress display; on Ctrl-C say how to resume."""
+    """Run the cells with a progress display; on Ctrl-C or SIGTERM say how to resume."""
     progress = RunProgress(len(cells), console, live=args.progress)
     runner.on_retry, runner.on_outcome = progress.retry, _reporter(progress)
     resume = f"tooltrial run --resume {pool.run_id} --results {args.results}"
     try:
-        failure = asyncio.run(execute(runner, cells, pool, progress))
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted:[/yellow] {progress.summary()}", soft_wrap=True)
+        failure = run_stoppable(execute(runner, cells, pool, progress))
+    except (KeyboardInterrupt, Terminated) as exc:
+        how = "stopped (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        console.print(f"[yellow]{how}:[/yellow] {progress.summary()}", soft_wrap=True)
         if pool.paths:
             console.print(f"resume with: {resume}", soft_wrap=True)
         else:
             console.print("nothing was recorded yet: start the run again", soft_wrap=True)
-        return 130
+        return SIGTERM_EXIT if isinstance(exc, Terminated) else 130
     finally:
         pool.close_all()
         runner.tracer.close()  # flushes queued traces; warns once if some were not sent

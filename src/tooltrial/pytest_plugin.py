@@ -12,6 +12,11 @@ starting with the model's slug (``anthropic-claude-x-baseline-...``).
 
 Under pytest-xdist the controller picks the run id and file timestamp once and hands them
 to every worker, so all workers append to the same per-(model, variant, rep) files.
+
+The run's lock (``tooltrial.run.lock``): a session without xdist takes it when it first
+writes (the ``writer_pool`` fixture); under xdist the controller takes it before starting
+the workers and holds it until the session ends, and workers never take it, as they are
+one run. A session whose run another process is writing stops with exit code 2.
 """
 
 from __future__ import annotations
@@ -31,12 +36,14 @@ from tooltrial.definitions import Experiment
 from tooltrial.errors import TooltrialError
 from tooltrial.log.writer import WriterPool, file_timestamp, model_slug
 from tooltrial.models import Model, get_model, model_specs_from
+from tooltrial.run.lock import RunInProgress, RunLock
 from tooltrial.run.plan import git_commit, metadata_for, new_run_id
 from tooltrial.run.runner import Runner
 from tooltrial.types import Cell, Outcome
 
 _IDENTITY_KEYS = ("tooltrial_run_id", "tooltrial_timestamp")
 _identity = pytest.StashKey[dict[str, str]]()
+_lock = pytest.StashKey[RunLock]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -83,6 +90,37 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     specs = _specs(metafunc.config)
     if "tooltrial_model_spec" in metafunc.fixturenames and len(specs) > 1:
         metafunc.parametrize("tooltrial_model_spec", specs, ids=[model_slug(s) for s in specs])
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return getattr(config, "workerinput", None) is not None
+
+
+def _take_lock(config: pytest.Config, front_end: str) -> None:
+    """Hold the run's lock for the session (once); stop the session if it is taken."""
+    if _lock in config.stash:
+        return
+    results = Path(config.getoption("tooltrial_results"))
+    lock = RunLock(results, config.stash[_identity]["tooltrial_run_id"], front_end)
+    try:
+        lock.acquire()
+    except RunInProgress as exc:
+        pytest.exit(str(exc), returncode=2)
+    config.stash[_lock] = lock
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """xdist controller: take the run's lock before any worker starts (its workers share it)."""
+    config = session.config
+    if not _is_worker(config) and config.pluginmanager.has_plugin("dsession"):
+        _take_lock(config, "pytest-xdist session")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    lock = config.stash.get(_lock, None)
+    if lock is not None:
+        lock.release()
+        del config.stash[_lock]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -155,6 +193,8 @@ def writer_pool(
     tooltrial_models: tuple[Model, ...],
 ) -> Iterator[WriterPool]:
     identity = request.config.stash[_identity]
+    if not _is_worker(request.config):  # xdist workers write under their controller's lock
+        _take_lock(request.config, "pytest session")
     runs = getattr(request.config.option, "count", None) or 1
     pool = WriterPool(
         run_id=identity["tooltrial_run_id"],

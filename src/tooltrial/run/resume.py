@@ -145,3 +145,13 @@ def _files(directory: Path) -> list[Path]:
         return result_files([directory])
     except ResultsError:  # no folder or no files: no files of this run either
         return []
+
+
+def run_files(directory: str | Path, run_id: str) -> list[Path]:
+    """The files of ``run_id`` in ``directory`` (read up to their metadata line only)."""
+    found = []
+    for path in _files(Path(directory)):
+        head = next(iter_records(path), None)
+        if isinstance(head, Metadata) and head.run_id == run_id:
+            found.append(path)
+    return found

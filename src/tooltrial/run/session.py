@@ -19,6 +19,7 @@ from typing import Any
 from tooltrial.definitions import Experiment, load_experiment
 from tooltrial.log.writer import WriterPool
 from tooltrial.models import Model, get_model
+from tooltrial.run.lock import RunLock
 from tooltrial.run.plan import git_commit, metadata_for, new_run_id, plan_cells, plan_of
 from tooltrial.run.runner import RetryPolicy, Runner
 from tooltrial.tracing.base import Tracer
@@ -78,31 +79,34 @@ def run_experiment(
 
     ``models`` are specs (``"anthropic:claude-sonnet-4-5"``) or ``Model`` objects; the
     default is ``TOOLTRIAL_MODEL`` or the embedded model. Specs get the experiment's
-    temperature and max_tokens. No tracing unless a ``tracer`` is given.
+    temperature and max_tokens. No tracing unless a ``tracer`` is given. The run is
+    written under its lock: ``RunInProgress`` if another process is writing it.
     """
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
     lineup = _models(experiment, models)
     cells = plan_cells(experiment, [m.spec for m in lineup], runs, variants, scenarios)
     plan = plan_of(cells, runs)
-    pool = WriterPool(
-        run_id=run_id or new_run_id(),
-        git_commit=git_commit(),
-        metadata=metadata_for(
-            experiment, lineup, runs, plan["scenario_ids"], front_end="library", plan=plan
-        ),
-        directory=Path(results),
-    )
-    runner = Runner(experiment, lineup, policy=policy or RetryPolicy(), concurrency=concurrency)
-    runner.tracer = tracer or Tracer()
-    outcomes: list[Outcome] = []
-    runner.on_outcome = outcomes.append
-    try:
-        failure = asyncio.run(execute(runner, cells, pool))
-    finally:
-        pool.close_all()
-        runner.tracer.close()
-    return RunResult(pool.run_id, tuple(sorted(pool.paths)), tuple(outcomes), failure)
+    run_id = run_id or new_run_id()
+    with RunLock(results, run_id, "run_experiment"):
+        pool = WriterPool(
+            run_id=run_id,
+            git_commit=git_commit(),
+            metadata=metadata_for(
+                experiment, lineup, runs, plan["scenario_ids"], front_end="library", plan=plan
+            ),
+            directory=Path(results),
+        )
+        runner = Runner(experiment, lineup, policy=policy or RetryPolicy(), concurrency=concurrency)
+        runner.tracer = tracer or Tracer()
+        outcomes: list[Outcome] = []
+        runner.on_outcome = outcomes.append
+        try:
+            failure = asyncio.run(execute(runner, cells, pool))
+        finally:
+            pool.close_all()
+            runner.tracer.close()
+        return RunResult(pool.run_id, tuple(sorted(pool.paths)), tuple(outcomes), failure)
 
 
 def _models(
