@@ -14,7 +14,9 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -200,17 +202,26 @@ def _resume_settings(args: argparse.Namespace, prior: PriorRun) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run (or resume) under the run's lock: one process writes a run at a time."""
+    """Run (or resume) under the run's lock: one process writes a run at a time.
+
+    A new run checks every input (flags, places, definitions, models, the plan) before it
+    takes the lock, so a refused command creates nothing; a resume takes the lock before
+    it reads what the run already holds."""
     _check_run_args(args)
-    run_id = args.resume or args.run_id or new_run_id()
-    if args.resume and not Path(args.results).is_dir():
-        return _run(args)  # nothing to resume there: read_run says so
+    if args.resume:
+        if not Path(args.results).is_dir():
+            read_run(args.results, args.resume)  # says there is nothing to resume there
+        with RunLock(args.results, args.resume):
+            prior = read_run(args.results, args.resume)
+            _resume_settings(args, prior)
+            return _run(args, _plan(args, prior), prior)
+    planned = _plan(args, None)
+    run_id = args.run_id or new_run_id()
     with RunLock(args.results, run_id):
-        if not args.resume:
-            if args.run_id:
-                _refuse_a_finished_run_id(args)
-            args.run_id = run_id
-        return _run(args)
+        if args.run_id:
+            _refuse_a_finished_run_id(args)
+        args.run_id = run_id
+        return _run(args, planned, None)
 
 
 def _refuse_a_finished_run_id(args: argparse.Namespace) -> None:
@@ -225,22 +236,38 @@ def _refuse_a_finished_run_id(args: argparse.Namespace) -> None:
         )
 
 
-def _run(args: argparse.Namespace) -> int:
-    prior = read_run(args.results, args.resume) if args.resume else None
-    if prior is not None:
-        _resume_settings(args, prior)
+@dataclass(frozen=True)
+class _Planned:
+    experiment: Experiment
+    models: list[Model]
+    runs: int
+    cells: list[Cell]
+    plan: dict[str, Any]
+
+
+def _plan(args: argparse.Namespace, prior: PriorRun | None) -> _Planned:
+    """The run's experiment, models and cells; every name in them is checked here."""
     experiment = load_experiment(args.experiment)
     models = _models_for(args, experiment)
     runs = args.runs or 3
     if prior is not None:
         prior.check_same(experiment, models, runs)
-        cells, plan = prior.remaining(), prior.setting("plan")
-        if not cells:
-            console.print(f"run {prior.run_id} is complete: every cell has a result")
-            return 0
-    else:
-        cells = plan_cells(experiment, [m.spec for m in models], runs, args.variant, args.scenario)
-        plan = plan_of(cells, runs)
+        return _Planned(experiment, models, runs, prior.remaining(), prior.setting("plan"))
+    cells = plan_cells(experiment, [m.spec for m in models], runs, args.variant, args.scenario)
+    return _Planned(experiment, models, runs, cells, plan_of(cells, runs))
+
+
+def _run(args: argparse.Namespace, planned: _Planned, prior: PriorRun | None) -> int:
+    experiment, models, runs, cells, plan = (
+        planned.experiment,
+        planned.models,
+        planned.runs,
+        planned.cells,
+        planned.plan,
+    )
+    if prior is not None and not cells:
+        console.print(f"run {prior.run_id} is complete: every cell has a result")
+        return 0
     cache = ResponseCache(args.cache) if args.cache else None
     runner = Runner(
         experiment,
