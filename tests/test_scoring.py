@@ -381,3 +381,56 @@ def test_well_formed_calls_are_not_malformed():
         "s1", "v", [Call("add_task", {"title": "x", "_unparsed": "also a real key"})], ""
     )
     assert not s.malformed and "malformed" not in s.reason
+
+
+# --- action selection: arguments that choose the action count with the tool ------------
+
+SELECTS = {
+    "calls": [
+        {
+            "tool": "create_record",
+            "selects": ["resource_type"],
+            "args": {"resource_type": "task", "payload.title": {"contains": "milk"}},
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "tool_ok", "args_ok", "reason"),
+    [
+        ({"resource_type": "task", "payload": {"title": "Buy milk"}}, True, True, ""),
+        # the right tool, the wrong action: not "right tool, wrong argument"
+        ({"resource_type": "event", "payload": {"title": "Buy milk"}}, False, None, "action:"),
+        ({"payload": {"title": "Buy milk"}}, False, None, "action:"),
+        # the action right, how it is carried out wrong: judged as arguments
+        ({"resource_type": "task", "payload": {"title": "eggs"}}, True, False, "payload.title"),
+    ],
+)
+def test_selecting_arguments_count_as_choosing_the_action(arguments, tool_ok, args_ok, reason):
+    s = Scorer(experiment(SELECTS)).score("s1", "v", [Call("create_record", arguments)], "")
+    assert (s.tool_correct, s.args_correct) == (tool_ok, args_ok)
+    assert reason in s.reason
+
+
+def test_an_optional_selecting_argument_may_be_left_out_but_not_wrong():
+    expect = {
+        "calls": [
+            {
+                "tool": "create_record",
+                "selects": ["resource_type"],
+                "args": {"payload.title": {"any": True}},
+                "optional": {"resource_type": "event"},
+            }
+        ]
+    }
+    scorer = Scorer(experiment(expect))
+    assert scorer.score("s1", "v", [Call("create_record", {"payload": {"title": "x"}})], "").exact
+    wrong = {"resource_type": "task", "payload": {"title": "x"}}
+    assert not scorer.score("s1", "v", [Call("create_record", wrong)], "").tool_correct
+
+
+def test_selects_must_name_an_expected_argument():
+    bad = {"calls": [{"tool": "create_record", "selects": ["kind"], "args": {"a": 1}}]}
+    with pytest.raises(ValueError, match="selects kind of 'create_record'"):
+        experiment(bad)

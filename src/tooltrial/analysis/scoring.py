@@ -101,7 +101,11 @@ class Scorer:
             return flags.score(False, None, 0, [*prefix, reason])
         if malformed:
             return flags.score(True, False, 0, prefix)
-        problems, extras = _best_pairing(expectation.calls, list(calls), expectation.ordered)
+        pairs = _best_pairing(expectation.calls, list(calls), expectation.ordered)
+        wrong_action = [p for e, c in pairs for p in e.selection_problems(c.arguments)]
+        if wrong_action:  # the right tool, but the wrong action chosen through it
+            return flags.score(False, None, 0, [*prefix, *(f"action: {p}" for p in wrong_action)])
+        problems, extras = _pairing_cost(pairs)
         reasons = [*prefix, *problems, *(f"extra argument {e}" for e in extras)]
         return flags.score(True, not problems, len(extras), reasons)
 
@@ -143,16 +147,17 @@ def _score_no_call(
 
 def _best_pairing(
     expected: Sequence[CompiledCall], calls: list[Call], ordered: bool
-) -> tuple[list[str], list[str]]:
+) -> list[tuple[CompiledCall, Call]]:
     """Pair expected and actual calls (same tool) so that the fewest things are wrong."""
     if ordered:
-        return _pairing_cost(list(zip(expected, calls, strict=True)))
-    best: tuple[list[str], list[str]] | None = None
+        return list(zip(expected, calls, strict=True))
+    best: list[tuple[CompiledCall, Call]] | None = None
+    best_cost = 0
     for pairs in itertools.islice(_pairings(expected, calls), _MAX_PERMUTATIONS):
-        result = _pairing_cost(pairs)
-        if best is None or len(result[0]) + len(result[1]) < len(best[0]) + len(best[1]):
-            best = result
-        if not best[0] and not best[1]:
+        problems, extras = _pairing_cost(pairs)
+        if best is None or len(problems) + len(extras) < best_cost:
+            best, best_cost = pairs, len(problems) + len(extras)
+        if best_cost == 0:
             break
     assert best is not None
     return best

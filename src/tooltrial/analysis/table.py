@@ -23,7 +23,7 @@ from tooltrial.errors import ResultsError, UsageError
 
 METRICS: dict[str, str] = {
     "exact": "exact match",
-    "tool_correct": "tool selection",
+    "tool_correct": "action selection",
     "args_correct": "arguments (given the right tool)",
     "abstain_correct": "no-call / clarify",
     "hallucinated": "hallucinated tool",

@@ -192,6 +192,17 @@ class CompiledCall:
     tool: str
     required: Mapping[str, Matcher]
     optional: Mapping[str, Matcher]
+    selects: frozenset[str] = frozenset()
+    """Arguments that choose the action (see ``ExpectedCall.selects``)."""
+
+    def selection_problems(self, arguments: Mapping[str, Any]) -> list[str]:
+        """What is wrong with the arguments that choose the action."""
+        matchers = {**self.optional, **self.required}
+        return [
+            problem
+            for path in sorted(self.selects)
+            if (problem := self._problem(arguments, path, matchers[path], path in self.required))
+        ]
 
     def check(self, arguments: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         """(problems with the asked-for arguments, paths of arguments nobody asked for)."""
@@ -288,4 +299,4 @@ def compile_call(call: ExpectedCall, zone: tzinfo, where: str) -> CompiledCall:
             for path, spec in specs.items()
         }
 
-    return CompiledCall(call.tool, build(call.args), build(call.optional))
+    return CompiledCall(call.tool, build(call.args), build(call.optional), frozenset(call.selects))

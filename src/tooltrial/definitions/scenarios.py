@@ -56,11 +56,22 @@ class ExpectedCall(_Frozen):
     """Required arguments: dotted path -> acceptable value(s)."""
     optional: dict[str, Any] = Field(default_factory=dict)
     """Arguments that may be left out, but must match when given."""
+    selects: tuple[str, ...] = ()
+    """Arguments (under ``args`` or ``optional``) that are part of *choosing the action*,
+    not of carrying it out: ``resource_type`` of a generic ``create_record`` picks task vs
+    event as ``add_task`` vs ``create_event`` does by name. Action selection counts them
+    with the tool, so it means the same in every variant."""
 
     @model_validator(mode="after")
     def _matchers_are_valid(self) -> ExpectedCall:
         for path, value in {**self.args, **self.optional}.items():
             _check_matcher(value, f"argument {path!r} of {self.tool!r}")
+        unknown = [p for p in self.selects if p not in self.args and p not in self.optional]
+        if unknown:
+            raise ValueError(
+                f"selects {', '.join(unknown)} of {self.tool!r}: list only arguments "
+                "that are under 'args' or 'optional'"
+            )
         return self
 
 
