@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -59,7 +60,8 @@ def test_p_is_never_zero():
 def test_identical_non_zero_differences_get_the_exact_sign_flip_p():
     # the t statistic is 0/0; 4 scenarios all +1/3: only ++++ and ---- reach |sum| = 4/3
     assert stats.paired_t_test(np.full(4, 1 / 3)) == 0.125
-    assert stats.sign_flip_test(np.full(4, 1 / 3)) == 0.125
+    assert stats.sign_flip_test(np.full(4, 1 / 3), mid_p=False) == 0.125
+    assert stats.sign_flip_test(np.full(4, 1 / 3)) == 0.0625  # mid-p: the tie counts half
     assert stats.t_interval(np.full(4, 1 / 3)) == (-math.inf, math.inf)
     assert stats.paired_t_test(np.full(6, -1.0)) == 2 / 64
     assert stats.t_interval(np.full(6, -1.0)) == (-1.0, -1.0)
@@ -89,13 +91,30 @@ def test_the_batch_is_the_single_row_function():
 
 
 def test_sign_flip_smallest_reachable_p():
-    assert stats.sign_flip_min_p(0) == 1.0
-    assert stats.sign_flip_min_p(1) == 1.0
-    assert stats.sign_flip_min_p(5) == 2 / 32  # > 0.05: five scenarios can never reach it
-    assert stats.sign_flip_min_p(6) == 2 / 64
-    assert stats.sign_flip_min_p(20) == 1 / 20_001  # random flips beyond 16
+    plain = functools.partial(stats.sign_flip_min_p, mid_p=False)
+    assert plain(0) == 1.0 and stats.sign_flip_min_p(0) == 1.0
+    assert plain(1) == 1.0
+    assert plain(5) == 2 / 32  # > 0.05: five scenarios can never reach it
+    assert plain(6) == 2 / 64
+    assert plain(20) == 1 / 20_001  # random flips beyond 16
+    assert stats.sign_flip_min_p(4) == 1 / 16  # mid-p: four can never reach 0.05, five can
+    assert stats.sign_flip_min_p(5) == 1 / 32
+    assert stats.sign_flip_min_p(20) == 0.5 / 20_001
     for n in range(1, 12):
         assert stats.sign_flip_test(np.full(n, 0.5)) == stats.sign_flip_min_p(n)
+        same = stats.sign_flip_test(np.full(n, 0.5), mid_p=False)
+        assert same == stats.sign_flip_min_p(n, mid_p=False)
+
+
+def test_mid_p_is_the_plain_p_less_half_the_ties():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        d = rng.integers(-3, 4, 12) / 3
+        plain, mid = stats.sign_flip_test(d, mid_p=False), stats.sign_flip_test(d)
+        nonzero = d[np.round(d, 12) != 0]
+        sums = np.abs(stats._sign_matrix(nonzero.size) @ nonzero)
+        tied = np.mean(np.abs(sums - abs(nonzero.sum())) <= 1e-9)
+        assert mid == pytest.approx(plain - tied / 2) if nonzero.size else mid == plain == 1
 
 
 def test_sign_flip_ignores_float_noise_zeros():
