@@ -197,8 +197,8 @@ def sign_flip_min_p(
     Exact test (n ≤ ``exact_up_to``): only the observed signs and their mirror image reach
     the observed |sum| when every difference has the same sign, so 2/2^n, or half of that
     as a mid-p (1/2^n): with 4 or fewer non-zero differences the mid-p can never reach
-    0.05 (5 or fewer for the plain p). Random flips (larger n): 1/(n_perm + 1), or half that as a mid-p. No non-zero
-    difference: 1.
+    0.05 (5 or fewer for the plain p). Random flips (larger n): 1/(n_perm + 1), or half
+    that as a mid-p. No non-zero difference: 1.
     """
     if n_nonzero <= 0:
         return 1.0
