@@ -15,6 +15,7 @@ from scipy import stats
 from test_analysis import APP_RIGHT, Answer, call, sample_answers, write_experiment
 
 from tooltrial import analysis
+from tooltrial.cli import main
 from tooltrial.definitions import Experiment
 from tooltrial.errors import UsageError
 from tooltrial.log.writer import WriterPool
@@ -265,3 +266,12 @@ def test_html_headline_numbers_equal_the_json(result):
             assert _number(keys[key]) == pytest.approx(100 * m["interaction"], abs=0.05)
             p_shown = keys[f"interaction/{block['model']}/p.{block['treatment']}.{m['metric']}"]
             assert _number(p_shown) == pytest.approx(m["p_value"], abs=0.001)
+
+
+def test_the_reference_model_is_chosen_on_the_command_line(two_models, tmp_path):
+    out = tmp_path / "r.json"
+    argv = ["report", str(two_models), "--format", "json", "-o", str(out)]
+    assert main([*argv, "--reference-model", B]) == 0
+    data = json.loads(out.read_text())
+    assert data["reference_model"] == B and data["per_model"][0]["model"] == B
+    assert main([*argv, "--reference-model", "test:nope"]) == 2

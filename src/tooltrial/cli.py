@@ -152,6 +152,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("html", "md", "json"), default="html")
     report.add_argument("--experiment", help="definition to score against (default: from files)")
     report.add_argument("--reference", help="variant the others are compared with (first)")
+    report.add_argument(
+        "--reference-model", help="model the others are compared with (first in sorted order)"
+    )
     report.add_argument("--export", type=Path, help="also write the scored table: .csv/.parquet")
     report.set_defaults(handler=cmd_report)
     return parser
@@ -366,7 +369,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     check_report_places(args.output or _default_output(args.format), args.export)
     return make_report(
-        args.results, args.output, args.format, args.experiment, args.reference, args.export
+        args.results,
+        args.output,
+        args.format,
+        args.experiment,
+        args.reference,
+        args.export,
+        reference_model=args.reference_model,
     )
 
 
