@@ -33,12 +33,20 @@ from tooltrial.run.cache import ResponseCache
 from tooltrial.run.lock import SIGTERM_EXIT, RunLock, Terminated, run_stoppable, sigterm_raises
 from tooltrial.run.pacing import Pacer
 from tooltrial.run.places import check_report_places, check_run_places
-from tooltrial.run.plan import git_commit, metadata_for, new_run_id, plan_cells, plan_of
+from tooltrial.run.plan import (
+    git_commit,
+    metadata_for,
+    new_order,
+    new_run_id,
+    order_cells,
+    plan_cells,
+    plan_of,
+)
 from tooltrial.run.progress import RunProgress
 from tooltrial.run.resume import PriorRun, read_run, run_files
 from tooltrial.run.runner import RetryPolicy, Runner
 from tooltrial.run.session import execute
-from tooltrial.types import Cell, Outcome
+from tooltrial.types import Cell, Order, Outcome
 
 console = Console(stderr=True, highlight=False)
 BUG = 4
@@ -100,6 +108,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scenario", action="append", help="only this scenario id (repeatable)")
     run.add_argument("--results", default="results", type=Path, help="output folder (results)")
     run.add_argument("--run-id", help="run id to record (default: a new one)")
+    run.add_argument(
+        "--order",
+        choices=("random", "blocked"),
+        help="random (default): within each rep, the cells in a seeded random order; "
+        "blocked: variant by variant (latency comparisons then carry any drift)",
+    )
+    run.add_argument(
+        "--order-seed",
+        type=int,
+        metavar="N",
+        help="seed of the random order (default: a fresh one, printed and recorded)",
+    )
     pace = run.add_argument_group("pace and failures")
     pace.add_argument(
         "--rpm", type=float, help="at most this many requests a minute, for each model"
@@ -180,6 +200,8 @@ def _check_run_args(args: argparse.Namespace) -> None:
     keys = ("runs", "concurrency", "rpm", "tpm", "timeout", "max_attempts", "temperature")
     check_flags({key: getattr(args, key) for key in keys})
     check_run_places(args.results, args.cache)
+    if args.order == "blocked" and args.order_seed is not None:
+        raise UsageError("--order-seed only applies to the random order: drop one of them")
     if args.resume is None and args.experiment is None:
         raise UsageError("name the experiment to run (a folder or file), or --resume RUN_ID")
 
@@ -202,6 +224,18 @@ def _resume_settings(args: argparse.Namespace, prior: PriorRun) -> None:
         temperature = prior.first.temperature
         args.temperature = "default" if temperature is None else str(temperature)
     args.runs = args.runs or prior.planned_runs
+    recorded = prior.order
+    wanted = (args.order or recorded.kind, args.order_seed)
+    if wanted[0] != recorded.kind or wanted[1] not in (None, recorded.seed):
+        given = " ".join(
+            f"{flag} {value}"
+            for flag, value in (("--order", args.order), ("--order-seed", args.order_seed))
+            if value is not None
+        )
+        raise ResumeError(
+            f"run {prior.run_id} was run in {recorded.describe()} order; --resume keeps it: "
+            f"drop {given}"
+        )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -246,6 +280,7 @@ class _Planned:
     runs: int
     cells: list[Cell]
     plan: dict[str, Any]
+    order: Order
 
 
 def _plan(args: argparse.Namespace, prior: PriorRun | None) -> _Planned:
@@ -255,18 +290,22 @@ def _plan(args: argparse.Namespace, prior: PriorRun | None) -> _Planned:
     runs = args.runs or 3
     if prior is not None:
         prior.check_same(experiment, models, runs)
-        return _Planned(experiment, models, runs, prior.remaining(), prior.setting("plan"))
+        remaining = prior.remaining()  # in the run's recorded order
+        return _Planned(experiment, models, runs, remaining, prior.setting("plan"), prior.order)
+    order = new_order(args.order or "random", args.order_seed)
     cells = plan_cells(experiment, [m.spec for m in models], runs, args.variant, args.scenario)
-    return _Planned(experiment, models, runs, cells, plan_of(cells, runs))
+    plan = plan_of(cells, runs)
+    return _Planned(experiment, models, runs, order_cells(cells, order), plan, order)
 
 
 def _run(args: argparse.Namespace, planned: _Planned, prior: PriorRun | None) -> int:
-    experiment, models, runs, cells, plan = (
+    experiment, models, runs, cells, plan, order = (
         planned.experiment,
         planned.models,
         planned.runs,
         planned.cells,
         planned.plan,
+        planned.order,
     )
     if prior is not None and not cells:
         console.print(f"run {prior.run_id} is complete: every cell has a result")
@@ -281,7 +320,12 @@ def _run(args: argparse.Namespace, planned: _Planned, prior: PriorRun | None) ->
         cache=cache,
         warn=_warn,
     )
-    settings = {"front_end": "cli", "plan": plan, "cache": str(args.cache) if cache else None}
+    settings = {
+        "front_end": "cli",
+        "plan": plan,
+        "cache": str(args.cache) if cache else None,
+        "order": order.record(),
+    }
     pool = WriterPool(
         run_id=prior.run_id if prior else args.run_id or new_run_id(),
         git_commit=git_commit(),
@@ -305,6 +349,8 @@ def _run(args: argparse.Namespace, planned: _Planned, prior: PriorRun | None) ->
         f"(temperature {models[0].temperature}) → {args.results}/{resumed}",
         soft_wrap=True,
     )
+    repeat = f"; --order-seed {order.seed} repeats it" if order.randomised and not prior else ""
+    console.print(f"order: {order.describe()}{repeat}", soft_wrap=True)
     return _execute(runner, cells, pool, args)
 
 

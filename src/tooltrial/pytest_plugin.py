@@ -10,8 +10,14 @@ model nothing is parametrized, so test ids, ``-k`` and collection are as with no
 With several, every test that takes ``tooltrial_model_spec`` runs once per model, its id
 starting with the model's slug (``anthropic-claude-x-baseline-...``).
 
-Under pytest-xdist the controller picks the run id and file timestamp once and hands them
-to every worker, so all workers append to the same per-(model, variant, rep) files.
+Order: the items marked ``experiment`` run rep by rep (pytest-repeat's ``--count``), and
+within a rep in a seeded random order (``--tooltrial-order random``, the default; seed from
+``--tooltrial-order-seed`` or fresh, printed in the header and recorded in the metadata as
+``settings.order``); ``--tooltrial-order blocked`` keeps pytest's collection order.
+
+Under pytest-xdist the controller picks the run id, file timestamp and order seed once and
+hands them to every worker, so all workers collect the same order and append to the same
+per-(model, variant, rep) files.
 
 The run's lock (``tooltrial.run.lock``): a session without xdist takes it when it first
 writes (the ``writer_pool`` fixture); under xdist the controller takes it before starting
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -33,15 +40,16 @@ import pytest
 
 from tooltrial import tracing
 from tooltrial.definitions import Experiment
-from tooltrial.errors import TooltrialError
+from tooltrial.errors import TooltrialError, UsageError
 from tooltrial.log.writer import WriterPool, file_timestamp, model_slug
 from tooltrial.models import Model, get_model, model_specs_from
 from tooltrial.run.lock import RunInProgress, RunLock
-from tooltrial.run.plan import git_commit, metadata_for, new_run_id
+from tooltrial.run.plan import git_commit, metadata_for, new_order, new_run_id, order_key
 from tooltrial.run.runner import Runner
-from tooltrial.types import Cell, Outcome
+from tooltrial.types import Cell, Order, Outcome
 
-_IDENTITY_KEYS = ("tooltrial_run_id", "tooltrial_timestamp")
+_IDENTITY_KEYS = ("tooltrial_run_id", "tooltrial_timestamp", "tooltrial_order")
+_REPEAT_PARAM = "__pytest_repeat_step_number"  # pytest-repeat's parameter (0-based)
 _identity = pytest.StashKey[dict[str, str]]()
 _lock = pytest.StashKey[RunLock]()
 
@@ -67,6 +75,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="also send OpenTelemetry spans to this OTLP/HTTP base URL",
     )
+    group.addoption(
+        "--tooltrial-order",
+        choices=("random", "blocked"),
+        default="random",
+        help="experiment items: within each rep in a seeded random order (random, default) "
+        "or as collected (blocked)",
+    )
+    group.addoption(
+        "--tooltrial-order-seed",
+        type=int,
+        default=None,
+        help="seed of the random order (default: a fresh one, shown in the header)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,10 +96,48 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_identity] = {k: worker_input[k] for k in _IDENTITY_KEYS}
     else:
         run_id = config.getoption("tooltrial_run_id") or os.environ.get("TOOLTRIAL_RUN_ID")
+        try:
+            order = new_order(
+                config.getoption("tooltrial_order"), config.getoption("tooltrial_order_seed")
+            )
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
         config.stash[_identity] = {
             "tooltrial_run_id": run_id or new_run_id(),
             "tooltrial_timestamp": file_timestamp(),
+            "tooltrial_order": json.dumps(order.record()),
         }
+
+
+def _order(config: pytest.Config) -> Order:
+    return Order.of({"order": json.loads(config.stash[_identity]["tooltrial_order"])})
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    order = _order(config)
+    repeat = f"; --tooltrial-order-seed {order.seed} repeats it" if order.randomised else ""
+    return f"tooltrial: experiment order {order.describe()}{repeat}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Experiment items rep by rep, each rep in the seeded order; other items stay put.
+
+    An item's place comes from a hash of the seed, its rep and its node id, so every xdist
+    worker computes the same order and a ``-k`` selection keeps its relative order."""
+    order = _order(config)
+    if not order.randomised:
+        return
+    slots = [i for i, item in enumerate(items) if item.get_closest_marker("experiment")]
+    ordered = sorted((items[i] for i in slots), key=lambda item: _order_key(item, order))
+    for slot, item in zip(slots, ordered, strict=True):
+        items[slot] = item
+
+
+def _order_key(item: pytest.Item, order: Order) -> tuple[int, bytes]:
+    callspec = getattr(item, "callspec", None)
+    rep = int(callspec.params.get(_REPEAT_PARAM, 0)) + 1 if callspec else 1
+    return rep, order_key(order.seed or 0, rep, [item.nodeid])
 
 
 def _specs(config: pytest.Config) -> list[str]:
@@ -199,7 +258,13 @@ def writer_pool(
     pool = WriterPool(
         run_id=identity["tooltrial_run_id"],
         git_commit=git_commit(request.config.rootpath),
-        metadata=metadata_for(tooltrial_experiment, tooltrial_models, runs, front_end="pytest"),
+        metadata=metadata_for(
+            tooltrial_experiment,
+            tooltrial_models,
+            runs,
+            front_end="pytest",
+            order=_order(request.config).record(),
+        ),
         directory=Path(request.config.getoption("tooltrial_results")),
         timestamp=identity["tooltrial_timestamp"],
     )
@@ -211,7 +276,7 @@ def writer_pool(
 def rep_number(request: pytest.FixtureRequest) -> int:
     """1-based repetition from pytest-repeat's ``--count``; 1 when not repeating."""
     callspec = getattr(request.node, "callspec", None)
-    step = callspec.params.get("__pytest_repeat_step_number", 0) if callspec else 0
+    step = callspec.params.get(_REPEAT_PARAM, 0) if callspec else 0
     return int(step) + 1
 
 
@@ -299,4 +364,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     config = terminalreporter.config
     identity = config.stash[_identity]
     write(f"run id {identity['tooltrial_run_id']}  files *_{identity['tooltrial_timestamp']}.jsonl")
+    write(f"order {_order(config).describe()}")
     write(f"check them: tooltrial validate {config.getoption('tooltrial_results')}")

@@ -8,8 +8,9 @@ log, the response cache and the traces.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -94,3 +95,45 @@ def malformed_arguments(arguments: Any) -> str | None:
         raw = arguments[UNPARSED]
         return raw if isinstance(raw, str) else repr(raw)
     return None
+
+
+@dataclass(frozen=True)
+class Order:
+    """The order a run called its cells in, as recorded in every file's metadata
+    (``settings["order"]``).
+
+    ``random``: within each rep (reps in sequence) the cells follow a permutation fixed by
+    ``seed``, so anything that drifts over a run (server load, rate limits, cache warming)
+    falls on every variant alike. ``blocked``: variant by variant, as every run did before
+    the field existed; files without it read as blocked. Only a randomised run
+    supports comparing time-dependent metrics (latency) between variants."""
+
+    kind: Literal["blocked", "random"] = "blocked"
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("blocked", "random"):
+            raise ValueError(f"order must be 'blocked' or 'random', not {self.kind!r}")
+        if self.kind == "random" and self.seed is None:
+            raise ValueError("a random order needs its seed")
+
+    @property
+    def randomised(self) -> bool:
+        return self.kind == "random"
+
+    def record(self) -> dict[str, Any]:
+        """What metadata records: ``{"kind": "random", "seed": N}`` or ``{"kind": "blocked"}``."""
+        return {"kind": self.kind, "seed": self.seed} if self.randomised else {"kind": "blocked"}
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> Order:
+        """The order recorded in a file's metadata settings (none recorded: blocked)."""
+        recorded = settings.get("order")
+        if not isinstance(recorded, Mapping):
+            return cls()
+        kind = recorded.get("kind", "blocked")
+        seed = recorded.get("seed")
+        return cls(kind, int(seed) if seed is not None else None)
+
+    def describe(self) -> str:
+        return f"random (seed {self.seed})" if self.randomised else "blocked (variant by variant)"

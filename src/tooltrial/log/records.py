@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tooltrial._version import __version__
 from tooltrial.errors import CorruptLine
-from tooltrial.types import ToolCall, Usage
+from tooltrial.types import Order, ToolCall, Usage
 
 FORMAT_VERSION = 2
 """2: the model is part of a cell (several models may share a folder)."""
@@ -50,7 +50,13 @@ class Metadata(_Record):
     runs: int | None = None
     created_at: str = Field(default_factory=utc_now)
     settings: dict[str, Any] = Field(default_factory=dict)
-    """Anything else that shaped the run (max_tokens, cache use, provider options)."""
+    """Anything else that shaped the run (max_tokens, cache use, provider options, order)."""
+
+    @property
+    def order(self) -> Order:
+        """The order the run called its cells in (``settings.order``; absent: blocked).
+        Compare time-dependent metrics (latency) between variants only when randomised."""
+        return Order.of(self.settings)
 
 
 class Result(_Record):

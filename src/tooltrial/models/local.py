@@ -25,8 +25,9 @@ import importlib.util
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,73 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MAX_CALLS = 4  # a reply with more tool calls than this is a loop, not an answer
 END = "<|im_end|>"
 
-_LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+PREFIX_STATES = 8
+"""Evaluated prompt prefixes (system prompt + tools) kept per loaded model, least recently
+used dropped first; each holds the prefix's KV cache (about 23 KB a token for SmolLM2)."""
+
+
+@dataclass
+class PrefixStates:
+    """Saved llama.cpp states, one per evaluated prompt prefix (system prompt + tools), so
+    calls need not come variant by variant to reuse it (a randomised order interleaves
+    variants): a call whose prefix is not the one in the context restores its saved state
+    (``Llama.load_state``), or evaluates the prefix once and saves it
+    (``Llama.save_state``); llama.cpp then evaluates only the rest of the prompt."""
+
+    limit: int = PREFIX_STATES
+    states: OrderedDict[tuple[int, ...], Any] = field(default_factory=OrderedDict)
+    kept: int = 0
+    """Calls whose prefix was already in the context (llama.cpp reuses it by itself)."""
+    restored: int = 0
+    saved: int = 0
+
+    def prepare(self, llama: Any, prefix: Sequence[int]) -> None:
+        """Make the context hold ``prefix`` (tokens) before a call whose prompt starts so."""
+        n = len(prefix)
+        if n == 0:
+            return
+        key = tuple(prefix)
+        if key in self.states:
+            self.states.move_to_end(key)
+        if llama.n_tokens >= n and tuple(llama.input_ids[:n].tolist()) == key:
+            self.kept += 1
+            return
+        state = self.states.get(key)
+        if state is not None:
+            llama.load_state(state)  # input_ids, n_tokens and the KV cache of the prefix
+            self.restored += 1
+            return
+        llama.reset()
+        llama.eval(list(prefix))
+        state = llama.save_state()
+        # With logits_all=False (ours) eval never writes the scores and a restored state is
+        # decoded again before sampling (load_state sets _requires_eval), so the scores are
+        # never read: keep one row (load_state broadcasts it) instead of n_batch × n_vocab
+        # floats (100 MB for SmolLM2).
+        state.scores = state.scores[:1].copy()
+        self.states[key] = state
+        self.saved += 1
+        while len(self.states) > self.limit:
+            self.states.popitem(last=False)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> list[int]:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return list(a[:n])
+
+
+@dataclass
+class _Loaded:
+    llama: Any
+    lock: threading.Lock
+    prefixes: PrefixStates
+
+
+_LOADED: dict[tuple[str, int], _Loaded] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -53,6 +120,11 @@ def smollm2_path() -> Path:
 
 def render_prompt(system: str, prompt: str, tools: Sequence[Tool]) -> str:
     """The chatml-function-calling prompt, without HTML escaping."""
+    return render_prefix(system, tools) + render_question(prompt)
+
+
+def render_prefix(system: str, tools: Sequence[Tool]) -> str:
+    """The part of the prompt every scenario of a variant shares: system prompt and tools."""
     head = system
     if tools:
         listing = "".join(
@@ -67,9 +139,12 @@ def render_prompt(system: str, prompt: str, tools: Sequence[Tool]) -> str:
             'format:\n\nfunctions.<function_name>:\n{ "arg1": "value1", "arg2": "value2" }\n'
             'functions.<function_name>:\n{ "arg1": "value1", "arg2": "value2" }'
         )
-    return (
-        f"<|im_start|>system\n{head}{END}\n<|im_start|>user\n{prompt}{END}\n<|im_start|>assistant\n"
-    )
+    return f"<|im_start|>system\n{head}{END}\n<|im_start|>user\n"
+
+
+def render_question(prompt: str) -> str:
+    """The rest of the prompt: the user's request and the assistant's turn."""
+    return f"{prompt}{END}\n<|im_start|>assistant\n"
 
 
 @dataclass
@@ -90,14 +165,15 @@ class _Budget:
 class LocalModel(Model):
     """SmolLM2 in-process. Loaded once per process; calls run one at a time.
 
-    llama.cpp keeps the evaluated tokens of the last call and only evaluates what differs,
-    so consecutive calls of one variant (same system prompt and tools) reuse that prefix.
+    llama.cpp keeps the evaluated tokens of the last call and only evaluates what differs;
+    ``PrefixStates`` keeps each variant's evaluated prefix (system prompt and tools), so
+    calls in any order of variants reuse it.
     """
 
     provider = "local"
     n_ctx: int = 4096
 
-    def _llama(self) -> tuple[Any, threading.Lock]:
+    def _llama(self) -> _Loaded:
         if self.name != "smollm2":
             raise ModelUnavailable(
                 f"unknown local model {self.name!r}; the embedded one is smollm2"
@@ -113,7 +189,7 @@ class LocalModel(Model):
                     n_threads=os.cpu_count() or 1,
                     verbose=False,
                 )
-                _LOADED[key] = (llama, threading.Lock())
+                _LOADED[key] = _Loaded(llama, threading.Lock(), PrefixStates())
             return _LOADED[key]
 
     async def preflight(self) -> None:
@@ -127,10 +203,14 @@ class LocalModel(Model):
     def _generate(
         self, system: str, prompt: str, tools: Sequence[Tool], seed: int
     ) -> ModelResponse:
-        llama, lock = self._llama()
-        text = render_prompt(system, prompt, tools)
-        with lock:
-            prompt_tokens = len(llama.tokenize(text.encode(), special=True))
+        loaded = self._llama()
+        llama, head = loaded.llama, render_prefix(system, tools)
+        text = head + render_question(prompt)
+        with loaded.lock:
+            tokens = llama.tokenize(text.encode(), special=True)
+            prefix = llama.tokenize(head.encode(), special=True)
+            loaded.prefixes.prepare(llama, _common_prefix(tokens, prefix))
+            prompt_tokens = len(tokens)
             reply = _Reply(self, llama, text, seed, _Budget(self.max_tokens))
             return reply.run(tools, prompt_tokens)
 

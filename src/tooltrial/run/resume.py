@@ -5,7 +5,8 @@ records; a cell is done once it has a result (``log.reader``'s rule: error lines
 count). A resumed run must measure the same thing: anything recorded in the metadata
 that would change what is measured (the set of models, a model's temperature or
 max_tokens, runs, fixed timestamp, a variant's definition, a scenario that is gone)
-refuses the resume with the difference.
+refuses the resume with the difference. The remaining cells keep the run's recorded order
+(``settings.order``; none recorded: blocked).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from tooltrial.errors import ResultsError, ResumeError
 from tooltrial.log.reader import iter_records, latest_results, result_files
 from tooltrial.log.records import Metadata, Record
 from tooltrial.models.base import Model
-from tooltrial.types import Cell
+from tooltrial.run.plan import order_cells
+from tooltrial.types import Cell, Order
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class PriorRun:
         """The run's model specs, in the order it planned them."""
         plan = self.setting("plan") or {}
         return plan.get("models") or list(dict.fromkeys(m.model for m in self.metadata))
+
+    @property
+    def order(self) -> Order:
+        """The order the run recorded (blocked for files from before it was recorded)."""
+        return Order.of(self.first.settings)
 
     def metadata_of(self, model: str) -> Metadata:
         return next(m for m in self.metadata if m.model == model)
@@ -114,7 +121,8 @@ class PriorRun:
         )
 
     def remaining(self) -> list[Cell]:
-        return [c for c in self.planned_cells() if c not in self.done]
+        """The cells without a result, in the run's own order."""
+        return order_cells((c for c in self.planned_cells() if c not in self.done), self.order)
 
 
 def read_run(directory: str | Path, run_id: str) -> PriorRun:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,18 @@ from tooltrial.definitions import Experiment, load_experiment
 from tooltrial.log.writer import WriterPool
 from tooltrial.models import Model, get_model
 from tooltrial.run.lock import RunLock
-from tooltrial.run.plan import git_commit, metadata_for, new_run_id, plan_cells, plan_of
+from tooltrial.run.plan import (
+    git_commit,
+    metadata_for,
+    new_order,
+    new_run_id,
+    order_cells,
+    plan_cells,
+    plan_of,
+)
 from tooltrial.run.runner import RetryPolicy, Runner
 from tooltrial.tracing.base import Tracer
-from tooltrial.types import Cell, Failure, Outcome
+from tooltrial.types import Cell, Failure, Order, Outcome
 
 ModelsArg = str | Model | Iterable[str | Model] | None
 
@@ -56,6 +64,8 @@ class RunResult:
     outcomes: tuple[Outcome, ...]
     failure: tuple[str, Failure] | None = None
     """(model, failure) when a model failed its preflight; then nothing was called."""
+    order: Order = field(default_factory=Order)
+    """The order the cells were called in (its seed, when random, is in the metadata too)."""
 
     @property
     def errors(self) -> int:
@@ -74,6 +84,8 @@ def run_experiment(
     run_id: str | None = None,
     policy: RetryPolicy | None = None,
     tracer: Tracer | None = None,
+    order: Order | str = "random",
+    order_seed: int | None = None,
 ) -> RunResult:
     """Run every (model, variant, scenario, rep) cell and write the usual JSONL files.
 
@@ -81,19 +93,32 @@ def run_experiment(
     default is ``TOOLTRIAL_MODEL`` or the embedded model. Specs get the experiment's
     temperature and max_tokens. No tracing unless a ``tracer`` is given. The run is
     written under its lock: ``RunInProgress`` if another process is writing it.
+
+    ``order``: ``"random"`` (within each rep, a seeded random order; ``order_seed``, or a
+    fresh seed, recorded in the metadata), ``"blocked"`` (variant by variant) or an
+    ``Order``.
     """
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
     lineup = _models(experiment, models)
+    if not isinstance(order, Order):
+        order = new_order(order, order_seed)
     cells = plan_cells(experiment, [m.spec for m in lineup], runs, variants, scenarios)
     plan = plan_of(cells, runs)
+    cells = order_cells(cells, order)
     run_id = run_id or new_run_id()
     with RunLock(results, run_id, "run_experiment"):
         pool = WriterPool(
             run_id=run_id,
             git_commit=git_commit(),
             metadata=metadata_for(
-                experiment, lineup, runs, plan["scenario_ids"], front_end="library", plan=plan
+                experiment,
+                lineup,
+                runs,
+                plan["scenario_ids"],
+                front_end="library",
+                plan=plan,
+                order=order.record(),
             ),
             directory=Path(results),
         )
@@ -106,7 +131,7 @@ def run_experiment(
         finally:
             pool.close_all()
             runner.tracer.close()
-        return RunResult(pool.run_id, tuple(sorted(pool.paths)), tuple(outcomes), failure)
+        return RunResult(pool.run_id, tuple(sorted(pool.paths)), tuple(outcomes), failure, order)
 
 
 def _models(

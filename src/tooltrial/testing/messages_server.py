@@ -38,6 +38,8 @@ class Faults:
 
     latency_s: float = 0.0
     latency_jitter_s: float = 0.0  # uniform extra latency in [0, jitter)
+    latency_ramp_s: float = 0.0  # drift: request n waits (n - 1) × ramp more than request 1
+    latency_ramp_max_s: float = 5.0  # ... but never more than this (bounded)
     rate_429: float = 0.0
     rate_529: float = 0.0
     rate_500: float = 0.0
@@ -51,6 +53,8 @@ class Faults:
     rpm_limit: int | None = None  # sliding 60 s window over admitted requests
 
     def __post_init__(self) -> None:
+        if self.latency_ramp_s < 0 or not 0 <= self.latency_ramp_max_s <= 60:
+            raise ValueError("latency_ramp_s must be >= 0 and latency_ramp_max_s in [0, 60]")
         rates = [getattr(self, f"rate_{k}") for k in FAULT_KINDS]
         if any(r < 0 for r in rates) or sum(rates) > 1:
             raise ValueError("fault rates must be >= 0 and sum to <= 1")
@@ -59,9 +63,11 @@ class Faults:
             raise ValueError(f"unknown fault kinds {sorted(bad)}; use {FAULT_KINDS} or 'ok'")
 
     def draw(self, number: int) -> tuple[str, float]:
-        """The fault kind ("ok" for none) and latency for request `number`."""
+        """The fault kind ("ok" for none) and latency for request `number` (1-based; with
+        a ramp, latency drifts upward over the run as a loaded server's does)."""
         rng = random.Random(f"{self.seed}:{number}")
         latency = self.latency_s + rng.random() * self.latency_jitter_s
+        latency += min(self.latency_ramp_s * (number - 1), self.latency_ramp_max_s)
         forced = self.on_requests.get(number)
         if forced:
             return forced, latency
