@@ -98,3 +98,32 @@ def test_a_declared_primary_metric_changes_the_headline(tmp_path: Path):
     metrics = comparison(data)
     assert metrics["tool_correct"]["primary"] and metrics["exact"]["p_holm"] is not None
     assert data["reliability"][0]["metric"] == "tool_correct"
+
+
+def with_order(results: Path, target: Path, kind: str) -> Path:
+    """A copy of the files whose metadata records the given order."""
+    target.mkdir()
+    for path in results.glob("*.jsonl"):
+        head, *rest = path.read_text().splitlines(keepends=True)
+        meta = json.loads(head)
+        meta["settings"]["order"] = {"kind": kind, "seed": 7} if kind == "random" else {}
+        meta["settings"]["order"]["kind"] = kind
+        (target / path.name).write_text(json.dumps(meta) + "\n" + "".join(rest))
+    return target
+
+
+def test_latency_is_compared_only_when_the_run_was_randomised(tmp_path: Path):
+    experiment = write_experiment(tmp_path / "def")
+    write_results(experiment, tmp_path / "results", sample_answers())
+    latency = {}
+    for kind in ("random", "blocked"):
+        folder = with_order(tmp_path / "results", tmp_path / kind, kind)
+        latency[kind] = comparison(payload(analyze([folder], count_tokens=False)))["latency_s"]
+    assert latency["random"]["p_value"] is not None and latency["random"]["p_holm"] is not None
+    blocked = latency["blocked"]
+    assert blocked["p_value"] is None and blocked["p_holm"] is None
+    assert blocked["difference"] == pytest.approx(latency["random"]["difference"])
+    assert "order blocked" in blocked["warning"]
+    # files of tooltrial 0.1 record no order: they ran variant by variant
+    old = comparison(payload(analyze([tmp_path / "results"], count_tokens=False)))
+    assert old["latency_s"]["p_value"] is None

@@ -274,7 +274,14 @@ def _analyze_model(
         table=rows,
         variants=summarize(rows, definition, options.count_tokens),
         comparisons={
-            t: compare(rows, reference, t, seed=seed, primary=definition.primary_metric)
+            t: compare(
+                rows,
+                reference,
+                t,
+                seed=seed,
+                primary=definition.primary_metric,
+                randomised=loaded.randomised,
+            )
             for t in others
         },
         largest={t: largest_differences(rows, reference, t) for t in others},

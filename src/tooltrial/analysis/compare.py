@@ -27,8 +27,13 @@ from tooltrial.analysis.stats import (
     within_floor,
 )
 from tooltrial.analysis.summary import success_counts
-from tooltrial.analysis.table import FIXED_BY_DESIGN, METRICS, RATE_METRICS
+from tooltrial.analysis.table import FIXED_BY_DESIGN, METRICS, RATE_METRICS, TIME_DEPENDENT
 from tooltrial.errors import UsageError
+
+BLOCKED_NOTE = (
+    "not tested: these cells ran variant by variant (order blocked), so drift over the run "
+    "lands on one variant; run with the default random order to compare it"
+)
 
 
 def one_model(table: pl.DataFrame, model: str | None = None) -> pl.DataFrame:
@@ -101,12 +106,14 @@ def compare(
     *,
     model: str | None = None,
     primary: str = "exact",
+    randomised: bool = True,
 ) -> list[Difference]:
     """``treatment`` − ``reference`` for each metric, paired over scenarios (one model).
 
     ``primary`` is the declared primary metric; every other tested metric gets a
     Holm-adjusted p over this comparison's secondary metrics (its family). Quantities
-    fixed by design (``FIXED_BY_DESIGN``) are reported without a test."""
+    fixed by design (``FIXED_BY_DESIGN``) are reported without a test, and so are
+    time-dependent ones (``TIME_DEPENDENT``) unless the run was ``randomised``."""
     out: list[Difference] = []
     for metric in metrics:
         means = scenario_means(table, metric, reference, treatment, model=model)
@@ -116,7 +123,8 @@ def compare(
         trt = means[treatment].to_numpy()
         d = trt - ref
         s = paired_statistics(d, seed=seed)
-        tested = metric not in FIXED_BY_DESIGN
+        blocked = not randomised and metric in TIME_DEPENDENT
+        tested = metric not in FIXED_BY_DESIGN and not blocked
         out.append(
             Difference(
                 metric=metric,
@@ -132,7 +140,7 @@ def compare(
                 scenarios=s.scenarios,
                 primary=metric == primary,
                 sign_flip_floor=sign_flip_min_p(int((d.round(12) != 0).sum())),
-                warning=few_differing_warning(d) if tested else None,
+                warning=BLOCKED_NOTE if blocked else few_differing_warning(d) if tested else None,
             )
         )
     return holm_adjusted(out)

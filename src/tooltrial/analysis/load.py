@@ -54,6 +54,9 @@ class Loaded:
     """``scenario_error`` lines (never results)."""
     errors_by_model: dict[str, int] = field(default_factory=dict)
     """The same, per model (a model without error lines is absent)."""
+    randomised: bool = True
+    """Every file ran its cells in a random order; if not, anything that drifts over a run
+    (latency) may differ between variants for that reason alone."""
 
 
 def load_results(paths: Iterable[str | Path]) -> Loaded:
@@ -63,6 +66,12 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
     except pl.exceptions.PolarsError as exc:
         _raise_first_bad_line(files, exc)
     meta = _metadata(lines, files)
+    nameless = meta.filter(pl.col("experiment").is_null())
+    if nameless.height:
+        raise ResultsError(
+            f"{nameless['file'][0]}:1: the metadata line names no experiment; this is not "
+            "a complete tooltrial result file, move it out of the results folder"
+        )
     experiments = meta["experiment"].unique().to_list()
     if len(experiments) != 1:
         raise ResultsError(
@@ -82,6 +91,7 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
         variant_hashes=hashes,
         errors=errors.height,
         errors_by_model=dict(errors.group_by("model").len().iter_rows()),
+        randomised=bool((meta["order"] == "random").all()),
     )
 
 
@@ -123,6 +133,8 @@ def _metadata(lines: pl.DataFrame, files: list[Path]) -> pl.DataFrame:
         "variant",
         "variant_hash",
         pl.col("settings").str.json_path_match("$.experiment_source").alias("source"),
+        # files without an order (tooltrial 0.1) ran variant by variant
+        pl.col("settings").str.json_path_match("$.order.kind").fill_null("blocked").alias("order"),
     )
 
 

@@ -40,6 +40,9 @@ RATE_METRICS = (
     "hallucinated",
     "malformed",
 )
+TIME_DEPENDENT = ("latency_s",)
+"""Compared (tested) only when every file ran in a random order: in a blocked run, drift
+over the run (server load, rate limits, a deploy) lands on whichever variant ran then."""
 FIXED_BY_DESIGN = ("input_tokens",)
 """Reported, never tested: in a single-turn experiment a variant's input tokens differ
 from another's by exactly its system prompt and tool definitions, so a test of them would

@@ -68,6 +68,7 @@ class RunLock:
         self.directory, self.run_id, self.front_end = Path(directory), run_id, front_end
         self.path = lock_path(directory, run_id)
         self._fd: int | None = None
+        self._made_directory = False
 
     @property
     def held(self) -> bool:
@@ -76,6 +77,7 @@ class RunLock:
     def acquire(self) -> None:
         if self._fd is not None:
             return
+        self._made_directory = not self.directory.exists()
         self.directory.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -140,6 +142,9 @@ class RunLock:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)  # while still held: see the module docstring
         os.close(fd)
+        if self._made_directory:  # a run refused before it wrote leaves no empty folder
+            with contextlib.suppress(OSError):
+                self.directory.rmdir()  # only if empty
 
     def __enter__(self) -> RunLock:
         self.acquire()
