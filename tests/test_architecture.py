@@ -8,6 +8,7 @@ still dependencies), read from the source with ``ast``.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,37 @@ def test_light_entry_points_load_no_heavy_library(code):
 
 def test_analysis_is_loaded_on_first_use():
     assert {"polars", "scipy"} <= loaded_after("import tooltrial; tooltrial.analyze")
+
+
+RUN_ONE_CELL = """
+import sys
+from tooltrial.cli import main
+code = main(["run", {experiment!r}, "--model", "anthropic:lean", "--variant", "baseline",
+             "--scenario", "create-task-tomorrow-at-3", "--runs", "1", "--results", {results!r}])
+print("LOADED", " ".join(sorted(sys.modules)))
+sys.exit(code)
+"""
+
+
+def test_an_anthropic_run_imports_only_what_its_model_needs(tmp_path):
+    from tooltrial.testing.messages_server import MessagesServer
+
+    experiment = str(PACKAGE.parent.parent / "tests" / "experiment")
+    code = RUN_ONE_CELL.format(experiment=experiment, results=str(tmp_path / "r"))
+    with MessagesServer(max_seconds=60) as server:
+        env = {"ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "sk-test-lean-0000"}
+        env |= {"LANGSMITH_TRACING": "false"}
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **env},
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert len(server.requests) == 2  # the preflight, then the one cell
+    loaded = set(done.stdout.rsplit("LOADED", 1)[1].split())
+    assert "langchain_anthropic" in loaded  # what the model needs
+    unneeded = {"polars", "scipy", "numpy", "llama_cpp", "langchain_openai"}
+    assert not unneeded & loaded
+    assert "tooltrial.tracing.otel" not in loaded and "tooltrial.analysis" not in loaded
