@@ -825,3 +825,18 @@ def test_merge_keys_may_be_overridden(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text("- id: a\n  id: b\n  prompt: p\n  expect: {}\n")
     with pytest.raises(DefinitionError, match=r"s.yaml:2: duplicate key 'id'"):
         load_experiment(tmp_path)
+
+
+@pytest.mark.parametrize("error", [ZeroDivisionError, ValueError, KeyError])
+def test_an_unexpected_exception_is_a_bug_with_its_traceback(error, tmp_path, capsys, monkeypatch):
+    """Not dressed up as bad input: a ValueError from tooltrial's own code is a bug too."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise error("something tooltrial did not expect")
+
+    monkeypatch.setattr("tooltrial.cli.load_experiment", broken)
+    code = main(["run", str(SAMPLE), "--results", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert "Traceback" in err and "this is a bug in tooltrial" in err
+    assert not (tmp_path / "r").exists()

@@ -54,6 +54,10 @@ def test_the_readme_library_example(server: MessagesServer, tmp_path: Path) -> N
     tooltrial.write_report(analysis, page, "json")
     data = json.loads(page.read_text())
     assert {m["model"] for m in data["per_model"]} == {"anthropic:model-a", "anthropic:model-b"}
+    (block, *_) = data["interaction"]  # does the variant difference depend on the model?
+    assert block["model"] == "anthropic:model-b" and block["metrics"]
+    for section in data["per_model"]:  # every cell of each model kept
+        assert section["results"] == cells // 2
 
 
 def test_a_failed_preflight_calls_no_cell(tmp_path: Path) -> None:
