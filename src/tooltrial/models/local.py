@@ -21,6 +21,7 @@ decision (the handler forces 0 there), so repetitions vary the way a served mode
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import json
 import os
@@ -189,6 +190,8 @@ class LocalModel(Model):
                     n_threads=os.cpu_count() or 1,
                     verbose=False,
                 )
+                # freed before interpreter teardown, when llama.cpp's __del__ would fail noisily
+                atexit.register(llama.close)
                 _LOADED[key] = _Loaded(llama, threading.Lock(), PrefixStates())
             return _LOADED[key]
 
