@@ -15,7 +15,7 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 from test_analysis import sample_answers, write_experiment, write_results
 
-from tooltrial.analysis import analyze, holm
+from tooltrial.analysis import RATE_METRICS, analyze, holm
 from tooltrial.cli import main
 from tooltrial.report import payload, render_markdown
 
@@ -127,3 +127,15 @@ def test_latency_is_compared_only_when_the_run_was_randomised(tmp_path: Path):
     # files of tooltrial 0.1 record no order: they ran variant by variant
     old = comparison(payload(analyze([tmp_path / "results"], count_tokens=False)))
     assert old["latency_s"]["p_value"] is None
+
+
+def test_rate_intervals_stay_within_what_a_difference_of_rates_can_be(tmp_path: Path):
+    # 3 scenarios, one differing: the t-interval alone would reach past ±100 points
+    experiment = write_experiment(tmp_path / "def")
+    answers = {k: v for k, v in sample_answers().items() if k[1] != "agenda"}
+    write_results(experiment, tmp_path / "results", answers)
+    data = payload(analyze([tmp_path / "results"], count_tokens=False))
+    rates = [m for m in comparison(data).values() if m["metric"] in RATE_METRICS]
+    defined = [m for m in rates if m["ci_low"] == m["ci_low"]]  # NaN: a single scenario
+    assert defined and all(-1 <= m["ci_low"] <= m["ci_high"] <= 1 for m in defined)
+    assert any(m["ci_low"] == -1 or m["ci_high"] == 1 for m in rates)

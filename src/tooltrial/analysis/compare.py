@@ -133,8 +133,9 @@ def compare(
                 reference_mean=float(ref.mean()),
                 treatment_mean=float(trt.mean()),
                 difference=s.estimate,
-                ci_low=s.ci_low,
-                ci_high=s.ci_high,
+                # a difference of rates lies in [-1, 1]: clipping there never loses coverage
+                ci_low=max(s.ci_low, -1.0) if metric in RATE_METRICS else s.ci_low,
+                ci_high=min(s.ci_high, 1.0) if metric in RATE_METRICS else s.ci_high,
                 p_value=s.p_value if tested else None,
                 p_sign_flip=s.p_sign_flip if tested else None,
                 scenarios=s.scenarios,

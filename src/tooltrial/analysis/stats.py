@@ -285,6 +285,8 @@ def few_differing_warning(differences: np.ndarray, minimum: int = 5) -> str | No
     differing = int(np.count_nonzero(d))
     if differing >= minimum:
         return None
+    if differing == 0:
+        return f"no scenario of {d.size} differs between the variants: nothing to test"
     floor = sign_flip_min_p(differing)
     reach = "cannot reach 0.05" if floor >= 0.05 else "can reach 0.05"
     return (

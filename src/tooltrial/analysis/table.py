@@ -24,7 +24,7 @@ from tooltrial.errors import ResultsError, UsageError
 METRICS: dict[str, str] = {
     "exact": "exact match",
     "tool_correct": "action selection",
-    "args_correct": "arguments (given the right tool)",
+    "args_correct": "arguments (given the right action)",
     "abstain_correct": "no-call / clarify",
     "hallucinated": "hallucinated tool",
     "malformed": "malformed arguments",

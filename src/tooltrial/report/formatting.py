@@ -18,6 +18,8 @@ def pct(value: float | None) -> str:
 def signed_pct(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "–"
+    if math.isinf(value):
+        return "unbounded"
     return f"{round(100 * value, 1) + 0.0:+.1f} pp"  # + 0.0: no "-0.0" from rounding noise
 
 
@@ -41,14 +43,7 @@ def holm_text(m: dict[str, Any]) -> str:
 
 def comparison_notes(comp: dict[str, Any]) -> list[str]:
     """What a reader must know to trust a comparison's p-values, as sentences."""
-    notes = [f"{m['label']}: {m['warning']}" for m in comp["metrics"] if m.get("warning")]
-    primary = next((m for m in comp["metrics"] if m["primary"]), None)
-    if primary is not None and primary["sign_flip_floor"] > 0.05:
-        notes.append(
-            f"{primary['label']}: the sign-flip test cannot go below "
-            f"p = {primary['sign_flip_floor']:.3f} with this few differing scenarios."
-        )
-    return notes
+    return [f"{m['label']}: {m['warning']}" for m in comp["metrics"] if m.get("warning")]
 
 
 def fmt_diff(m: dict[str, Any], key: str = "difference") -> tuple[str, str]:
@@ -59,7 +54,11 @@ def fmt_diff(m: dict[str, Any], key: str = "difference") -> tuple[str, str]:
         digits = 3 if m["metric"] == "latency_s" else 1
 
         def show(value: float | None) -> str:
-            return "–" if value is None else f"{round(value, digits) + 0.0:+,.{digits}f}"
+            if value is None or math.isnan(value):
+                return "–"
+            if math.isinf(value):  # all differences equal, too few scenarios to bound it
+                return "unbounded"
+            return f"{round(value, digits) + 0.0:+,.{digits}f}"
 
     return show(m[key]), f"[{show(m['ci_low'])}, {show(m['ci_high'])}]"
 
