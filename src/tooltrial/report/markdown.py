@@ -152,7 +152,7 @@ def _md_variants(section: dict[str, Any]) -> str:
         "variant",
         "results",
         "exact",
-        "tool",
+        "action",
         "args",
         "no-call/clarify",
         "halluc.",
