@@ -82,8 +82,10 @@ def timed(command: list[str], env: dict[str, str], clock: FirstRequest) -> tuple
     return clock.since(started), done.stdout
 
 
-def tooltrial_command(results: str) -> list[str]:
-    run = ["run", str(ROOT / "tests" / "experiment"), "--model", "anthropic:bench"]
+def tooltrial_command(results: str, root: Path = ROOT) -> list[str]:
+    """A one-cell run of ``root``'s own sample experiment (a checkout's code reads the
+    definitions of its own time)."""
+    run = ["run", str(root / "tests" / "experiment"), "--model", "anthropic:bench"]
     run += ["--variant", "baseline", "--scenario", "create-task-tomorrow-at-3", "--runs", "1"]
     return [sys.executable, "-c", TOOLTRIAL.format(heavy=HEAVY), *run, "--results", results]
 
@@ -91,7 +93,9 @@ def tooltrial_command(results: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--other", type=Path, help="another checkout's src/ to compare")
+    parser.add_argument(
+        "--other", type=Path, help="another checkout's src/ to compare (its tests/ beside it)"
+    )
     args = parser.parse_args()
     clock = FirstRequest()
     with MessagesServer(responder=clock) as server, tempfile.TemporaryDirectory() as tmp:
@@ -110,7 +114,7 @@ def main() -> None:
             times["tooltrial"].append(elapsed)
             heavy["tooltrial"] = out.rsplit("HEAVY", 1)[-1].strip()
             if other_env:
-                command = tooltrial_command(results + "-other")
+                command = tooltrial_command(results + "-other", args.other.resolve().parent)
                 elapsed, out = timed(command, other_env, clock)
                 times["tooltrial (other)"].append(elapsed)
                 heavy["tooltrial (other)"] = out.rsplit("HEAVY", 1)[-1].strip()

@@ -21,8 +21,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
-from dateutil import parser as _dateutil
-
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 LOOKS_ISO = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
@@ -91,6 +89,8 @@ def _read_iso(text: str, zone: tzinfo) -> Written | None:
 def _read_common(text: str, zone: tzinfo) -> Written | None:
     if _POSIX_ZONE.search(text):
         return None
+    from dateutil import parser as _dateutil  # only scoring needs it, not a run's start
+
     try:
         a = _dateutil.parse(text, default=_DEFAULT_A, tzinfos=_zone_named)
         b = _dateutil.parse(text, default=_DEFAULT_B, tzinfos=_zone_named)
