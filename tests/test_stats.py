@@ -238,3 +238,23 @@ def test_unanimous_reps_no_longer_make_every_reps_option_alike():
 def test_a_pilot_without_variation_still_plans_for_the_worst_case():
     comp = stats.split_variance(0.0, 0.0, 3, 20, floor=0.2)
     assert comp.worst_case and comp.within == 0.5 and comp.between == 0.0
+
+
+def test_pass_k_uses_the_exact_binomial_ratio_without_big_integers():
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        n = int(rng.integers(1, 300))
+        c, k = int(rng.integers(0, n + 1)), int(rng.integers(1, n + 1))
+        want = math.comb(c, k) / math.comb(n, k)
+        assert stats.pass_hat_k_per_task([(c, n)], k)[0] == pytest.approx(
+            want, rel=1e-9, abs=1e-300
+        )
+        want_at = 1 - math.comb(n - c, k) / math.comb(n, k)
+        assert stats.pass_at_k_per_task([(c, n)], k)[0] == pytest.approx(want_at, rel=1e-9)
+
+
+def test_a_report_shows_small_k_and_n():
+    assert stats.reliability_ks(3) == [1, 2, 3]
+    assert stats.reliability_ks(8) == list(range(1, 9))
+    assert stats.reliability_ks(250) == [*range(1, 9), 250]
+    assert stats.reliability_ks(0) == []

@@ -22,6 +22,7 @@ from tooltrial.analysis.stats import (
     holm,
     paired_statistics,
     pass_k_differences,
+    reliability_ks,
     sign_flip_min_p,
     split_variance,
     within_floor,
@@ -293,7 +294,7 @@ def reliability_differences(
     most = min(max(ref[s][1] for s in common), max(trt[s][1] for s in common))
     pairs = ([ref[s] for s in common], [trt[s] for s in common])
     out = {}
-    for k in range(1, most + 1):
+    for k in reliability_ks(most):
         d = pass_k_differences(*pairs, k)
         if d.size:
             out[k] = paired_statistics(d, seed=seed)

@@ -316,10 +316,7 @@ def pass_hat_k_per_task(successes: Sequence[tuple[int, int]], k: int) -> np.ndar
     (:func:`trial_counts`).
     """
     _check_counts(successes, k)
-    return np.array(
-        [math.comb(c, k) / math.comb(n, k) if n >= k else math.nan for c, n in successes],
-        dtype=float,
-    )
+    return np.array([_comb_ratio(c, n, k) for c, n in successes], dtype=float)
 
 
 def pass_at_k_per_task(successes: Sequence[tuple[int, int]], k: int) -> np.ndarray:
@@ -328,10 +325,24 @@ def pass_at_k_per_task(successes: Sequence[tuple[int, int]], k: int) -> np.ndarr
     The unbiased estimate of the chance that at least one of k fresh trials succeeds.
     """
     _check_counts(successes, k)
-    return np.array(
-        [1 - math.comb(n - c, k) / math.comb(n, k) if n >= k else math.nan for c, n in successes],
-        dtype=float,
-    )
+    return np.array([1 - _comb_ratio(n - c, n, k) for c, n in successes], dtype=float)
+
+
+def _comb_ratio(a: int, n: int, k: int) -> float:
+    """C(a, k)/C(n, k) for a ≤ n, as the product of (a − i)/(n − i): no big integers, so
+    it stays cheap with hundreds of reps. nan where n < k."""
+    if n < k:
+        return math.nan
+    if a < k:
+        return 0.0
+    i = np.arange(k, dtype=float)
+    return float(np.prod((a - i) / (n - i)))
+
+
+def reliability_ks(most: int) -> list[int]:
+    """The k a report shows pass^k for: 1 … 8 and the most reps any scenario has. Agent
+    benchmarks report small k; past 8 the curve says little that pass^n does not."""
+    return sorted({*range(1, min(most, 8) + 1), most}) if most >= 1 else []
 
 
 def _task_mean(values: np.ndarray) -> float:

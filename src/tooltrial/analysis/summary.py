@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from tooltrial.analysis.stats import pass_at_k, pass_hat_k, tasks_below_k
+from tooltrial.analysis.stats import pass_at_k, pass_hat_k, reliability_ks, tasks_below_k
 from tooltrial.analysis.table import RATE_METRICS
 from tooltrial.definitions import Experiment, Variant
 
@@ -201,13 +201,13 @@ def success_counts(table: pl.DataFrame, variant: str, metric: str) -> dict[str, 
 
 
 def reliability(table: pl.DataFrame, experiment: Experiment, metric: str) -> list[Reliability]:
-    """pass^k and pass@k for k = 1 … the most reps any scenario has, per variant."""
+    """pass^k and pass@k per variant, for k = 1 … 8 and the most reps any scenario has."""
     out = []
     for variant in experiment.variants:
         counts = list(success_counts(table, variant.name, metric).values())
         if not counts:
             continue
-        ks = range(1, max(n for _, n in counts) + 1)
+        ks = reliability_ks(max(n for _, n in counts))
         out.append(
             Reliability(
                 variant=variant.name,
