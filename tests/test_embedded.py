@@ -47,3 +47,16 @@ def test_a_plain_answer_has_text():
     response = asyncio.run(model.generate("You are friendly.", "Say hello.", [], 1))
     assert response.text.strip() and not response.tool_calls
     assert response.content == ({"type": "text", "text": response.text},)
+
+
+def test_xdist_workers_share_the_cores(monkeypatch):
+    """llama.cpp's threads spin while they wait: more threads than cores is slow and erratic."""
+    from tooltrial.models.local import _threads
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+    assert _threads() == 8
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    assert _threads() == 4
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "16")
+    assert _threads() == 1

@@ -187,7 +187,8 @@ class LocalModel(Model):
                 llama = Llama(
                     model_path=str(smollm2_path()),
                     n_ctx=self.n_ctx,
-                    n_threads=os.cpu_count() or 1,
+                    n_threads=_threads(),
+                    n_threads_batch=_threads(),
                     verbose=False,
                 )
                 # freed before interpreter teardown, when llama.cpp's __del__ would fail noisily
@@ -225,6 +226,16 @@ class LocalModel(Model):
             "protocol": "chatml-function-calling (driven by tooltrial.models.local)",
             "seed": "derived from scenario, variant and rep",
         }
+
+
+def _threads() -> int:
+    """The cores this process may use. pytest-xdist runs one model per worker, and
+    llama.cpp's threads spin while they wait: more threads than cores made one call take
+    anywhere from seconds to minutes. So the cores are shared out between the workers
+    (xdist sets PYTEST_XDIST_WORKER_COUNT in each)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    share = int(workers) if workers.isdigit() and int(workers) > 0 else 1
+    return max(1, (os.cpu_count() or 1) // share)
 
 
 class _Reply:
