@@ -12,54 +12,28 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_resume import (  # the same real-process helpers as the SIGKILL tests
+    FAKE_KEY,
+    count_results,
+    fake_key,  # noqa: F401 (an autouse fixture: importing it applies it here)
+    result_cells,
+    run_args,
+    start_run,
+)
 
 from tooltrial.cli import main
 from tooltrial.log.reader import iter_records
-from tooltrial.log.records import Metadata, Result
 from tooltrial.log.validate import validate
 from tooltrial.run.lock import SIGTERM_EXIT, RunInProgress, RunLock, lock_path
 from tooltrial.testing.messages_server import Faults, MessagesServer
-from tooltrial.types import Cell
 
 ROOT = Path(__file__).parent.parent
 EXPERIMENT_DIR = ROOT / "tests" / "experiment"
-FAKE_KEY = "sk-test-not-a-real-key-0000"
 CELLS = 40  # 2 variants x 20 scenarios, one run
-
-
-@pytest.fixture(autouse=True)
-def fake_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
-
-
-def run_args(srv: MessagesServer, results: Path, *extra: str) -> list[str]:
-    return [
-        "run",
-        "--model",
-        "anthropic:claude-test",
-        "--base-url",
-        srv.url,
-        "--results",
-        str(results),
-        *extra,
-    ]
-
-
-def result_cells(results: Path, run_id: str) -> Counter[Cell]:
-    """Every result of the run, counted per cell, parsing every line on the way."""
-    cells: Counter[Cell] = Counter()
-    for path in results.glob("*.jsonl"):
-        records = list(iter_records(path))  # raises on any cut or garbled line
-        assert isinstance(records[0], Metadata)
-        if records[0].run_id == run_id:
-            found = [r for r in records if isinstance(r, Result)]
-            cells.update(Cell(r.model, r.variant, r.scenario_id, r.rep) for r in found)
-    return cells
 
 
 def every_line_whole(results: Path) -> None:
@@ -68,24 +42,8 @@ def every_line_whole(results: Path) -> None:
         list(iter_records(path))
 
 
-def count_results(results: Path) -> int:
-    total = 0
-    for path in results.glob("*.jsonl"):
-        with path.open("rb") as handle:
-            total += sum(1 for line in handle if b'"scenario_result"' in line)
-    return total
-
-
 def preflights(srv: MessagesServer) -> int:
     return sum(1 for r in srv.requests if r.body and r.body.get("max_tokens") == 1)
-
-
-def start_run(srv: MessagesServer, results: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "ANTHROPIC_API_KEY": FAKE_KEY, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "tooltrial", *run_args(srv, results, *args)]
-    return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
 
 
 def wait_for_results(results: Path, process: subprocess.Popen[str], at_least: int) -> None:
