@@ -18,8 +18,6 @@ def pct(value: float | None) -> str:
 def signed_pct(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "–"
-    if math.isinf(value):
-        return "unbounded"
     return f"{round(100 * value, 1) + 0.0:+.1f} pp"  # + 0.0: no "-0.0" from rounding noise
 
 
@@ -54,11 +52,7 @@ def fmt_diff(m: dict[str, Any], key: str = "difference") -> tuple[str, str]:
         digits = 3 if m["metric"] == "latency_s" else 1
 
         def show(value: float | None) -> str:
-            if value is None or math.isnan(value):
-                return "–"
-            if math.isinf(value):  # all differences equal, too few scenarios to bound it
-                return "unbounded"
-            return f"{round(value, digits) + 0.0:+,.{digits}f}"
+            return "–" if value is None else f"{round(value, digits) + 0.0:+,.{digits}f}"
 
     return show(m[key]), f"[{show(m['ci_low'])}, {show(m['ci_high'])}]"
 
