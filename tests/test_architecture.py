@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "tooltrial"
 LAYERS: list[set[str]] = [
     {"_version", "types", "errors"},
     {"definitions"},
+    {"apps"},
     {"models"},
     {"log"},
     {"tracing"},

@@ -1,18 +1,19 @@
-"""Plain data shared by every layer: what a model returned, what went wrong, and which
-cell of the experiment a call belongs to. Nothing here imports the rest of tooltrial.
+"""Plain data shared by every layer: what a model returned, what went wrong, which cell
+of the experiment a call belongs to, and (agentic experiments) the conversation a cell
+had and how it was judged. Nothing here imports the rest of tooltrial.
 
-``ToolCall``, ``Usage`` and ``ModelResponse`` are frozen pydantic models, so they
-serialise themselves (``model_dump`` / ``model_validate``) the same way for the JSONL
-log, the response cache and the traces.
+``ToolCall``, ``Usage``, ``ModelResponse`` and the conversation types are frozen pydantic
+models, so they serialise themselves (``model_dump`` / ``model_validate``) the same way
+for the JSONL log, the response cache and the traces.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Frozen(BaseModel):
@@ -41,6 +42,120 @@ class ModelResponse(_Frozen):
     content: tuple[dict[str, Any], ...] = ()
 
 
+# --- conversations (agentic experiments) ------------------------------------------------
+
+
+class ToolResult(_Frozen):
+    """What one tool call returned, as sent back to the model.
+
+    ``content`` is the text the model receives (a tool's JSON-able return value is sent
+    as JSON); ``is_error`` marks a tool that raised, an unknown tool, arguments that fail
+    the tool's JSON Schema, or a timeout. ``size`` is ``content``'s length in UTF-8 bytes;
+    ``changes`` how many rows the call changed in the app (0 for a pure read)."""
+
+    call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+    size: int = 0
+    changes: int = 0
+    duration_s: float = 0.0
+
+
+class UserTurn(_Frozen):
+    role: Literal["user"] = "user"
+    text: str
+
+
+class AssistantTurn(_Frozen):
+    """One model turn: the reply, and how getting it went (a retried call is one turn)."""
+
+    role: Literal["assistant"] = "assistant"
+    response: ModelResponse
+    latency_s: float = 0.0
+    attempts: int = 1
+    retry_wait_s: float = 0.0
+    cached: bool = False
+
+
+class ToolTurn(_Frozen):
+    """The results of every tool call of the assistant turn before it, in call order."""
+
+    role: Literal["tool"] = "tool"
+    results: tuple[ToolResult, ...]
+
+
+Message = Annotated[UserTurn | AssistantTurn | ToolTurn, Field(discriminator="role")]
+"""One entry of a conversation, as sent to a model (``Model.chat``) and as recorded."""
+
+
+class CheckResult(_Frozen):
+    """One part of a success verdict: its name, whether it held, and why not."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class RowChange(_Frozen):
+    """One row of the app's state that differs between two snapshots (``before`` None:
+    added; ``after`` None: removed)."""
+
+    table: str
+    key: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+STOP_REASONS = (
+    "answered",
+    "max_turns",
+    "max_tool_calls",
+    "max_tokens",
+    "tool_timeout",
+)
+"""Why a conversation ended: the model answered without a tool call and no scripted user
+turn was left, or a limit stopped it (``definitions.agentic.Limits``)."""
+
+
+class Conversation(_Frozen):
+    """A whole agentic cell: every message, why it stopped, the change it made to the app
+    (initial → final state) and the verdict on it, part by part."""
+
+    messages: tuple[Message, ...]
+    stop_reason: str
+    checks: tuple[CheckResult, ...]
+    diff: tuple[RowChange, ...] = ()
+
+    @property
+    def success(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def assistant_turns(self) -> list[AssistantTurn]:
+        return [m for m in self.messages if isinstance(m, AssistantTurn)]
+
+    @property
+    def tool_results(self) -> list[ToolResult]:
+        return [r for m in self.messages if isinstance(m, ToolTurn) for r in m.results]
+
+    @property
+    def usage(self) -> Usage:
+        turns = self.assistant_turns
+        return Usage(
+            input_tokens=sum(t.response.usage.input_tokens for t in turns),
+            output_tokens=sum(t.response.usage.output_tokens for t in turns),
+        )
+
+    @property
+    def final_text(self) -> str:
+        turns = self.assistant_turns
+        return turns[-1].response.text if turns else ""
+
+
+# --- outcomes ----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Failure:
     """What went wrong with a call, in the terms the runner acts on."""
@@ -66,7 +181,8 @@ class Cell:
 
 @dataclass
 class Outcome:
-    """How one cell ended: a response, or the failure of its last attempt."""
+    """How one cell ended: a response, or the failure of its last attempt. An agentic
+    cell's ``response`` is its last model reply and ``conversation`` the whole of it."""
 
     cell: Cell
     response: ModelResponse | None
@@ -78,6 +194,7 @@ class Outcome:
     temperature: float | None = None
     trace_id: str | None = None
     cached: bool = False
+    conversation: Conversation | None = None
 
 
 UNPARSED = "_unparsed"

@@ -13,16 +13,18 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tooltrial.definitions.agentic import Limits
 from tooltrial.definitions.limits import check_value
 from tooltrial.definitions.matchers import Expectations, compile_expectations
 from tooltrial.definitions.scenarios import Scenario
 from tooltrial.definitions.variants import Variant
 from tooltrial.errors import DefinitionError, ExpectationError
 
-PrimaryMetric = Literal["exact", "tool_correct", "args_correct", "abstain_correct"]
-"""Metrics an experiment may declare primary (see ``tooltrial.analysis.table.METRICS``)."""
+PrimaryMetric = Literal["exact", "tool_correct", "args_correct", "abstain_correct", "success"]
+"""Metrics an experiment may declare primary (see ``tooltrial.analysis.table.METRICS``);
+``success`` is an agentic experiment's, and its default."""
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 """What the providers accept as a tool name (Anthropic's rule; OpenAI's is the same)."""
@@ -45,9 +47,27 @@ class Experiment(BaseModel):
     max_tokens: int = 512
     primary_metric: PrimaryMetric = "exact"
     """The one comparison the experiment is for: the report's headline, the one p-value
-    not adjusted for multiplicity. Declare it before the run."""
+    not adjusted for multiplicity. Declare it before the run. Default: ``exact``, or
+    ``success`` in an agentic experiment."""
+    app: str | None = None
+    """Agentic experiments: the app the tools act on, ``file.py:Class`` (relative to the
+    definition file when loaded from one) or ``module:Class``; see ``tooltrial.apps``."""
+    limits: Limits = Field(default_factory=Limits)
+    """When an agentic conversation is stopped."""
     source: str | None = None
     """Where it was loaded from; recorded in metadata so analysis can find expectations."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _agentic_defaults(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("app") and "primary_metric" not in data:
+            data = {**data, "primary_metric": "success"}
+        return data
+
+    @property
+    def agentic(self) -> bool:
+        """Whether tools run against an app in a conversation (else: one call per cell)."""
+        return self.app is not None
 
     @field_validator("fixed_timestamp")
     @classmethod
@@ -169,6 +189,7 @@ def check_experiment(experiment: Experiment, source: str = "<python>") -> Experi
         problem = variant_problem(variant)
         if problem is not None:
             raise DefinitionError(f"{source}: variant {variant.name!r}: {problem[1]}")
+    _check_agentic(experiment, source)
     _check_scenarios(experiment, names, source)
     try:
         experiment.expectations  # noqa: B018 (compiles and caches)
@@ -187,7 +208,8 @@ def _check_scenarios(experiment: Experiment, names: list[str], source: str) -> N
         if scenario.id in seen:
             raise DefinitionError(f"{where}: duplicate id; give each scenario its own id")
         seen.add(scenario.id)
-        for key in scenario.expect:
+        _check_kind(experiment, scenario, where)
+        for key in [*scenario.expect, *(scenario.success.forbidden if scenario.success else ())]:
             if key != "*" and key not in names:
                 raise DefinitionError(
                     f"{where}: expectation for unknown variant {key!r}; "
@@ -197,7 +219,69 @@ def _check_scenarios(experiment: Experiment, names: list[str], source: str) -> N
             _check_tools(scenario, variant, where)
 
 
+def _check_kind(experiment: Experiment, scenario: Scenario, where: str) -> None:
+    """A single-turn scenario states expectations; an agentic one, success criteria."""
+    if experiment.agentic:
+        if scenario.success is None:
+            raise DefinitionError(
+                f"{where}: this experiment has an app, so each scenario needs 'success:' "
+                "(what must hold in the app's final state)"
+            )
+        if scenario.expect:
+            raise DefinitionError(
+                f"{where}: 'expect' scores a single call; in an experiment with an app, "
+                "say what must hold at the end under 'success:' instead"
+            )
+        reference = scenario.success.reference
+        if reference is not None and reference.via not in [v.name for v in experiment.variants]:
+            raise DefinitionError(
+                f"{where}: the reference replays through variant {reference.via!r}, which "
+                "this experiment does not have"
+            )
+        return
+    for field_name in ("success", "setup", "user_turns"):
+        if getattr(scenario, field_name):
+            raise DefinitionError(
+                f"{where}: '{field_name}' needs an app the tools act on; name one with "
+                "'app:' in the experiment, or leave it out"
+            )
+    if not scenario.expect:
+        raise DefinitionError(f"{where}: no expectation; add 'expect:' (or '*' for every variant)")
+
+
+def _check_agentic(experiment: Experiment, source: str) -> None:
+    if experiment.agentic:
+        for variant in experiment.variants:
+            if variant.implementation is None:
+                raise DefinitionError(
+                    f"{source}: variant {variant.name!r} has no 'implementation:'; in an "
+                    "experiment with an app, name the Python file with its tool functions"
+                )
+        if experiment.primary_metric != "success":
+            raise DefinitionError(
+                f"{source}: primary_metric {experiment.primary_metric!r} scores a single "
+                "call; an experiment with an app is judged by 'success'"
+            )
+    elif experiment.primary_metric == "success":
+        raise DefinitionError(
+            f"{source}: primary_metric 'success' needs an app the tools act on; name one "
+            "with 'app:', or declare exact, tool_correct, args_correct or abstain_correct"
+        )
+
+
 def _check_tools(scenario: Scenario, variant: Variant, where: str) -> None:
+    if scenario.success is not None:
+        calls = [*scenario.success.forbidden_for(variant.name)]
+        reference = scenario.success.reference
+        if reference is not None and reference.via == variant.name:
+            calls += reference.calls  # type: ignore[arg-type]
+        for call in calls:
+            if call.tool not in variant.tool_names:
+                raise DefinitionError(
+                    f"{where}: names tool {call.tool!r}, which variant {variant.name!r} "
+                    f"does not have (it has: {', '.join(sorted(variant.tool_names))})"
+                )
+        return
     try:
         expectation = scenario.expectation_for(variant.name)
     except KeyError:

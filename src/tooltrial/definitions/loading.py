@@ -142,6 +142,21 @@ def _load_python(target: str) -> Experiment:
     return check_experiment(value.model_copy(update={"source": target}), source=target)
 
 
+def import_code(reference: str) -> tuple[Any, str]:
+    """The module a code reference (``file.py[:Name]`` or ``module[:Name]``) names, and
+    the name after the colon ('' if none); what the code raises is a DefinitionError."""
+    file, _, name = reference.partition(":")
+    if file.endswith(".py"):
+        return _import_file(Path(file)), name
+    return _import_module(file, reference), name
+
+
+def run_user_code(target: str, function: Any, *args: Any) -> Any:
+    """Call the user's ``function``; what it raises is a DefinitionError naming its
+    file and line (``target`` when no frame of the user's is found)."""
+    return _user_code(target, function, *args)
+
+
 def _import_file(path: Path) -> Any:
     if not path.is_file():
         raise DefinitionError(f"{path}: no such file; give an existing .py file")
@@ -352,8 +367,21 @@ def _load_scenarios(path: Path) -> list[Scenario]:
     return scenarios
 
 
+def resolve_code(reference: Any, base: Path) -> Any:
+    """A code reference (``file.py``, ``file.py:Name`` or ``module:Name``) with a relative
+    file made absolute against ``base`` (the folder of the file that names it)."""
+    if not isinstance(reference, str):
+        return reference  # the model's own validation says what is wrong
+    file, colon, name = reference.partition(":")
+    if file.endswith(".py") and not Path(file).is_absolute():
+        return f"{(base / file).resolve()}{colon}{name}"
+    return reference
+
+
 def _load_variant(path: Path) -> Variant:
     raw = _read_mapping(path)
+    if "implementation" in raw:
+        raw["implementation"] = resolve_code(raw["implementation"], path.parent)
     try:
         variant = Variant.model_validate(raw)
     except ValidationError as exc:
@@ -406,6 +434,8 @@ def _build_experiment(path: Path, raw: dict[str, Any]) -> Experiment:
     (scenario_file,) = _file_list(path, raw, "scenarios", many=False)
     variants = [_load_variant(v) for v in variant_files]
     scenarios = _load_scenarios(scenario_file)
+    if "app" in raw:
+        raw["app"] = resolve_code(raw["app"], path.parent)
     try:
         experiment = Experiment(
             **raw, variants=tuple(variants), scenarios=tuple(scenarios), source=str(path)

@@ -23,6 +23,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from tooltrial.definitions import dates
+from tooltrial.definitions.agentic import RowCheck, Success
 from tooltrial.definitions.scenarios import Expectation, ExpectedCall, Scenario
 from tooltrial.definitions.variants import Variant
 from tooltrial.errors import ExpectationError
@@ -239,18 +240,56 @@ class CompiledExpectation:
     calls: tuple[CompiledCall, ...]
 
 
+@dataclass(frozen=True)
+class CompiledRowCheck:
+    """A ``RowCheck`` ready to judge: matchers on the selecting and the checked columns."""
+
+    check: RowCheck
+    where: Mapping[str, Matcher]
+    values: Mapping[str, Matcher]
+
+    def selects(self, row: Mapping[str, Any]) -> bool:
+        return all(m.matches(row.get(column)) for column, m in self.where.items())
+
+    def problems(self, row: Mapping[str, Any]) -> list[str]:
+        return [
+            f"{column}={short(row.get(column))} is not acceptable"
+            for column, matcher in self.values.items()
+            if not matcher.matches(row.get(column))
+        ]
+
+
+@dataclass(frozen=True)
+class CompiledSuccess:
+    """A scenario's success criteria with every matcher compiled."""
+
+    success: Success
+    state: tuple[CompiledRowCheck, ...]
+    forbidden: Mapping[str, tuple[CompiledCall, ...]]
+    """Per variant name (every variant of the experiment)."""
+
+
 class Expectations:
-    """Every (scenario, variant) expectation of an experiment, compiled."""
+    """Every (scenario, variant) expectation of an experiment, compiled, and every agentic
+    scenario's success criteria."""
 
     def __init__(
-        self, compiled: dict[tuple[str, str], CompiledExpectation], built_from: tuple[Any, ...]
+        self,
+        compiled: dict[tuple[str, str], CompiledExpectation],
+        built_from: tuple[Any, ...],
+        success: dict[str, CompiledSuccess] | None = None,
     ) -> None:
         self._compiled = compiled
         self._built_from = built_from
+        self._success = success or {}
 
     def get(self, scenario_id: str, variant: str) -> CompiledExpectation:
         """Raises ``KeyError`` for a scenario or variant the experiment does not have."""
         return self._compiled[(scenario_id, variant)]
+
+    def success(self, scenario_id: str) -> CompiledSuccess:
+        """An agentic scenario's criteria; ``KeyError`` for any other."""
+        return self._success[scenario_id]
 
     def built_from(self, *inputs: Any) -> bool:
         """Whether these are the very objects it was compiled from (not copies, not edits)."""
@@ -270,12 +309,46 @@ def compile_expectations(
     if zone is None:
         raise ExpectationError("the fixed timestamp needs a UTC offset to read dates in")
     compiled = {}
+    success = {}
     for scenario in scenarios:
+        if scenario.success is not None:
+            names = [v.name for v in variants]
+            where = f"scenario {scenario.id!r}"
+            success[scenario.id] = compile_success(scenario.success, names, zone, where)
+        if not scenario.expect:
+            continue
         for variant in variants:
             where = f"scenario {scenario.id!r}, variant {variant.name!r}"
             expectation = scenario.expectation_for(variant.name)
             compiled[(scenario.id, variant.name)] = compile_expectation(expectation, zone, where)
-    return Expectations(compiled, (scenarios, variants, now))
+    return Expectations(compiled, (scenarios, variants, now), success)
+
+
+def compile_success(
+    success: Success, variants: list[str], zone: tzinfo, where: str
+) -> CompiledSuccess:
+    def build(specs: dict[str, Any], place: str) -> dict[str, Matcher]:
+        return {
+            column: compile_matcher(spec, zone, f"{where}, {place}, column {column!r}")
+            for column, spec in specs.items()
+        }
+
+    state = tuple(
+        CompiledRowCheck(
+            check,
+            build(check.where, f"state check #{index} where"),
+            build(check.values, f"state check #{index} values"),
+        )
+        for index, check in enumerate(success.state, start=1)
+    )
+    forbidden = {
+        name: tuple(
+            compile_call(call, zone, f"{where}, forbidden call {call.tool!r}")
+            for call in success.forbidden_for(name)
+        )
+        for name in variants
+    }
+    return CompiledSuccess(success, state, forbidden)
 
 
 def compile_expectation(expectation: Expectation, zone: tzinfo, where: str) -> CompiledExpectation:

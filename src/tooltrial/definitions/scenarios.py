@@ -28,51 +28,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-MATCHER_KEYS = frozenset({"contains", "datetime", "date", "any"})
+from tooltrial.definitions.agentic import Success
+from tooltrial.definitions.calls import MATCHER_KEYS, ExpectedCall, check_matcher
+
+__all__ = ["MATCHER_KEYS", "Expectation", "ExpectedCall", "Scenario", "check_matcher"]
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _check_matcher(value: Any, where: str) -> None:
-    if isinstance(value, list):
-        if not value:
-            raise ValueError(f"{where}: an empty list accepts nothing; list acceptable values")
-        for item in value:
-            _check_matcher(item, where)
-    elif isinstance(value, dict) and (len(value) != 1 or next(iter(value)) not in MATCHER_KEYS):
-        raise ValueError(
-            f"{where}: a matcher is one of {{contains: ...}}, {{datetime: ...}}, "
-            f"{{date: ...}}, {{any: true}}; got {value!r}"
-        )
-
-
-class ExpectedCall(_Frozen):
-    """One tool call a correct answer makes."""
-
-    tool: str
-    args: dict[str, Any] = Field(default_factory=dict)
-    """Required arguments: dotted path -> acceptable value(s)."""
-    optional: dict[str, Any] = Field(default_factory=dict)
-    """Arguments that may be left out, but must match when given."""
-    selects: tuple[str, ...] = ()
-    """Arguments (under ``args`` or ``optional``) that are part of *choosing the action*,
-    not of carrying it out: ``resource_type`` of a generic ``create_record`` picks task vs
-    event as ``add_task`` vs ``create_event`` does by name. Action selection counts them
-    with the tool, so it means the same in every variant."""
-
-    @model_validator(mode="after")
-    def _matchers_are_valid(self) -> ExpectedCall:
-        for path, value in {**self.args, **self.optional}.items():
-            _check_matcher(value, f"argument {path!r} of {self.tool!r}")
-        unknown = [p for p in self.selects if p not in self.args and p not in self.optional]
-        if unknown:
-            raise ValueError(
-                f"selects {', '.join(unknown)} of {self.tool!r}: list only arguments "
-                "that are under 'args' or 'optional'"
-            )
-        return self
 
 
 class Expectation(_Frozen):
@@ -106,14 +69,21 @@ class Scenario(_Frozen):
     """A user request, with the correct answer for each variant.
 
     ``expect`` maps a variant name (or ``"*"`` for every variant not named) to its
-    expectation.
+    expectation (single-turn experiments). In an agentic experiment (one with an app),
+    ``success`` says what must hold at the end instead, the same for every variant;
+    ``setup`` adds rows to the app's seeded state (table -> rows) and ``user_turns``
+    scripts what the user says each time the model answers (a reply to a clarifying
+    question, a confirmation).
     """
 
     id: str
     prompt: str
     category: str = "general"
     notes: str = ""
-    expect: dict[str, Expectation]
+    expect: dict[str, Expectation] = Field(default_factory=dict)
+    success: Success | None = None
+    setup: dict[str, tuple[dict[str, Any], ...]] = Field(default_factory=dict)
+    user_turns: tuple[str, ...] = ()
 
     @field_validator("id")
     @classmethod

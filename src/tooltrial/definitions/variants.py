@@ -63,6 +63,10 @@ class Variant(BaseModel):
     description: str = ""
     system_prompt: str
     tools: tuple[Tool, ...]
+    implementation: str | None = None
+    """Agentic experiments: the Python file (``.py``, relative to the variant's file when
+    loaded from one) or module holding one function per tool, each named as its tool;
+    see ``tooltrial.apps``."""
 
     @field_validator("tools")
     @classmethod

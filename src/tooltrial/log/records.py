@@ -1,9 +1,11 @@
 """The records of a results file, one JSON object a line, and how a line is parsed.
 
 The first line of every file is a ``Metadata`` record; then ``Result`` and ``Error``
-records. The metadata carries ``format_version``: files written by tooltrial 0.1 have
-none and read as version 1; a file from a newer tooltrial is refused with advice rather
-than misread.
+records. An agentic cell's ``Result`` also holds its whole ``conversation``; its
+``response_text``, ``usage`` and ``latency_s`` are then the final reply, the totals over
+the conversation and its wall time, so every reader of plain results reads it too. The
+metadata carries ``format_version``: files written by tooltrial 0.1 have none and read as
+version 1; a file from a newer tooltrial is refused with advice rather than misread.
 """
 
 from __future__ import annotations
@@ -17,10 +19,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tooltrial._version import __version__
 from tooltrial.errors import CorruptLine
-from tooltrial.types import Order, ToolCall, Usage
+from tooltrial.types import (
+    CheckResult,
+    Conversation,
+    Message,
+    Order,
+    RowChange,
+    ToolCall,
+    Usage,
+)
 
-FORMAT_VERSION = 2
-"""2: the model is part of a cell (several models may share a folder)."""
+FORMAT_VERSION = 3
+"""2: the model is part of a cell (several models may share a folder). 3: a result may
+hold a conversation (agentic experiments)."""
 
 
 def utc_now() -> str:
@@ -59,6 +70,38 @@ class Metadata(_Record):
         return Order.of(self.settings)
 
 
+class ConversationRecord(_Record):
+    """An agentic cell's conversation as recorded: how it ended and was judged (part by
+    part), the counts the report uses, the state diff and every message."""
+
+    success: bool
+    stop_reason: str
+    turns: int
+    """Model turns."""
+    tool_calls: int
+    tool_errors: int
+    checks: list[CheckResult]
+    diff: list[RowChange]
+    messages: list[Message]
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> ConversationRecord:
+        results = conversation.tool_results
+        return cls(
+            success=conversation.success,
+            stop_reason=conversation.stop_reason,
+            turns=len(conversation.assistant_turns),
+            tool_calls=len(results),
+            tool_errors=sum(r.is_error for r in results),
+            checks=list(conversation.checks),
+            diff=list(conversation.diff),
+            messages=list(conversation.messages),
+        )
+
+    def failed_checks(self) -> list[CheckResult]:
+        return [check for check in self.checks if not check.ok]
+
+
 class Result(_Record):
     type: Literal["scenario_result"] = "scenario_result"
     run_id: str
@@ -80,6 +123,8 @@ class Result(_Record):
     trace_id: str | None = None
     content: list[dict[str, Any]] = Field(default_factory=list)
     """Every content block the provider returned, as returned (full provenance)."""
+    conversation: ConversationRecord | None = None
+    """Agentic cells: the whole conversation and its verdict."""
 
 
 class Error(_Record):

@@ -28,7 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tooltrial.log.records import FORMAT_VERSION, Error, Metadata, Record, Result
+from tooltrial.log.records import (
+    FORMAT_VERSION,
+    ConversationRecord,
+    Error,
+    Metadata,
+    Record,
+    Result,
+)
 from tooltrial.types import Outcome
 
 
@@ -99,18 +106,20 @@ class JSONLWriter:
             failure = outcome.failure
             return self.write_error(**common, kind=failure.kind, message=failure.message)
         response = outcome.response
+        conversation = outcome.conversation
         return self.write_result(
             **common,
             response_text=response.text,
             tool_calls=list(response.tool_calls),
             stop_reason=response.stop_reason,
-            usage=response.usage,
+            usage=conversation.usage if conversation else response.usage,
             latency_s=round(outcome.latency_s, 4),
             response_model=response.response_model,
             temperature=outcome.temperature,
             content=list(response.content),
             trace_id=outcome.trace_id,
             cached=outcome.cached,
+            conversation=ConversationRecord.of(conversation) if conversation else None,
         )
 
     def _append(self, record: Record) -> None:

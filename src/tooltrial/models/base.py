@@ -1,6 +1,8 @@
 """The interface every provider implements.
 
-A provider turns (system prompt, user prompt, tools) into a ``ModelResponse``, says what
+A provider turns (system prompt, conversation, tools) into a ``ModelResponse``
+(``chat``; ``generate`` is the one-message case, and a provider may implement only that,
+for single-turn experiments), says what
 kind of failure each of its exceptions is (``Model.classify``) and how its API wants a
 tool written (``Model.tool_format``); retries, pacing and capture live in the runner.
 Nothing outside a provider guesses from an exception's class: the runner and the
@@ -17,13 +19,14 @@ from __future__ import annotations
 
 import json
 import os
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tooltrial.definitions.variants import Tool
-from tooltrial.types import Failure, ModelResponse
+from tooltrial.errors import UsageError
+from tooltrial.types import Failure, Message, ModelResponse, UserTurn
 
 DEFAULT_MODEL = "local:smollm2"
 
@@ -44,11 +47,37 @@ class Model(ABC):
 
     provider = "abstract"
 
-    @abstractmethod
     async def generate(
         self, system: str, prompt: str, tools: Sequence[Tool], seed: int | None = None
     ) -> ModelResponse:
-        """One model call; raises the provider's own exceptions on failure."""
+        """One model call for one user message; raises the provider's own exceptions."""
+        if not self.converses:
+            raise NotImplementedError(f"{type(self).__name__} implements neither generate nor chat")
+        return await self.chat(system, [UserTurn(text=prompt)], tools, seed)
+
+    async def chat(
+        self,
+        system: str,
+        messages: Sequence[Message],
+        tools: Sequence[Tool],
+        seed: int | None = None,
+    ) -> ModelResponse:
+        """The next model turn of a conversation (user turns, the model's earlier turns
+        and the tool results sent back, in order); raises the provider's own exceptions.
+
+        Override it to serve agentic experiments; the default serves a conversation of
+        one user message through ``generate``."""
+        if len(messages) == 1 and isinstance(messages[0], UserTurn):
+            return await self.generate(system, messages[0].text, tools, seed)
+        raise UsageError(
+            f"{self.spec} answers single requests only ({type(self).__name__} implements "
+            "generate, not chat); an experiment with an app needs a provider with chat()"
+        )
+
+    @property
+    def converses(self) -> bool:
+        """Whether this provider holds conversations (overrides ``chat``)."""
+        return type(self).chat is not Model.chat
 
     async def preflight(self) -> None:
         """Fail before the first scenario if the model cannot run with these settings."""

@@ -19,7 +19,17 @@ from typing import Any
 from tooltrial.definitions.variants import Tool
 from tooltrial.errors import AuthenticationFailed, ModelSettingRejected
 from tooltrial.models.base import Model, safe_text, status_failure
-from tooltrial.types import Failure, ModelResponse, ToolCall, Usage, unparsed_arguments
+from tooltrial.types import (
+    AssistantTurn,
+    Failure,
+    Message,
+    ModelResponse,
+    ToolCall,
+    Usage,
+    UserTurn,
+    malformed_arguments,
+    unparsed_arguments,
+)
 
 # --- Anthropic and OpenAI-compatible, through LangChain --------------------------------
 
@@ -68,6 +78,39 @@ def _tool_calls(message: Any) -> tuple[ToolCall, ...]:
     return tuple(valid + invalid)
 
 
+def to_langchain(messages: Sequence[Message], keep_blocks: bool) -> list[Any]:
+    """A conversation as LangChain messages: tool results as ``ToolMessage``s (status
+    ``error`` for an error result, which ChatAnthropic sends as ``is_error``)."""
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    converted: list[Any] = []
+    for message in messages:
+        if isinstance(message, UserTurn):
+            converted.append(HumanMessage(message.text))
+        elif isinstance(message, AssistantTurn):
+            converted.append(_ai_message(message.response, keep_blocks, AIMessage))
+        else:
+            converted.extend(
+                ToolMessage(
+                    r.content, tool_call_id=r.call_id, status="error" if r.is_error else "success"
+                )
+                for r in message.results
+            )
+    return converted
+
+
+def _ai_message(response: ModelResponse, keep_blocks: bool, ai_message: Any) -> Any:
+    calls, invalid = [], []
+    for call in response.tool_calls:
+        raw = malformed_arguments(call.arguments)
+        if raw is None:
+            calls.append({"name": call.name, "args": call.arguments, "id": call.id})
+        else:
+            invalid.append({"name": call.name, "args": raw, "id": call.id, "error": None})
+    content: Any = list(response.content) if keep_blocks and response.content else response.text
+    return ai_message(content=content, tool_calls=calls, invalid_tool_calls=invalid)
+
+
 class _LangChainModel(Model):
     stop_key = "stop_reason"
     key_env = "API_KEY"
@@ -80,16 +123,25 @@ class _LangChainModel(Model):
     def _sdk(self) -> Any:
         """The provider SDK module whose exception classes ``classify`` knows."""
 
-    async def generate(
-        self, system: str, prompt: str, tools: Sequence[Tool], seed: int | None = None
+    async def chat(
+        self,
+        system: str,
+        messages: Sequence[Message],
+        tools: Sequence[Tool],
+        seed: int | None = None,
     ) -> ModelResponse:
-        from langchain_core.messages import HumanMessage, SystemMessage
+        from langchain_core.messages import SystemMessage
 
         client = self._client()
         if tools:
             client = client.bind_tools([self.tool_format(t) for t in tools])
-        message = await client.ainvoke([SystemMessage(system), HumanMessage(prompt)])
+        history = [SystemMessage(system), *to_langchain(messages, self.keeps_blocks)]
+        message = await client.ainvoke(history)
         return _from_langchain(message, self.stop_key)
+
+    keeps_blocks = False
+    """Whether an assistant turn goes back with its content blocks as the API returned
+    them (Anthropic's tool_use blocks) rather than as text plus tool calls."""
 
     def classify(self, exc: BaseException) -> Failure:
         """The SDK's own exception types; anything else by the generic rules."""
@@ -143,6 +195,7 @@ class _LangChainModel(Model):
 class AnthropicModel(_LangChainModel):
     provider = "anthropic"
     key_env = "ANTHROPIC_API_KEY"
+    keeps_blocks = True
     _cached: Any = field(default=None, repr=False)
 
     def _client(self) -> Any:

@@ -1,7 +1,8 @@
 """An optional on-disk cache of model responses, so re-running costs no calls.
 
 The key is everything that shapes the request: model, temperature, max_tokens, system
-prompt, user prompt, tools, and the repetition number (so the 3 runs of a cell stay 3
+prompt, user prompt, tools, the conversation so far (agentic cells: each model turn is
+keyed on every message before it), and the repetition number (so the 3 runs of a cell stay 3
 separate samples rather than one answer copied three times). Only successful responses
 are stored. One JSON file per key, written to a temporary name and renamed into place,
 so concurrent runs sharing a cache never read half an entry.
@@ -16,26 +17,45 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tooltrial.definitions.variants import Tool
 from tooltrial.models import Model
-from tooltrial.types import ModelResponse
+from tooltrial.types import AssistantTurn, Message, ModelResponse, ToolTurn
 
 
-def cache_key(model: Model, system: str, prompt: str, tools: Sequence[Tool], rep: int) -> str:
-    blob = json.dumps(
-        {
-            "model": model.spec,
-            "temperature": model.temperature,
-            "max_tokens": model.max_tokens,
-            "system": system,
-            "prompt": prompt,
-            "tools": [t.model_dump() for t in tools],
-            "rep": rep,
-        },
-        sort_keys=True,
-    )
+def cache_key(
+    model: Model,
+    system: str,
+    prompt: str,
+    tools: Sequence[Tool],
+    rep: int,
+    history: Sequence[Message] = (),
+) -> str:
+    """``history``: an agentic conversation after its first user message (the model's
+    turns, the tool results, scripted user turns), so each model turn has its own key."""
+    fields: dict[str, Any] = {
+        "model": model.spec,
+        "temperature": model.temperature,
+        "max_tokens": model.max_tokens,
+        "system": system,
+        "prompt": prompt,
+        "tools": [t.model_dump() for t in tools],
+        "rep": rep,
+    }
+    if history:
+        fields["history"] = [_sent(m) for m in history]
+    blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _sent(message: Message) -> Any:
+    """What of a message the model sees (not how long it took or whether it was cached)."""
+    if isinstance(message, AssistantTurn):
+        return {"assistant": message.response.model_dump()}
+    if isinstance(message, ToolTurn):
+        return {"tool": [[r.call_id, r.name, r.content, r.is_error] for r in message.results]}
+    return {"user": message.text}
 
 
 class ResponseCache:

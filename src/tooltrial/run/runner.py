@@ -1,5 +1,7 @@
 """The engine both front ends share: one cell = (model, variant, scenario, rep) → one
-recorded line.
+recorded line. In an agentic experiment a cell is a whole conversation against a fresh
+copy of its scenario's app (``tooltrial.run.conversation``), judged by the state it
+leaves (``tooltrial.apps.judge``) before its line is written.
 
 A cell's call is retried on failures that may pass (rate limits, overloads, 5xx, timeouts,
 dropped connections, garbled bodies) with exponential backoff and jitter; a cell that still
@@ -9,7 +11,8 @@ Up to ``concurrency`` cells are in flight at once, whatever their model (one gat
 run); each attempt is paced by its model's own ``Pacer`` (rpm/tpm, 429 pauses): limits
 belong to a provider account, so a 429 from one model never slows another. Each outcome
 is written the moment it is known, so a run killed at any point keeps every finished
-cell, and ``tooltrial.run.resume`` tells a resumed run which cells are left.
+cell, and ``tooltrial.run.resume`` tells a resumed run which cells are left. Retries
+wrap one model call, never a tool call: a retried turn never runs a tool again.
 """
 
 from __future__ import annotations
@@ -23,16 +26,32 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tooltrial.apps import Workbench
+from tooltrial.apps.judge import judge
+from tooltrial.apps.state import diff
+from tooltrial.apps.tools import ToolExecutor
 from tooltrial.definitions import Experiment
 from tooltrial.definitions.variants import Tool
 from tooltrial.errors import TooltrialError, UsageError
 from tooltrial.log.writer import WriterPool
 from tooltrial.models.base import Model
 from tooltrial.run.cache import ResponseCache, cache_key
+from tooltrial.run.conversation import Ended, converse
 from tooltrial.run.pacing import Pacer
 from tooltrial.run.plan import cell_seed
-from tooltrial.tracing.base import Tracer
-from tooltrial.types import Cell, Failure, ModelResponse, Outcome
+from tooltrial.tracing.base import Span, Tracer
+from tooltrial.types import (
+    AssistantTurn,
+    Cell,
+    Conversation,
+    Failure,
+    Message,
+    ModelResponse,
+    Outcome,
+    ToolCall,
+    ToolResult,
+    UserTurn,
+)
 
 
 @dataclass(frozen=True)
@@ -78,8 +97,13 @@ class Runner:
     pacers: dict[str, Pacer] = field(default_factory=dict, init=False, repr=False)
     """Each model's pacer, by spec."""
     _token_estimates: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+    workbench: Workbench | None = None
+    """An agentic experiment's code, bound (``Workbench.bind``, done here if not given):
+    what is wrong with it stops the run before any call."""
 
     def __post_init__(self) -> None:
+        if self.experiment.agentic and self.workbench is None:
+            self.workbench = Workbench.bind(self.experiment)
         models = [self.models] if isinstance(self.models, Model) else list(self.models)
         if not models:
             raise UsageError("a run needs at least one model")
@@ -89,6 +113,12 @@ class Runner:
                 raise UsageError(f"model {model.spec} is named twice: name each model once")
             self.lineup[model.spec] = model
             self.pacers[model.spec] = self.pacer if not self.pacers else replace(self.pacer)
+            if self.experiment.agentic and not model.converses:
+                raise UsageError(
+                    f"{model.spec} answers single requests only ({type(model).__name__} "
+                    "implements generate, not chat); an experiment with an app needs a "
+                    "provider that holds a conversation"
+                )
 
     def model(self, spec: str) -> Model:
         """The model of this spec (a cell's ``model``)."""
@@ -140,11 +170,13 @@ class Runner:
         prompt = self.experiment.scenario(cell.scenario_id).prompt
         return self.experiment.system_prompt(variant), prompt, variant.tools
 
-    def _cache_key(self, cell: Cell) -> str | None:
+    def _cache_key(self, cell: Cell, history: Sequence[Message] = ()) -> str | None:
+        """The cache key of the cell's call, or of the model turn that follows
+        ``history`` (the conversation so far, first user message included)."""
         if self.cache is None:
             return None
         system, prompt, tools = self._request(cell)
-        return cache_key(self.model(cell.model), system, prompt, tools, cell.rep)
+        return cache_key(self.model(cell.model), system, prompt, tools, cell.rep, history[1:])
 
     def _outcome(
         self,
@@ -179,10 +211,12 @@ class Runner:
         key = self._cache_key(cell)
         async with self.tracer.trace(cell, system, prompt) as span:
             hit = self.cache.get(key) if self.cache is not None and key else None
-            if hit is not None:
+            if self.experiment.agentic:
+                outcome = await self._conversation(cell, span)
+            elif hit is not None:
                 outcome = self._outcome(cell, hit, None, 0, 0.0, 0.0, cached=True)
             else:
-                outcome = await self._attempts(cell, system, prompt, tools)
+                outcome = await self._attempts(cell, system, [UserTurn(text=prompt)], tools)
             outcome.trace_id = span.id
             try:
                 span.finish(outcome)
@@ -191,15 +225,26 @@ class Runner:
         return outcome
 
     def remember(self, outcome: Outcome) -> None:
-        """Store a fresh successful response in the cache. Best-effort: call it after the
-        outcome's line is written; a failing cache (disk full, read-only) warns once."""
+        """Store fresh successful responses in the cache (every model turn of a
+        conversation). Best-effort: call it after the outcome's line is written; a
+        failing cache (disk full, read-only) warns once."""
         if self.cache is None or outcome.response is None or outcome.cached:
             return
-        key = self._cache_key(outcome.cell)
-        if key is None:
-            return
+        conversation = outcome.conversation
+        entries: list[tuple[str | None, ModelResponse]] = []
+        if conversation is None:
+            entries.append((self._cache_key(outcome.cell), outcome.response))
+        else:
+            messages = conversation.messages
+            entries.extend(
+                (self._cache_key(outcome.cell, messages[:index]), message.response)
+                for index, message in enumerate(messages)
+                if isinstance(message, AssistantTurn) and not message.cached
+            )
         try:
-            self.cache.put(key, outcome.response)
+            for key, response in entries:
+                if key is not None:
+                    self.cache.put(key, response)
         except OSError as exc:
             self._warn_once(
                 "cache",
@@ -217,18 +262,106 @@ class Runner:
         else:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
 
+    async def _conversation(self, cell: Cell, span: Span) -> Outcome:
+        """One agentic cell: a fresh app, the loop, the verdict."""
+        assert self.workbench is not None
+        scenario = self.experiment.scenario(cell.scenario_id)
+        system, prompt, tools = self._request(cell)
+        app = self.workbench.fresh(cell.scenario_id)
+        executor = _TracedTools(self.workbench.tools(cell.variant, app), span, self._warn_once)
+        started = time.perf_counter()
+
+        async def next_turn(history: Sequence[Message]) -> AssistantTurn | Failure:
+            return await self._model_turn(cell, system, history, tools, span)
+
+        try:
+            ended = await converse(
+                prompt, scenario.user_turns, self.experiment.limits, executor, next_turn
+            )
+            final = app.snapshot()
+        finally:
+            app.close()
+        elapsed = time.perf_counter() - started
+        if not isinstance(ended, Ended):
+            failure, messages = ended
+            turns = [m for m in messages if isinstance(m, AssistantTurn)]
+            return self._outcome(cell, None, failure, len(turns) + 1, 0.0, elapsed)
+        return self._judged(cell, ended, final, elapsed)
+
+    def _judged(self, cell: Cell, ended: Ended, final: Any, elapsed: float) -> Outcome:
+        assert self.workbench is not None
+        initial = self.workbench.initial_state(cell.scenario_id)
+        changes = diff(initial, final)
+        checks = judge(
+            self.experiment.expectations.success(cell.scenario_id),
+            cell.variant,
+            initial=initial,
+            final=final,
+            diff=changes,
+            messages=ended.messages,
+            stop_reason=ended.stop_reason,
+            reference=self.workbench.reference_state(cell.scenario_id),
+        )
+        conversation = Conversation(
+            messages=ended.messages, stop_reason=ended.stop_reason, checks=checks, diff=changes
+        )
+        turns = conversation.assistant_turns
+        outcome = self._outcome(
+            cell,
+            turns[-1].response,
+            None,
+            sum(t.attempts for t in turns),
+            sum(t.retry_wait_s for t in turns),
+            elapsed,
+            cached=all(t.cached for t in turns),
+        )
+        outcome.conversation = conversation
+        return outcome
+
+    async def _model_turn(
+        self,
+        cell: Cell,
+        system: str,
+        history: Sequence[Message],
+        tools: Sequence[Tool],
+        span: Span,
+    ) -> AssistantTurn | Failure:
+        """The next model turn, from the cache or the model (with retries)."""
+        key = self._cache_key(cell, history)
+        hit = self.cache.get(key) if self.cache is not None and key else None
+        started = time.time()
+        if hit is not None:
+            turn: AssistantTurn | Failure = AssistantTurn(response=hit, cached=True)
+        else:
+            outcome = await self._attempts(cell, system, history, tools)
+            if outcome.response is None:
+                assert outcome.failure is not None
+                turn = outcome.failure
+            else:
+                turn = AssistantTurn(
+                    response=outcome.response,
+                    latency_s=round(outcome.latency_s, 4),
+                    attempts=outcome.attempts,
+                    retry_wait_s=round(outcome.retry_wait_s, 3),
+                )
+        try:
+            span.model_turn(history, turn, started)
+        except Exception as exc:
+            self._warn_once("tracing", f"a trace could not be recorded ({exc!r})")
+        return turn
+
     async def _attempts(
-        self, cell: Cell, system: str, prompt: str, tools: Sequence[Tool]
+        self, cell: Cell, system: str, messages: Sequence[Message], tools: Sequence[Tool]
     ) -> Outcome:
         waited = 0.0
         model, pacer = self.model(cell.model), self.pacers[cell.model]
-        estimate = self._estimate_tokens(cell, system, prompt, tools)
+        estimate = self._estimate_tokens(cell, system, messages, tools)
         for attempt in range(1, self.policy.max_attempts + 1):
             await pacer.acquire(estimate)
             started = time.perf_counter()
             try:
                 response = await asyncio.wait_for(
-                    model.generate(system, prompt, tools, seed=cell_seed(cell)),
+                    model.chat(system, messages, tools, seed=cell_seed(cell)),
                     self.policy.timeout_s,
                 )
             except asyncio.CancelledError:
@@ -248,7 +381,9 @@ class Runner:
             return self._outcome(cell, response, None, attempt, waited, latency)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _estimate_tokens(self, cell: Cell, system: str, prompt: str, tools: Sequence[Tool]) -> int:
+    def _estimate_tokens(
+        self, cell: Cell, system: str, messages: Sequence[Message], tools: Sequence[Tool]
+    ) -> int:
         """A call's cost before it is made (~4 characters a token, plus the output cap);
         only needed when a tokens-per-minute limit is set."""
         if not self.pacers[cell.model].tpm:
@@ -257,7 +392,10 @@ class Runner:
         if key not in self._token_estimates:
             schema = json.dumps([self.model(cell.model).tool_format(t) for t in tools])
             self._token_estimates[key] = (len(system) + len(schema)) // 4
-        return self._token_estimates[key] + len(prompt) // 4 + self.model(cell.model).max_tokens
+        sent = sum(
+            len(m.text) if isinstance(m, UserTurn) else len(m.model_dump_json()) for m in messages
+        )
+        return self._token_estimates[key] + sent // 4 + self.model(cell.model).max_tokens
 
     async def run(self, cells: Iterable[Cell], pool: WriterPool) -> list[Outcome]:
         """Call every cell and write each outcome as soon as it is known.
@@ -287,3 +425,20 @@ class Runner:
             for cell in cells:
                 group.create_task(one(cell))
         return outcomes
+
+
+class _TracedTools:
+    """A cell's tools, each call reported to its trace (best-effort: a tracing failure
+    warns once and never touches the call)."""
+
+    def __init__(self, tools: ToolExecutor, span: Span, warn: Callable[[str, str], None]):
+        self.tools, self.span, self.warn = tools, span, warn
+
+    async def call(self, call: ToolCall) -> ToolResult:
+        started = time.time()
+        result = await self.tools.call(call)
+        try:
+            self.span.tool_call(call, result, started)
+        except Exception as exc:
+            self.warn("tracing", f"a trace could not be recorded ({exc!r})")
+        return result

@@ -107,6 +107,9 @@ def run_experiment(
     plan = plan_of(cells, runs)
     cells = order_cells(cells, order)
     run_id = run_id or new_run_id()
+    # Built first: an agentic experiment's code is bound and checked here, before the
+    # lock makes the results folder.
+    runner = Runner(experiment, lineup, policy=policy or RetryPolicy(), concurrency=concurrency)
     with RunLock(results, run_id, "run_experiment"):
         pool = WriterPool(
             run_id=run_id,
@@ -122,7 +125,6 @@ def run_experiment(
             ),
             directory=Path(results),
         )
-        runner = Runner(experiment, lineup, policy=policy or RetryPolicy(), concurrency=concurrency)
         runner.tracer = tracer or Tracer()
         outcomes: list[Outcome] = []
         runner.on_outcome = outcomes.append

@@ -38,7 +38,16 @@ from typing import Any, TypeAlias
 from tooltrial.definitions import Experiment
 from tooltrial.definitions.variants import Tool
 from tooltrial.models.base import Model
-from tooltrial.types import Failure, ModelResponse, ToolCall, Usage
+from tooltrial.types import (
+    Failure,
+    Message,
+    ModelResponse,
+    ToolCall,
+    ToolResult,
+    ToolTurn,
+    Usage,
+    UserTurn,
+)
 
 Script: TypeAlias = "Mapping[tuple[str, str], Any] | Callable[[Request], Any]"
 """Replies by (variant, scenario id), or a function of the ``Request``; see above."""
@@ -61,7 +70,16 @@ class Request:
     scenario_id: str | None
     """Known when the model was given the experiment and exactly one scenario has this prompt."""
     call: int
-    """1 for the first call of this cell (same system, prompt and seed), 2 for the next…"""
+    """1 for the first call of this cell (same system, prompt and seed), 2 for the next…
+    (in a conversation, each model turn is the next call)"""
+    messages: tuple[Message, ...] = ()
+    """The conversation so far (agentic experiments; one user turn otherwise)."""
+
+    @property
+    def results(self) -> tuple[ToolResult, ...]:
+        """The tool results the model was just sent (none if the last turn was not tools)."""
+        last = self.messages[-1] if self.messages else None
+        return last.results if isinstance(last, ToolTurn) else ()
 
 
 def reply(text: str = "", calls: Iterable[tuple[str, Mapping[str, Any]]] = ()) -> ModelResponse:
@@ -93,10 +111,16 @@ class ScriptedModel(Model):
     experiment: Experiment | None = None
     _calls: Counter[tuple[str, str, int | None]] = field(default_factory=Counter, repr=False)
 
-    async def generate(
-        self, system: str, prompt: str, tools: Sequence[Tool], seed: int | None = None
+    async def chat(
+        self,
+        system: str,
+        messages: Sequence[Message],
+        tools: Sequence[Tool],
+        seed: int | None = None,
     ) -> ModelResponse:
-        request = self._request(system, prompt, tuple(tools), seed)
+        first = messages[0] if messages else None
+        prompt = first.text if isinstance(first, UserTurn) else ""
+        request = self._request(system, prompt, tuple(tools), seed, tuple(messages))
         answer = self._answer(request)
         response = _as_response(answer, request)
         usage = Usage(
@@ -114,12 +138,17 @@ class ScriptedModel(Model):
         return {**super().settings(), "script": type(self).__module__}
 
     def _request(
-        self, system: str, prompt: str, tools: tuple[Tool, ...], seed: int | None
+        self,
+        system: str,
+        prompt: str,
+        tools: tuple[Tool, ...],
+        seed: int | None,
+        messages: tuple[Message, ...],
     ) -> Request:
         self._calls[(system, prompt, seed)] += 1
         variant, scenario_id = _cell_of(self.experiment, system, prompt)
         call = self._calls[(system, prompt, seed)]
-        return Request(system, prompt, tools, seed, variant, scenario_id, call)
+        return Request(system, prompt, tools, seed, variant, scenario_id, call, messages)
 
     def _answer(self, request: Request) -> Any:
         if callable(self.script):
@@ -171,4 +200,5 @@ def _as_response(answer: Any, request: Request) -> ModelResponse:
 
 def _input_tokens(model: Model, request: Request) -> int:
     tools = json.dumps([model.tool_format(t) for t in request.tools])
-    return (len(request.system) + len(request.prompt) + len(tools)) // 4
+    later = sum(len(m.model_dump_json()) for m in request.messages[1:])
+    return (len(request.system) + len(request.prompt) + len(tools) + later) // 4

@@ -9,13 +9,24 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 
-from tooltrial.types import Cell, Outcome
+from tooltrial.types import AssistantTurn, Cell, Failure, Message, Outcome, ToolCall, ToolResult
 
 
 class Span:
-    """A handle on one cell's trace; ``id`` goes on the result line."""
+    """A handle on one cell's trace; ``id`` goes on the result line.
+
+    An agentic cell also reports each model turn and each tool call as it ends, so a
+    tracer can record them as child runs/spans; times are ``time.time()`` seconds."""
 
     id: str | None = None
+
+    def model_turn(
+        self, history: Sequence[Message], turn: AssistantTurn | Failure, started: float
+    ) -> None:
+        """One model turn of a conversation ended (``history``: what it was sent)."""
+
+    def tool_call(self, call: ToolCall, result: ToolResult, started: float) -> None:
+        """One tool call of a conversation ended."""
 
     def finish(self, outcome: Outcome) -> None:
         """Called once with the cell's outcome, before the line is written."""
@@ -36,6 +47,16 @@ class FanOutSpan(Span):
     def __init__(self, spans: Sequence[Span]) -> None:
         self.spans = spans
         self.id = next((s.id for s in spans if s.id), None)  # LangSmith's, when it is on
+
+    def model_turn(
+        self, history: Sequence[Message], turn: AssistantTurn | Failure, started: float
+    ) -> None:
+        for span in self.spans:
+            span.model_turn(history, turn, started)
+
+    def tool_call(self, call: ToolCall, result: ToolResult, started: float) -> None:
+        for span in self.spans:
+            span.tool_call(call, result, started)
 
     def finish(self, outcome: Outcome) -> None:
         for span in self.spans:

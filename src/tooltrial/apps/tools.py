@@ -1,0 +1,130 @@
+"""Running a model's tool calls: the ``ToolExecutor`` interface and the Python one.
+
+Guarantees of ``PythonTools`` (and what any executor must keep):
+
+- A call never raises into the conversation: an unknown tool, arguments that are not a
+  JSON object or fail the tool's JSON Schema, and a tool that raises all come back as a
+  ``ToolResult`` with ``is_error`` set and a message the model can act on.
+- A tool that runs past ``timeout_s`` raises ``ToolTimeout``; the conversation stops
+  there (stop reason ``tool_timeout``) because the app's state is then unknown.
+- What a tool returns reaches the model unchanged: text as text, anything else as JSON.
+
+An MCP client is the other executor this interface is shaped for: ``call`` is async and
+takes the model's ``ToolCall`` as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import jsonschema
+
+from tooltrial.apps.base import App
+from tooltrial.definitions.variants import Tool
+from tooltrial.types import ToolCall, ToolResult, malformed_arguments
+
+
+class ToolTimeout(Exception):
+    """A tool ran past its time limit; the conversation stops."""
+
+    def __init__(self, call: ToolCall, timeout_s: float) -> None:
+        super().__init__(f"tool {call.name!r} ran past its {timeout_s:g} s limit")
+        self.call = call
+
+
+class ToolExecutor(Protocol):
+    """What the conversation loop needs from a tool set bound to one cell's app."""
+
+    async def call(self, call: ToolCall) -> ToolResult: ...
+
+
+ToolFunction = Callable[..., Any]
+"""``function(app, **arguments)``: one tool, named as the tool."""
+
+
+class PythonTools:
+    """Tools implemented as Python functions over one app instance."""
+
+    def __init__(
+        self,
+        functions: Mapping[str, ToolFunction],
+        tools: Sequence[Tool],
+        app: App,
+        timeout_s: float,
+        validators: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.functions = functions
+        self.tools = {tool.name: tool for tool in tools}
+        self.app = app
+        self.timeout_s = timeout_s
+        self.validators = validators if validators is not None else validators_for(tools)
+
+    async def call(self, call: ToolCall) -> ToolResult:
+        """Run the call in a worker thread, within the time limit."""
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(self.run, call), self.timeout_s)
+        except TimeoutError:
+            raise ToolTimeout(call, self.timeout_s) from None
+
+    def run(self, call: ToolCall) -> ToolResult:
+        """Run the call here and now, without a time limit (reference replays)."""
+        started = time.perf_counter()
+        before = self.app.changes()
+        problem = self._refusal(call)
+        if problem is not None:
+            return _result(call, problem, True, started)
+        try:
+            value = self.functions[call.name](self.app, **call.arguments)
+        except Exception as exc:  # the tool's own failure is a result the model sees
+            return _result(call, f"{type(exc).__name__}: {exc}", True, started, self.app, before)
+        return _result(call, encode(value), False, started, self.app, before)
+
+    def _refusal(self, call: ToolCall) -> str | None:
+        """Why the call cannot run at all, in words the model can act on, or None."""
+        if call.name not in self.functions:
+            known = ", ".join(sorted(self.functions))
+            return f"unknown tool {call.name!r}; the tools are: {known}"
+        raw = malformed_arguments(call.arguments)
+        if raw is not None:
+            return f"the arguments are not a JSON object: {raw[:200]}"
+        errors = sorted(self.validators[call.name].iter_errors(call.arguments), key=str)
+        if errors:
+            first = errors[0]
+            where = "/".join(str(p) for p in first.absolute_path) or "(arguments)"
+            return f"invalid arguments at {where}: {first.message}"
+        return None
+
+
+def validators_for(tools: Sequence[Tool]) -> dict[str, Any]:
+    """A JSON Schema validator per tool (build once per variant, share across cells)."""
+    return {tool.name: jsonschema.Draft202012Validator(tool.input_schema) for tool in tools}
+
+
+def encode(value: Any) -> str:
+    """A tool's return value as the text the model gets: text as is, else JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _result(
+    call: ToolCall,
+    content: str,
+    is_error: bool,
+    started: float,
+    app: App | None = None,
+    before: int = 0,
+) -> ToolResult:
+    return ToolResult(
+        call_id=call.id,
+        name=call.name,
+        content=content,
+        is_error=is_error,
+        size=len(content.encode()),
+        changes=app.changes() - before if app is not None else 0,
+        duration_s=round(time.perf_counter() - started, 6),
+    )

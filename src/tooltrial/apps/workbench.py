@@ -1,0 +1,148 @@
+"""An agentic experiment bound to its code: the app class, each variant's tool functions,
+each scenario's initial state and reference state.
+
+``Workbench.bind`` imports the code and checks everything a run will need, before any
+model call, raising one ``DefinitionError`` naming the file and what to fix: the app is
+an ``App``; every tool has its function; every scenario's setup builds; every state check
+names a table and columns the app has; every reference replays without a tool error.
+Initial states are built once per scenario and copied per cell (``fresh``), so a cell
+always starts from the same rows, whatever ran before it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from tooltrial.apps.base import App, State
+from tooltrial.apps.tools import PythonTools, ToolFunction, validators_for
+from tooltrial.definitions import Experiment, Scenario, Variant
+from tooltrial.definitions.loading import import_code, run_user_code
+from tooltrial.errors import DefinitionError
+from tooltrial.types import ToolCall
+
+
+@dataclass
+class Workbench:
+    experiment: Experiment
+    app_class: type[App]
+    functions: dict[str, dict[str, ToolFunction]]
+    """Variant name -> tool name -> function."""
+    _initial: dict[str, App] = field(default_factory=dict, repr=False)
+    _states: dict[str, State] = field(default_factory=dict, repr=False)
+    _references: dict[str, State | None] = field(default_factory=dict, repr=False)
+    _validators: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def bind(cls, experiment: Experiment) -> Workbench:
+        """Import and check an agentic experiment's code (see the module docstring)."""
+        if experiment.app is None:
+            raise DefinitionError(f"experiment {experiment.name!r} names no app")
+        bench = cls(experiment, _app_class(experiment.app), {})
+        for variant in experiment.variants:
+            bench.functions[variant.name] = _functions(variant)
+            bench._validators[variant.name] = validators_for(variant.tools)
+        for scenario in experiment.scenarios:
+            bench._prepare(scenario)
+        return bench
+
+    def fresh(self, scenario_id: str) -> App:
+        """A copy of the scenario's initial state for one cell."""
+        return self._initial[scenario_id].clone()
+
+    def initial_state(self, scenario_id: str) -> State:
+        return self._states[scenario_id]
+
+    def reference_state(self, scenario_id: str) -> State | None:
+        return self._references[scenario_id]
+
+    def tools(self, variant: str, app: App) -> PythonTools:
+        """The variant's tools bound to one cell's ``app``."""
+        chosen = self.experiment.variant(variant)
+        timeout = self.experiment.limits.tool_timeout_s
+        return PythonTools(
+            self.functions[variant], chosen.tools, app, timeout, self._validators[variant]
+        )
+
+    def _prepare(self, scenario: Scenario) -> None:
+        where = f"{self.experiment.source or '<python>'}: scenario {scenario.id!r}"
+        now = self.experiment.fixed_timestamp
+        app = run_user_code(self.experiment.app or "", self.app_class, now)
+        for table, rows in scenario.setup.items():
+            try:
+                app.add_rows(table, rows)
+            except Exception as exc:
+                raise DefinitionError(f"{where}: setup of {table!r} failed: {exc}") from None
+        self._initial[scenario.id] = app
+        self._states[scenario.id] = app.snapshot()
+        _check_tables(self._states[scenario.id], scenario, where)
+        self._references[scenario.id] = self._replay(scenario, where)
+
+    def _replay(self, scenario: Scenario, where: str) -> State | None:
+        reference = scenario.success.reference if scenario.success else None
+        if reference is None:
+            return None
+        app = self.fresh(scenario.id)
+        tools = self.tools(reference.via, app)
+        for index, step in enumerate(reference.calls, start=1):
+            call = ToolCall(id=f"reference-{index}", name=step.tool, arguments=step.args)
+            result = tools.run(call)
+            if result.is_error:
+                raise DefinitionError(
+                    f"{where}: reference call #{index} {step.tool!r} failed: {result.content}; "
+                    "fix the reference calls"
+                )
+        state = app.snapshot()
+        app.close()
+        return state
+
+
+def _app_class(reference: str) -> type[App]:
+    module, name = import_code(reference)
+    found = getattr(module, name, None) if name else None
+    if not (inspect.isclass(found) and issubclass(found, App)):
+        raise DefinitionError(
+            f"app {reference!r}: expected file.py:Class or module:Class naming a subclass of "
+            "tooltrial.apps.App (SQLiteApp for a SQLite backend)"
+        )
+    return found
+
+
+def _functions(variant: Variant) -> dict[str, ToolFunction]:
+    reference = variant.implementation or ""
+    module, _ = import_code(reference)
+    functions: dict[str, ToolFunction] = {}
+    missing = []
+    for tool in variant.tools:
+        function = getattr(module, tool.name, None)
+        if callable(function):
+            functions[tool.name] = function
+        else:
+            missing.append(tool.name)
+    if missing:
+        raise DefinitionError(
+            f"{reference}: variant {variant.name!r} has no function for tool(s) "
+            f"{', '.join(missing)}; define def {missing[0]}(app, **arguments) there"
+        )
+    return functions
+
+
+def _check_tables(state: State, scenario: Scenario, where: str) -> None:
+    success = scenario.success
+    for index, check in enumerate(success.state if success else (), start=1):
+        rows = state.get(check.table)
+        if rows is None:
+            raise DefinitionError(
+                f"{where}: state check #{index} names table {check.table!r}; the app has: "
+                f"{', '.join(state)}"
+            )
+        columns = set().union(*(row.keys() for row in rows.values())) if rows else None
+        unknown = sorted(set(check.where) | set(check.values))
+        if columns is not None:
+            unknown = [c for c in unknown if c not in columns]
+            if unknown:
+                raise DefinitionError(
+                    f"{where}: state check #{index} names column(s) {', '.join(unknown)} "
+                    f"that table {check.table!r} does not have"
+                )

@@ -1,0 +1,95 @@
+"""The agent loop of one agentic cell: model, tools, model, ... until the model answers
+or a limit stops it.
+
+Guarantees, and how they are kept:
+
+- Tools run only here, once per call the model made, in the order it made them; a model
+  turn that has to be retried is retried by ``next_turn`` alone (the runner's retry loop
+  around one model call), so a retry never runs a tool again.
+- A conversation ends with exactly one stop reason (``tooltrial.types.STOP_REASONS``):
+  ``answered`` when the model replies without a tool call and no scripted user turn is
+  left; otherwise the limit that stopped it. Tool calls of a turn that hits a limit are
+  not run: the model would never see their results, and the state would hold changes no
+  turn accounts for.
+- A model turn that still fails after its retries ends the cell with that ``Failure``
+  (recorded as an error line, never as a result, and run again by ``--resume``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from tooltrial.apps.tools import ToolExecutor, ToolTimeout
+from tooltrial.definitions.agentic import Limits
+from tooltrial.types import AssistantTurn, Failure, Message, ToolResult, ToolTurn, UserTurn
+
+NextTurn = Callable[[Sequence[Message]], Awaitable[AssistantTurn | Failure]]
+"""The model's next turn given the conversation so far (retried inside), or the failure
+of its last attempt."""
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A conversation that ran to its end (whatever the verdict)."""
+
+    messages: tuple[Message, ...]
+    stop_reason: str
+
+
+async def converse(
+    prompt: str,
+    user_turns: Sequence[str],
+    limits: Limits,
+    tools: ToolExecutor,
+    next_turn: NextTurn,
+) -> Ended | tuple[Failure, tuple[Message, ...]]:
+    """Run the loop from the user's ``prompt``; see the module docstring."""
+    messages: list[Message] = [UserTurn(text=prompt)]
+    script = list(user_turns)
+    turns = calls_made = tokens = 0
+    while True:
+        reply = await next_turn(tuple(messages))
+        if isinstance(reply, Failure):
+            return reply, tuple(messages)
+        messages.append(reply)
+        turns += 1
+        tokens += reply.response.usage.input_tokens + reply.response.usage.output_tokens
+        calls = reply.response.tool_calls
+        if not calls:
+            if not script:
+                return Ended(tuple(messages), "answered")
+            messages.append(UserTurn(text=script.pop(0)))
+        stop = _limit_reached(limits, turns, tokens, calls_made + len(calls))
+        if stop is not None:
+            return Ended(tuple(messages), stop)
+        if not calls:
+            continue
+        results: list[ToolResult] = []
+        for call in calls:
+            try:
+                results.append(await tools.call(call))
+            except ToolTimeout as exc:
+                results.append(_timed_out(exc))
+                messages.append(ToolTurn(results=tuple(results)))
+                return Ended(tuple(messages), "tool_timeout")
+        calls_made += len(calls)
+        messages.append(ToolTurn(results=tuple(results)))
+
+
+def _limit_reached(limits: Limits, turns: int, tokens: int, calls: int) -> str | None:
+    """Which limit, if any, forbids another model turn (checked before running tools)."""
+    if calls > limits.max_tool_calls:
+        return "max_tool_calls"
+    if tokens >= limits.max_tokens:
+        return "max_tokens"
+    if turns >= limits.max_turns:
+        return "max_turns"
+    return None
+
+
+def _timed_out(exc: ToolTimeout) -> ToolResult:
+    text = str(exc)
+    return ToolResult(
+        call_id=exc.call.id, name=exc.call.name, content=text, is_error=True, size=len(text)
+    )

@@ -1,0 +1,148 @@
+"""The agentic core, in-process: a fresh app per cell, the loop, limits, the verdict part
+by part, and the conversation on the result line (``tests/mini_agentic``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tooltrial import load_experiment, run_experiment
+from tooltrial.log.reader import read_results
+from tooltrial.testing.scripted import Request, ScriptedModel, reply
+
+MINI = Path(__file__).parent / "mini_agentic"
+
+
+@pytest.fixture(scope="module")
+def experiment():
+    return load_experiment(MINI)
+
+
+def run(experiment, tmp_path, script, scenario="move-dentist", variant="api"):
+    model = ScriptedModel(name="agent", experiment=experiment, script=script)
+    result = run_experiment(
+        experiment, model, runs=1, results=tmp_path, variants=[variant], scenarios=[scenario]
+    )
+    (outcome,) = result.outcomes
+    (line,) = read_results([tmp_path]).values()
+    return outcome, line
+
+
+def api_agent(request: Request):
+    """Looks the task up, then changes it by the id it was sent back."""
+    if request.call == 1:
+        return reply(calls=[("list_tasks", {"query": "Dentist"})])
+    if request.call == 2:
+        found = json.loads(request.results[0].content)
+        exact = next(t for t in found if t["title"] == "Dentist")
+        return reply(calls=[("update_task", {"id": exact["id"], "due": "2025-03-21"})])
+    return reply("Moved to Friday the 21st.")
+
+
+def test_an_agent_that_reaches_the_goal_succeeds(experiment, tmp_path):
+    outcome, line = run(experiment, tmp_path, api_agent)
+    record = line.conversation
+    assert record is not None and record.success, record
+    assert [c.name for c in record.checks] == [
+        "answered",
+        "state",
+        "unchanged",
+        "reference",
+        "forbidden",
+    ]
+    assert (record.turns, record.tool_calls, record.tool_errors) == (3, 2, 0)
+    assert record.stop_reason == "answered"
+    assert [m.role for m in record.messages] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
+    (change,) = record.diff
+    assert (change.table, change.key, change.before["due"], change.after["due"]) == (
+        "tasks",
+        "1",
+        "2025-03-14",
+        "2025-03-21",
+    )
+    assert line.response_text == "Moved to Friday the 21st."
+    assert line.usage.input_tokens == sum(
+        m.response.usage.input_tokens for m in record.messages if m.role == "assistant"
+    )
+
+
+def test_each_cell_starts_from_a_fresh_copy(experiment, tmp_path):
+    first, _ = run(experiment, tmp_path / "a", api_agent)
+    second, _ = run(experiment, tmp_path / "b", api_agent)
+    assert first.conversation.success and second.conversation.success
+    assert first.conversation.diff == second.conversation.diff
+
+
+def test_a_forbidden_action_fails_that_part(experiment, tmp_path):
+    def agent(request: Request):
+        if request.call == 1:
+            return reply(
+                calls=[("delete_task", {"id": 3}), ("update_task", {"id": 1, "due": "2025-03-21"})]
+            )
+        return reply("Done.")
+
+    _, line = run(experiment, tmp_path, agent)
+    failed = {c.name: c.detail for c in line.conversation.checks if not c.ok}
+    assert set(failed) == {"forbidden", "unchanged", "reference"}, failed
+    assert "delete_task" in failed["forbidden"]
+    assert "tasks 3 was removed" in failed["unchanged"]
+
+
+def test_a_model_that_never_stops_calling_tools_is_stopped_at_the_turn_limit(experiment, tmp_path):
+    _, line = run(experiment, tmp_path, lambda r: reply(calls=[("list_tasks", {})]))
+    record = line.conversation
+    assert record.stop_reason == "max_turns" and not record.success
+    assert record.turns == experiment.limits.max_turns
+    assert record.tool_calls == experiment.limits.max_turns - 1  # the last turn's calls never ran
+
+
+def test_tool_errors_come_back_to_the_model_as_errors(experiment, tmp_path):
+    def agent(request: Request):
+        if request.call == 1:
+            return reply(
+                calls=[
+                    ("update_task", {"id": 99, "due": "2025-03-21"}),  # the tool raises
+                    ("update_task", {"id": "one"}),  # fails the schema
+                    ("no_such_tool", {}),
+                ]
+            )
+        assert all(r.is_error for r in request.results)
+        return reply("Sorry, I could not.")
+
+    _, line = run(experiment, tmp_path, agent)
+    record = line.conversation
+    assert record.tool_errors == 3 and record.stop_reason == "answered"
+    contents = [r.content for m in record.messages if m.role == "tool" for r in m.results]
+    assert "KeyError" in contents[0] and "invalid arguments at id" in contents[1]
+    assert "unknown tool 'no_such_tool'" in contents[2]
+
+
+def test_a_tool_past_its_time_limit_stops_the_conversation(experiment, tmp_path):
+    _, line = run(experiment, tmp_path, lambda r: reply(calls=[("slow", {})]))
+    assert line.conversation.stop_reason == "tool_timeout" and not line.conversation.success
+
+
+def test_asking_before_acting(experiment, tmp_path):
+    _, asked = run(
+        experiment, tmp_path / "a", lambda r: reply("Delete 'Pay rent'?"), "confirm-delete"
+    )
+    assert asked.conversation.success
+
+    def rash(request: Request):
+        if request.call == 1:
+            return reply(calls=[("delete_task", {"id": 2})])
+        return reply("Deleted. Anything else?")
+
+    _, deleted = run(experiment, tmp_path / "b", rash, "confirm-delete")
+    failed = {c.name: c.detail for c in deleted.conversation.checks if not c.ok}
+    assert failed["reply"] == "changed 1 row(s) before asking the user"
+    assert "tasks 2 was removed" in failed["unchanged"]
