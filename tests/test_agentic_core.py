@@ -42,7 +42,7 @@ def api_agent(request: Request):
 
 
 def test_an_agent_that_reaches_the_goal_succeeds(experiment, tmp_path):
-    outcome, line = run(experiment, tmp_path, api_agent)
+    _, line = run(experiment, tmp_path, api_agent)
     record = line.conversation
     assert record is not None and record.success, record
     assert [c.name for c in record.checks] == [
