@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tooltrial import tracing
+from tooltrial.apps import Workbench
 from tooltrial.definitions import Experiment, load_experiment
 from tooltrial.definitions.limits import check_flags, flag_temperature
 from tooltrial.errors import ResumeError, TooltrialError, UsageError
@@ -44,7 +45,7 @@ from tooltrial.run.plan import (
 )
 from tooltrial.run.progress import RunProgress
 from tooltrial.run.resume import PriorRun, read_run, run_files
-from tooltrial.run.runner import RetryPolicy, Runner
+from tooltrial.run.runner import RetryPolicy, Runner, prepare_agentic
 from tooltrial.run.session import execute
 from tooltrial.types import Cell, Order, Outcome
 
@@ -281,21 +282,24 @@ class _Planned:
     cells: list[Cell]
     plan: dict[str, Any]
     order: Order
+    workbench: Workbench | None = None
 
 
 def _plan(args: argparse.Namespace, prior: PriorRun | None) -> _Planned:
     """The run's experiment, models and cells; every name in them is checked here."""
     experiment = load_experiment(args.experiment)
     models = _models_for(args, experiment)
+    workbench = prepare_agentic(experiment, models)  # an app's code is checked here too
     runs = args.runs or 3
     if prior is not None:
         prior.check_same(experiment, models, runs)
         remaining = prior.remaining()  # in the run's recorded order
-        return _Planned(experiment, models, runs, remaining, prior.setting("plan"), prior.order)
+        plan = prior.setting("plan")
+        return _Planned(experiment, models, runs, remaining, plan, prior.order, workbench)
     order = new_order(args.order or "random", args.order_seed)
     cells = plan_cells(experiment, [m.spec for m in models], runs, args.variant, args.scenario)
     plan = plan_of(cells, runs)
-    return _Planned(experiment, models, runs, order_cells(cells, order), plan, order)
+    return _Planned(experiment, models, runs, order_cells(cells, order), plan, order, workbench)
 
 
 def _run(args: argparse.Namespace, planned: _Planned, prior: PriorRun | None) -> int:
@@ -319,6 +323,7 @@ def _run(args: argparse.Namespace, planned: _Planned, prior: PriorRun | None) ->
         pacer=Pacer(rpm=args.rpm, tpm=args.tpm),
         cache=cache,
         warn=_warn,
+        workbench=planned.workbench,
     )
     settings = {
         "front_end": "cli",
@@ -344,8 +349,9 @@ def _run(args: argparse.Namespace, planned: _Planned, prior: PriorRun | None) ->
     )
     resumed = f" (resuming: {len(cells)} cells left)" if prior else ""
     specs = ", ".join(m.spec for m in models)
+    unit = "conversations with" if experiment.agentic else "calls to"
     console.print(
-        f"run {pool.run_id}: {len(cells)} calls to {specs} "
+        f"run {pool.run_id}: {len(cells)} {unit} {specs} "
         f"(temperature {models[0].temperature}) → {args.results}/{resumed}",
         soft_wrap=True,
     )

@@ -50,6 +50,11 @@ def judge(
     return tuple(checks)
 
 
+def judge_state(checks: Sequence[CompiledRowCheck], final: State) -> tuple[CheckResult, ...]:
+    """The state part alone (none when there are no state checks)."""
+    return (_state(checks, final),) if checks else ()
+
+
 def _check(name: str, problems: Sequence[str]) -> CheckResult:
     return CheckResult(name=name, ok=not problems, detail="; ".join(problems[:5]))
 

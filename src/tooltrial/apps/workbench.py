@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tooltrial.apps.base import App, State
+from tooltrial.apps.judge import judge_state
 from tooltrial.apps.tools import PythonTools, ToolFunction, validators_for
 from tooltrial.definitions import Experiment, Scenario, Variant
 from tooltrial.definitions.loading import import_code, run_user_code
@@ -95,7 +96,19 @@ class Workbench:
                 )
         state = app.snapshot()
         app.close()
+        self._check_reference(scenario, state, where)
         return state
+
+    def _check_reference(self, scenario: Scenario, reference: State, where: str) -> None:
+        """The reference's own final state must pass the scenario's state checks: else
+        the criteria contradict each other and no conversation could succeed."""
+        criteria = self.experiment.expectations.success(scenario.id)
+        failed = [c for c in judge_state(criteria.state, reference) if not c.ok]
+        if failed:
+            raise DefinitionError(
+                f"{where}: the reference's final state fails its own state checks "
+                f"({failed[0].detail}); fix the reference calls or the state checks"
+            )
 
 
 def _app_class(reference: str) -> type[App]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -83,9 +84,25 @@ class Variant(BaseModel):
 
     @cached_property
     def definition_hash(self) -> str:
-        """Changes whenever anything the model sees of this variant changes."""
-        blob = json.dumps(
-            {"system_prompt": self.system_prompt, "tools": [t.model_dump() for t in self.tools]},
-            sort_keys=True,
-        )
+        """Changes whenever anything the model sees of this variant changes, or the code
+        of its tools (an ``implementation`` file) does."""
+        fields: dict[str, Any] = {
+            "system_prompt": self.system_prompt,
+            "tools": [t.model_dump() for t in self.tools],
+        }
+        code = _implementation_bytes(self.implementation)
+        if code is not None:
+            fields["implementation"] = hashlib.sha256(code).hexdigest()
+        blob = json.dumps(fields, sort_keys=True)
         return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _implementation_bytes(reference: str | None) -> bytes | None:
+    """The source of an implementation given as a .py file (a module's is not read)."""
+    if reference is None:
+        return None
+    file = reference.partition(":")[0]
+    try:
+        return Path(file).read_bytes() if file.endswith(".py") else None
+    except OSError:
+        return None  # binding the experiment reports the missing file

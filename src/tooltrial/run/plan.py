@@ -142,12 +142,20 @@ def metadata_for(
                 **model.settings(),
                 "experiment_source": experiment.source,
                 "max_tokens": experiment.max_tokens,
+                **_agentic_settings(experiment),
                 **settings,
             },
         }
         for model in lineup
         for v in experiment.variants
     }
+
+
+def _agentic_settings(experiment: Experiment) -> dict[str, Any]:
+    """An agentic run also records its app and its conversation limits."""
+    if not experiment.agentic:
+        return {}
+    return {"app": experiment.app, "limits": experiment.limits.model_dump()}
 
 
 def cell_seed(cell: Cell) -> int:

@@ -54,6 +54,22 @@ from tooltrial.types import (
 )
 
 
+def prepare_agentic(experiment: Experiment, models: Sequence[Model]) -> Workbench | None:
+    """For an agentic experiment, its code bound and checked, and every model checked to
+    hold a conversation; None for a single-turn experiment. What is wrong raises a
+    TooltrialError (exit 2), so front ends call this before they create anything."""
+    if not experiment.agentic:
+        return None
+    for model in models:
+        if not model.converses:
+            raise UsageError(
+                f"{model.spec} answers single requests only ({type(model).__name__} "
+                "implements generate, not chat); an experiment with an app needs a "
+                "provider that holds a conversation"
+            )
+    return Workbench.bind(experiment)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 6
@@ -102,9 +118,9 @@ class Runner:
     what is wrong with it stops the run before any call."""
 
     def __post_init__(self) -> None:
-        if self.experiment.agentic and self.workbench is None:
-            self.workbench = Workbench.bind(self.experiment)
         models = [self.models] if isinstance(self.models, Model) else list(self.models)
+        if self.workbench is None:
+            self.workbench = prepare_agentic(self.experiment, models)
         if not models:
             raise UsageError("a run needs at least one model")
         self.models = tuple(models)
@@ -113,12 +129,6 @@ class Runner:
                 raise UsageError(f"model {model.spec} is named twice: name each model once")
             self.lineup[model.spec] = model
             self.pacers[model.spec] = self.pacer if not self.pacers else replace(self.pacer)
-            if self.experiment.agentic and not model.converses:
-                raise UsageError(
-                    f"{model.spec} answers single requests only ({type(model).__name__} "
-                    "implements generate, not chat); an experiment with an app needs a "
-                    "provider that holds a conversation"
-                )
 
     def model(self, spec: str) -> Model:
         """The model of this spec (a cell's ``model``)."""
