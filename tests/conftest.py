@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from tooltrial.testing.messages_server import MessagesServer
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -17,3 +21,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if skipped:
         config.hook.pytest_deselected(items=skipped)
         items[:] = [item for item in items if not item.get_closest_marker("experiment")]
+
+
+# The project's Messages API server, with the environment pointing ChatAnthropic at it
+# (a module may define its own ``server``).
+
+
+@pytest.fixture
+def server() -> Iterator[MessagesServer]:
+    with MessagesServer(max_seconds=60) as srv:
+        yield srv
+
+
+@pytest.fixture
+def env(server: MessagesServer, monkeypatch: pytest.MonkeyPatch) -> MessagesServer:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-a-real-key-0000")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    for name in ("LANGSMITH_API_KEY", "OTEL_EXPORTER_OTLP_ENDPOINT", "TOOLTRIAL_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANGSMITH_TRACING", "false")
+    return server

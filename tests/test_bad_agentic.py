@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 from test_bad_input import Case, Ctx, edit, invoke, run, snapshot
-from test_bad_input import env as _env  # noqa: F401 (the fixtures, shared)
-from test_bad_input import server as _server  # noqa: F401
 
 from tooltrial.testing.messages_server import MessagesServer
 

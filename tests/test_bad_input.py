@@ -18,7 +18,7 @@ import argparse
 import errno
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -658,22 +658,6 @@ CASES = [
         fresh=True,
     ),
 ]
-
-
-@pytest.fixture
-def server() -> Iterator[MessagesServer]:
-    with MessagesServer(max_seconds=60) as srv:
-        yield srv
-
-
-@pytest.fixture
-def env(server: MessagesServer, monkeypatch: pytest.MonkeyPatch) -> MessagesServer:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-a-real-key-0000")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-    for name in ("LANGSMITH_API_KEY", "OTEL_EXPORTER_OTLP_ENDPOINT", "TOOLTRIAL_MODEL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LANGSMITH_TRACING", "false")
-    return server
 
 
 def snapshot(folder: Path) -> dict[str, bytes] | None:
