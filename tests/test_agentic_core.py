@@ -146,3 +146,26 @@ def test_asking_before_acting(experiment, tmp_path):
     failed = {c.name: c.detail for c in deleted.conversation.checks if not c.ok}
     assert failed["reply"] == "changed 1 row(s) before asking the user"
     assert "tasks 2 was removed" in failed["unchanged"]
+
+
+def test_a_model_turn_that_keeps_failing_is_an_error_line_not_a_result(experiment, tmp_path):
+    from tooltrial.log.reader import iter_records
+    from tooltrial.log.records import Error
+    from tooltrial.run.runner import RetryPolicy
+
+    def agent(request: Request):
+        if request.call == 1:
+            return reply(calls=[("list_tasks", {})])
+        raise ConnectionError("the server went away")
+
+    model = ScriptedModel(name="agent", experiment=experiment, script=agent)
+    policy = RetryPolicy(max_attempts=2, base_delay_s=0.0)
+    run_experiment(
+        experiment, model, runs=1, results=tmp_path, variants=["api"],
+        scenarios=["move-dentist"], policy=policy,
+    )  # fmt: skip
+    assert read_results([tmp_path]) == {}
+    (error,) = [
+        r for p in tmp_path.glob("*.jsonl") for r in iter_records(p) if isinstance(r, Error)
+    ]
+    assert (error.kind, error.attempts) == ("connection", 2)

@@ -182,3 +182,63 @@ async def test_scripted_model_from_a_function_without_an_experiment():
     ]
     with pytest.raises(Unscripted):
         await ScriptedModel(name="m", script={}).generate("s", "p", ())
+
+
+# --- a plugin that holds a conversation ------------------------------------------------
+
+MINI = Path(__file__).parent / "mini_agentic"
+
+CHAT_PLUGIN = """
+import json
+
+from tooltrial.models import Model
+from tooltrial.types import ModelResponse, ToolCall, ToolTurn, Usage
+
+
+class ChatModel(Model):
+    provider = "chatplug"
+
+    async def chat(self, system, messages, tools, seed=None):
+        last = messages[-1]
+        if isinstance(last, ToolTurn):  # the results of its lookup: move the exact match
+            found = json.loads(last.results[0].content)
+            if isinstance(found, list):
+                task = next(t for t in found if t["title"] == "Dentist")
+                return self._calls(("update_task", {"id": task["id"], "due": "2025-03-21"}))
+            return ModelResponse(
+                text="Moved.", tool_calls=(), stop_reason="end_turn", usage=Usage()
+            )
+        return self._calls(("list_tasks", {"query": "Dentist"}))
+
+    def _calls(self, *calls):
+        made = tuple(ToolCall(id=f"c{i}", name=n, arguments=a) for i, (n, a) in enumerate(calls))
+        return ModelResponse(text="", tool_calls=made, stop_reason="tool_use", usage=Usage())
+
+
+def factory(**settings):
+    return ChatModel(**settings)
+"""
+
+
+def test_a_plugin_with_chat_runs_an_agentic_experiment(plugin_path: Path, tmp_path: Path):
+    (plugin_path / "chatplug_provider.py").write_text(CHAT_PLUGIN)
+    info = plugin_path / "chatplug-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: chatplug\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[tooltrial.providers]\nchatplug = chatplug_provider:factory\n"
+    )
+    results = tmp_path / "results"
+    args = ["run", str(MINI), "--model", "chatplug:x", "--runs", "1", "--results", str(results)]
+    done = _run_cli(plugin_path, tmp_path, *args, "--variant", "api", "--scenario", "move-dentist")
+    assert done.returncode == 0, done.stderr
+    (line,) = [r for p in results.glob("*.jsonl") for r in iter_records(p) if isinstance(r, Result)]
+    assert line.conversation is not None and line.conversation.success, line.conversation
+    assert [m.role for m in line.conversation.messages] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "tool",
+        "assistant",
+    ]

@@ -281,8 +281,15 @@ class Runner:
         executor = _TracedTools(self.workbench.tools(cell.variant, app), span, self._warn_once)
         started = time.perf_counter()
 
+        attempts = waited = 0.0  # of the failing turn, when one fails
+
         async def next_turn(history: Sequence[Message]) -> AssistantTurn | Failure:
-            return await self._model_turn(cell, system, history, tools, span)
+            nonlocal attempts, waited
+            turn = await self._model_turn(cell, system, history, tools, span)
+            if isinstance(turn, tuple):
+                failure, attempts, waited = turn
+                return failure
+            return turn
 
         try:
             ended = await converse(
@@ -293,9 +300,8 @@ class Runner:
             app.close()
         elapsed = time.perf_counter() - started
         if not isinstance(ended, Ended):
-            failure, messages = ended
-            turns = [m for m in messages if isinstance(m, AssistantTurn)]
-            return self._outcome(cell, None, failure, len(turns) + 1, 0.0, elapsed)
+            failure, _ = ended
+            return self._outcome(cell, None, failure, int(attempts), waited, elapsed)
         return self._judged(cell, ended, final, elapsed)
 
     def _judged(self, cell: Cell, ended: Ended, final: Any, elapsed: float) -> Outcome:
@@ -335,18 +341,21 @@ class Runner:
         history: Sequence[Message],
         tools: Sequence[Tool],
         span: Span,
-    ) -> AssistantTurn | Failure:
-        """The next model turn, from the cache or the model (with retries)."""
+    ) -> AssistantTurn | tuple[Failure, int, float]:
+        """The next model turn, from the cache or the model (with retries); or the
+        failure of its last attempt, with its attempts and retry wait."""
         key = self._cache_key(cell, history)
         hit = self.cache.get(key) if self.cache is not None and key else None
         started = time.time()
         if hit is not None:
-            turn: AssistantTurn | Failure = AssistantTurn(response=hit, cached=True)
+            turn: AssistantTurn | tuple[Failure, int, float] = AssistantTurn(
+                response=hit, cached=True
+            )
         else:
             outcome = await self._attempts(cell, system, history, tools)
             if outcome.response is None:
                 assert outcome.failure is not None
-                turn = outcome.failure
+                turn = (outcome.failure, outcome.attempts, outcome.retry_wait_s)
             else:
                 turn = AssistantTurn(
                     response=outcome.response,
@@ -355,7 +364,7 @@ class Runner:
                     retry_wait_s=round(outcome.retry_wait_s, 3),
                 )
         try:
-            span.model_turn(history, turn, started)
+            span.model_turn(history, turn[0] if isinstance(turn, tuple) else turn, started)
         except Exception as exc:
             self._warn_once("tracing", f"a trace could not be recorded ({exc!r})")
         return turn
