@@ -169,3 +169,51 @@ def test_a_model_turn_that_keeps_failing_is_an_error_line_not_a_result(experimen
         r for p in tmp_path.glob("*.jsonl") for r in iter_records(p) if isinstance(r, Error)
     ]
     assert (error.kind, error.attempts) == ("connection", 2)
+
+
+CLARIFY = """
+- id: clarify-dentist
+  prompt: Move the dentist one to the 21st.
+  user_turns: ["The appointment, not the bill."]
+  success:
+    state: [{table: tasks, where: {title: Dentist}, values: {due: {date: "2025-03-21"}}}]
+    reply: {asks: true}
+"""
+
+
+@pytest.fixture
+def clarify(tmp_path):
+    import shutil
+
+    copy = tmp_path / "exp"
+    shutil.copytree(MINI, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with (copy / "scenarios.yaml").open("a") as handle:
+        handle.write(CLARIFY)
+    return load_experiment(copy)
+
+
+def test_a_scripted_user_turn_answers_the_clarifying_question(clarify, tmp_path):
+    def agent(request: Request):
+        if request.call == 1:
+            return reply("The appointment or the bill?")
+        if request.call == 2:
+            assert request.messages[-1].text == "The appointment, not the bill."
+            return reply(calls=[("update_task", {"id": 1, "due": "2025-03-21"})])
+        return reply("Done.")
+
+    _, line = run(clarify, tmp_path, agent, "clarify-dentist")
+    record = line.conversation
+    assert record.success, record.checks
+    assert [m.role for m in record.messages] == [
+        "user", "assistant", "user", "assistant", "tool", "assistant"
+    ]  # fmt: skip
+
+
+def test_a_limit_never_leaves_a_scripted_user_turn_unanswered(clarify, tmp_path):
+    limited = clarify.model_copy(
+        update={"limits": clarify.limits.model_copy(update={"max_turns": 1})}
+    )
+    _, line = run(limited, tmp_path, lambda r: reply("Which one?"), "clarify-dentist")
+    record = line.conversation
+    assert record.stop_reason == "max_turns"
+    assert [m.role for m in record.messages] == ["user", "assistant"]

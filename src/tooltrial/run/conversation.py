@@ -56,14 +56,13 @@ async def converse(
         turns += 1
         tokens += reply.response.usage.input_tokens + reply.response.usage.output_tokens
         calls = reply.response.tool_calls
-        if not calls:
-            if not script:
-                return Ended(tuple(messages), "answered")
-            messages.append(UserTurn(text=script.pop(0)))
+        if not calls and not script:
+            return Ended(tuple(messages), "answered")
         stop = _limit_reached(limits, turns, tokens, calls_made + len(calls))
         if stop is not None:
             return Ended(tuple(messages), stop)
         if not calls:
+            messages.append(UserTurn(text=script.pop(0)))
             continue
         results: list[ToolResult] = []
         for call in calls:

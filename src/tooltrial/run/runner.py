@@ -211,6 +211,10 @@ class Runner:
         )
 
     def is_cached(self, cell: Cell) -> bool:
+        """Whether the cell's call is in the cache (an agentic cell never counts: only
+        its first turn could be known to be)."""
+        if self.experiment.agentic:
+            return False
         key = self._cache_key(cell)
         return key is not None and self.cache is not None and self.cache.has(key)
 
@@ -218,15 +222,11 @@ class Runner:
         """One cell's outcome. Storing it in the cache is ``remember``'s, after the line
         is written (``run`` does both); the tracing span is best-effort."""
         system, prompt, tools = self._request(cell)
-        key = self._cache_key(cell)
         async with self.tracer.trace(cell, system, prompt) as span:
-            hit = self.cache.get(key) if self.cache is not None and key else None
             if self.experiment.agentic:
                 outcome = await self._conversation(cell, span)
-            elif hit is not None:
-                outcome = self._outcome(cell, hit, None, 0, 0.0, 0.0, cached=True)
             else:
-                outcome = await self._attempts(cell, system, [UserTurn(text=prompt)], tools)
+                outcome = await self._single(cell, system, prompt, tools)
             outcome.trace_id = span.id
             try:
                 span.finish(outcome)
@@ -271,6 +271,14 @@ class Runner:
             self.warn(message)
         else:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    async def _single(self, cell: Cell, system: str, prompt: str, tools: Sequence[Tool]) -> Outcome:
+        """One single-turn cell, from the cache or the model."""
+        key = self._cache_key(cell)
+        hit = self.cache.get(key) if self.cache is not None and key else None
+        if hit is not None:
+            return self._outcome(cell, hit, None, 0, 0.0, 0.0, cached=True)
+        return await self._attempts(cell, system, [UserTurn(text=prompt)], tools)
 
     async def _conversation(self, cell: Cell, span: Span) -> Outcome:
         """One agentic cell: a fresh app, the loop, the verdict."""
