@@ -4,6 +4,10 @@
 ``LangSmithServer`` (the LangSmith ingestion API) run on 127.0.0.1 only, so the real
 ``ChatAnthropic`` and ``langsmith`` clients can be exercised offline.
 
+``scripted_agent.ScriptedAgent`` makes ``MessagesServer`` play whole agentic
+conversations, each reply chosen from the tool results it is sent (``--agent`` when the
+server runs in its own process).
+
 ``scripted.ScriptedModel`` is an in-process model that answers from a script, per
 (variant, scenario) or from a function: for testing a pipeline, or a plugin provider,
 without any server.

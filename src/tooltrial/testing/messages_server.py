@@ -6,6 +6,13 @@ requests cost one coroutine each, so hundreds of requests held for latency add n
 
     with MessagesServer(faults=Faults(latency_s=0.5, rate_429=0.1, seed=1)) as srv:
         client = anthropic.Anthropic(base_url=srv.url, api_key="fake")
+
+What it answers: by default, the single-turn ``default_responder``; any ``responder``
+(a function of the request body) instead, such as ``scripted_agent.ScriptedAgent``, which
+plays whole conversations from the tool results it is sent (``--agent`` on the command
+line). A responder that raises ``ResponderRefused`` gets the API's 400, never retried;
+any other exception is the server's 500. Every request is recorded (``requests``, with
+credentials redacted); ``tool_results()`` lists the tool results each one carried.
 """
 
 from __future__ import annotations
@@ -20,15 +27,39 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from http import HTTPStatus
 from typing import Any, NamedTuple
+
+from tooltrial.testing.responders import (
+    Responder,
+    ResponderRefused,
+    default_responder,
+    placeholder,
+    sent_tool_results,
+    text_of,
+)
+from tooltrial.testing.scripted_agent import ScriptedAgent
+
+__all__ = [  # the responders' names are re-exported: tests import them from here
+    "Faults",
+    "MessagesServer",
+    "ReceivedToolResult",
+    "RecordedRequest",
+    "Responder",
+    "ResponderRefused",
+    "default_responder",
+    "input_tokens",
+    "main",
+    "placeholder",
+    "sent_tool_results",
+    "text_of",
+]
 
 FAULT_KINDS = ("429", "529", "500", "timeout", "drop", "malformed")
 REDACTED_HEADERS = frozenset({"x-api-key", "authorization", "cookie"})
 OUTCOMES = {200: "ok", 400: "invalid", 401: "unauthorized", 404: "not_found"}
 PROMPT_KEYS = ("system", "messages", "tools", "tool_choice")  # what input_tokens counts
-Responder = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +118,17 @@ class RecordedRequest(NamedTuple):
     outcome: str  # ok | 429 | 529 | 500 | timeout | drop | malformed | rate_limited | ...
 
 
+class ReceivedToolResult(NamedTuple):
+    """A ``tool_result`` block as the server received it, in the last message of a request
+    (the results the client just sent back; earlier ones are history)."""
+
+    number: int  # the request that carried it
+    tool_use_id: str
+    content: str
+    is_error: bool
+    outcome: str  # the request's outcome: a result resent after a fault appears again
+
+
 class Reply(NamedTuple):
     status: int
     body: bytes
@@ -118,68 +160,6 @@ def _tokens(obj: Any) -> int:
 def input_tokens(body: dict[str, Any]) -> int:
     """Deterministic token estimate of a request's prompt; count_tokens agrees with usage."""
     return _tokens({k: body[k] for k in PROMPT_KEYS if k in body})
-
-
-# ---------------------------------------------------------------- the scripted brain
-def placeholder(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
-    """A value satisfying the common parts of a JSON schema (required fields only)."""
-    defs = defs if defs is not None else schema.get("$defs", schema.get("definitions", {}))
-    if "$ref" in schema:  # pydantic emits local refs: "#/$defs/Name"
-        return placeholder(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs)
-    if "const" in schema:
-        return schema["const"]
-    if schema.get("enum"):
-        return schema["enum"][0]
-    for key in ("anyOf", "oneOf", "allOf"):
-        if schema.get(key):
-            return placeholder(schema[key][0], defs)
-    kind = schema.get("type", "object" if "properties" in schema else "string")
-    if isinstance(kind, list):  # e.g. ["string", "null"]: prefer the non-null type
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object":
-        props = schema.get("properties", {})
-        return {k: placeholder(props.get(k, {}), defs) for k in schema.get("required", [])}
-    if kind == "array":
-        items = schema.get("items")
-        return [placeholder(items, defs)] * max(1, schema.get("minItems", 1)) if items else []
-    simple = {"string": "example", "integer": 1, "number": 1, "boolean": True, "null": None}
-    return simple.get(kind, "example")
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return " ".join(b.get("text", "") for b in content if isinstance(b, dict))
-
-
-def default_responder(body: dict[str, Any]) -> dict[str, Any]:
-    """Call a tool when tools are offered, answer in text once a tool result comes back."""
-    messages = body.get("messages") or [{}]
-    last = messages[-1].get("content", "")
-    results = [b for b in last if isinstance(b, dict) and b.get("type") == "tool_result"]
-    tools = [t for t in body.get("tools") or [] if "name" in t]
-    choice = body.get("tool_choice") or {}
-    if results or not tools or choice.get("type") == "none":
-        said = _text_of(results[-1].get("content", "")) if results else _text_of(last)
-        return {
-            "content": [{"type": "text", "text": f"Done. {said[:200]}"}],
-            "stop_reason": "end_turn",
-        }
-    wanted = choice.get("name") or next(
-        (t["name"] for t in tools if t["name"] in _text_of(last)), None
-    )
-    tool = next((t for t in tools if t["name"] == wanted), tools[0])
-    return {
-        "content": [
-            {"type": "text", "text": f"I'll use {tool['name']}."},
-            {
-                "type": "tool_use",
-                "name": tool["name"],
-                "input": placeholder(tool.get("input_schema", {})),
-            },
-        ],
-        "stop_reason": "tool_use",
-    }
 
 
 def _sse(message: dict[str, Any]) -> bytes:
@@ -291,6 +271,22 @@ class MessagesServer:
 
     def stats(self) -> dict[str, int]:
         return dict(collections.Counter(r.outcome for r in self.requests))
+
+    def tool_results(self) -> list[ReceivedToolResult]:
+        """Every tool result the server received, request by request (a request resent
+        after a fault carries its results again: tell them apart by ``outcome``)."""
+        return [
+            ReceivedToolResult(
+                r.number,
+                str(b.get("tool_use_id", "")),
+                text_of(b.get("content", "")),
+                bool(b.get("is_error", False)),
+                r.outcome,
+            )
+            for r in self.requests
+            if r.path == "/v1/messages"
+            for b in sent_tool_results(r.body)
+        ]
 
     # -- internals
     def _run(self) -> None:
@@ -474,6 +470,8 @@ class MessagesServer:
             return _json_reply(200, {"input_tokens": input_tokens(body)})
         try:
             message = self._message(body, number)
+        except ResponderRefused as exc:
+            return _error(400, "invalid_request_error", str(exc))
         except Exception as exc:  # a broken responder is the server's fault, like a real 500
             return _error(500, "api_error", f"responder failed: {exc!r}")
         rid = {"request-id": f"req_{number:020d}"}
@@ -491,7 +489,7 @@ class MessagesServer:
         ]
         stop_reason, output = out.get("stop_reason", "end_turn"), _tokens(content)
         if output > body["max_tokens"] and stop_reason != "tool_use":  # cut the text off
-            content = [{"type": "text", "text": _text_of(content)[: body["max_tokens"] * 4]}]
+            content = [{"type": "text", "text": text_of(content)[: body["max_tokens"] * 4]}]
             stop_reason, output = "max_tokens", body["max_tokens"]
         usage = out.get("usage") or {"input_tokens": input_tokens(body), "output_tokens": output}
         return {
@@ -519,10 +517,24 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument(flag, dest=f.name, type=kind, default=f.default)
     p.add_argument("--max-requests", type=int, default=100_000)
     p.add_argument("--max-seconds", type=float, default=600.0)
+    p.add_argument(
+        "--agent",
+        metavar="JSON_OR_FILE",
+        help="play whole conversations from these scripted-agent policies (JSON, or a JSON "
+        "file; default: $TOOLTRIAL_SERVER_AGENT); see tooltrial.testing.scripted_agent",
+    )
     a = p.parse_args(argv)
     faults = Faults(**{f.name: getattr(a, f.name) for f in fields})
+    try:
+        agent = ScriptedAgent.from_json(a.agent) if a.agent else ScriptedAgent.from_env()
+    except (OSError, ValueError) as exc:
+        p.error(str(exc))
     srv = MessagesServer(
-        faults, port=a.port, max_requests=a.max_requests, max_seconds=a.max_seconds
+        faults,
+        responder=agent,
+        port=a.port,
+        max_requests=a.max_requests,
+        max_seconds=a.max_seconds,
     )
     with srv:
         print(f"Messages API test server on {srv.url} (Ctrl-C to stop)", flush=True)
