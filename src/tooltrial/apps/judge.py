@@ -168,14 +168,21 @@ def _reply(criteria: CompiledSuccess, messages: Sequence[Message]) -> CheckResul
 
 
 def _asked_first(messages: Sequence[Message]) -> list[str]:
-    """The model asked the user (a reply with a question mark) before changing anything."""
+    """The model asked the user (a reply with a question mark) before changing anything.
+
+    Only a turn without tool calls asks: the user answers a question only once the
+    model stops to wait, so a question beside calls comes after what those calls did."""
     changed = 0
     for message in messages:
         if isinstance(message, ToolTurn):
             changed += sum(r.changes for r in message.results if not r.is_error)
-        elif isinstance(message, AssistantTurn) and "?" in message.response.text:
+        elif isinstance(message, AssistantTurn) and _asks(message):
             return [f"changed {changed} row(s) before asking the user"] if changed else []
     return ["never asked the user before acting"]
+
+
+def _asks(turn: AssistantTurn) -> bool:
+    return "?" in turn.response.text and not turn.response.tool_calls
 
 
 def _show(values: Mapping[str, object]) -> str:

@@ -85,7 +85,8 @@ class ReplyCheck(_Frozen):
     mentions: tuple[str, ...] = ()
     """Text the final reply must contain (case-insensitive)."""
     asks: bool = False
-    """The model must ask the user (a reply with a '?') before it changes anything."""
+    """The model must ask the user (a reply with a '?' and no tool call) before it
+    changes anything."""
 
     @field_validator("mentions")
     @classmethod
