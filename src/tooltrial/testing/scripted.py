@@ -146,7 +146,7 @@ class ScriptedModel(Model):
         messages: tuple[Message, ...],
     ) -> Request:
         self._calls[(system, prompt, seed)] += 1
-        variant, scenario_id = _cell_of(self.experiment, system, prompt)
+        variant, scenario_id = _cell_of(self.experiment, system, prompt, tools)
         call = self._calls[(system, prompt, seed)]
         return Request(system, prompt, tools, seed, variant, scenario_id, call, messages)
 
@@ -159,11 +159,18 @@ class ScriptedModel(Model):
 
 
 def _cell_of(
-    experiment: Experiment | None, system: str, prompt: str
+    experiment: Experiment | None, system: str, prompt: str, tools: tuple[Tool, ...] = ()
 ) -> tuple[str | None, str | None]:
+    """The (variant, scenario) of a call: the variant by its system prompt and tools
+    (variants may share a prompt), the scenario by its prompt."""
     if experiment is None:
         return None, None
-    variants = [v.name for v in experiment.variants if experiment.system_prompt(v) == system]
+    names = [t.name for t in tools]
+    variants = [
+        v.name
+        for v in experiment.variants
+        if experiment.system_prompt(v) == system and [t.name for t in v.tools] == names
+    ]
     scenarios = [s.id for s in experiment.scenarios if s.prompt == prompt]
     return (
         variants[0] if len(variants) == 1 else None,
