@@ -2,7 +2,12 @@
 
 Reading is columnar (polars scans the NDJSON; no line becomes a Python dict). Scoring
 needs Python, so it runs once per *distinct answer* — (variant, scenario, tool calls,
-has text, asks a question) — and is joined back; repeated answers cost nothing.
+has text, asks a question) — and is joined back; repeated answers cost nothing. Agentic
+results (conversations) are not re-scored: each row carries the verdict recorded when
+the conversation ended (``success``, one column per part), its counts and its tokens;
+the primary metric is ``success``, and each variant also gets its costs per success
+(``ConversationCosts``). Which metrics a table has, and the rules for each, is
+``table.MetricSet``'s (``SINGLE_TURN``, ``AGENTIC``); a folder mixing both kinds is refused.
 
 Statistics respect the design: repetitions are nested in scenarios, so every comparison
 first averages the reps of each scenario and variant, then works on the per-scenario
@@ -63,28 +68,46 @@ from tooltrial.analysis.stats import (
     t_interval,
 )
 from tooltrial.analysis.summary import (
+    ConversationCosts,
     Footprint,
     Reliability,
     VariantSummary,
     by_category,
     consistency,
+    conversation_costs,
     reliability,
     summarize,
     tool_footprint,
 )
-from tooltrial.analysis.table import METRICS, RATE_METRICS, export_table, score, tidy_table
+from tooltrial.analysis.table import (
+    AGENTIC,
+    METRICS,
+    RATE_METRICS,
+    SINGLE_TURN,
+    MetricSet,
+    export_table,
+    is_rate,
+    metric_set,
+    score,
+    score_conversations,
+    tidy_table,
+)
 from tooltrial.definitions import Experiment
 from tooltrial.errors import ResultsError, UsageError
 from tooltrial.log.reader import result_files
 
 __all__ = [
+    "AGENTIC",
     "METRICS",
     "RATE_METRICS",
+    "SINGLE_TURN",
     "Analysis",
+    "ConversationCosts",
     "Difference",
     "Footprint",
     "Interaction",
     "Loaded",
+    "MetricSet",
     "ModelAnalysis",
     "PairedStatistics",
     "PowerPlan",
@@ -96,13 +119,16 @@ __all__ = [
     "cluster_bootstrap_ci",
     "compare",
     "consistency",
+    "conversation_costs",
     "excludes_zero",
     "experiment_for",
     "export_table",
     "holm",
     "interaction",
+    "is_rate",
     "largest_differences",
     "load_results",
+    "metric_set",
     "one_model",
     "paired_power",
     "paired_statistics",
@@ -113,6 +139,7 @@ __all__ = [
     "scenario_means",
     "scenarios_needed",
     "score",
+    "score_conversations",
     "sign_flip_min_p",
     "sign_flip_test",
     "summarize",

@@ -28,7 +28,7 @@ from tooltrial.analysis.stats import (
     within_floor,
 )
 from tooltrial.analysis.summary import success_counts
-from tooltrial.analysis.table import FIXED_BY_DESIGN, METRICS, RATE_METRICS, TIME_DEPENDENT
+from tooltrial.analysis.table import is_rate, metric_set
 from tooltrial.errors import UsageError
 
 BLOCKED_NOTE = (
@@ -102,7 +102,7 @@ def compare(
     table: pl.DataFrame,
     reference: str,
     treatment: str,
-    metrics: Sequence[str] = tuple(METRICS),
+    metrics: Sequence[str] | None = None,
     seed: int = 0,
     *,
     model: str | None = None,
@@ -111,12 +111,14 @@ def compare(
 ) -> list[Difference]:
     """``treatment`` − ``reference`` for each metric, paired over scenarios (one model).
 
+    ``metrics`` defaults to every metric of the table's kind (``table.metric_set``).
     ``primary`` is the declared primary metric; every other tested metric gets a
     Holm-adjusted p over this comparison's secondary metrics (its family). Quantities
-    fixed by design (``FIXED_BY_DESIGN``) are reported without a test, and so are
-    time-dependent ones (``TIME_DEPENDENT``) unless the run was ``randomised``."""
+    fixed by design (the set's ``fixed_by_design``) are reported without a test, and so
+    are time-dependent ones unless the run was ``randomised``."""
+    rules = metric_set(table)
     out: list[Difference] = []
-    for metric in metrics:
+    for metric in rules.labels if metrics is None else metrics:
         means = scenario_means(table, metric, reference, treatment, model=model)
         if means.height == 0:
             continue
@@ -124,8 +126,8 @@ def compare(
         trt = means[treatment].to_numpy()
         d = trt - ref
         s = paired_statistics(d, seed=seed)
-        blocked = not randomised and metric in TIME_DEPENDENT
-        tested = metric not in FIXED_BY_DESIGN and not blocked
+        blocked = not randomised and metric in rules.time_dependent
+        tested = metric not in rules.fixed_by_design and not blocked
         out.append(
             Difference(
                 metric=metric,
@@ -135,8 +137,8 @@ def compare(
                 treatment_mean=float(trt.mean()),
                 difference=s.estimate,
                 # a difference of rates lies in [-1, 1]: clipping there never loses coverage
-                ci_low=max(s.ci_low, -1.0) if metric in RATE_METRICS else s.ci_low,
-                ci_high=min(s.ci_high, 1.0) if metric in RATE_METRICS else s.ci_high,
+                ci_low=max(s.ci_low, -1.0) if is_rate(metric) else s.ci_low,
+                ci_high=min(s.ci_high, 1.0) if is_rate(metric) else s.ci_high,
                 p_value=s.p_value if tested else None,
                 p_sign_flip=s.p_sign_flip if tested else None,
                 scenarios=s.scenarios,
@@ -187,12 +189,13 @@ def interaction(
     treatment: str,
     reference_model: str,
     model: str,
-    metrics: Sequence[str] = RATE_METRICS,
+    metrics: Sequence[str] | None = None,
     seed: int = 0,
 ) -> list[Interaction]:
-    """Per metric: does ``treatment`` − ``reference`` differ between the two models?"""
+    """Per metric (default: every rate of the table's kind): does ``treatment`` −
+    ``reference`` differ between the two models?"""
     out = []
-    for metric in metrics:
+    for metric in metric_set(table).rates if metrics is None else metrics:
         both = _scenario_differences(table, metric, reference, treatment, reference_model).join(
             _scenario_differences(table, metric, reference, treatment, model),
             on="scenario_id",
@@ -238,8 +241,10 @@ def largest_differences(
     *,
     model: str | None = None,
 ) -> pl.DataFrame:
-    """Scenarios whose exact-match rate differs most between the two variants."""
-    means = scenario_means(table, "exact", reference, treatment, model=model)
+    """Scenarios whose headline rate (exact match; success for conversations) differs
+    most between the two variants."""
+    metric = metric_set(table).headline
+    means = scenario_means(table, metric, reference, treatment, model=model)
     return (
         means.with_columns(difference=pl.col(treatment) - pl.col(reference))
         .filter(pl.col("difference") != 0)
@@ -277,7 +282,7 @@ def variance_components(
     var_d = float(d.var(ddof=1)) if d.size > 1 else 0.0
     # Reps that never disagree estimate the rep-to-rep variance as 0; the floor says
     # what a pilot of this size cannot rule out (rates only).
-    floor = within_floor(cells["rate"].to_numpy(), reps) if metric in RATE_METRICS else 0.0
+    floor = within_floor(cells["rate"].to_numpy(), reps) if is_rate(metric) else 0.0
     return split_variance(var_d, within, r0, int(d.size), floor=floor)
 
 

@@ -1,7 +1,9 @@
 """Result files → the latest result of every cell, as a polars frame.
 
 Reading is columnar: polars scans the NDJSON (nested fields kept as JSON text), so no
-line becomes a Python object. A torn last line (a killed writer) was never committed
+line becomes a Python object. An agentic result's ``conversation`` is read as a struct of
+its verdict and counts, its checks, diff and messages kept as JSON text (null on a
+single-turn line). A torn last line (a killed writer) was never committed
 and is skipped, as every reader of the log does.
 """
 
@@ -34,6 +36,18 @@ _LINE_SCHEMA: dict[str, Any] = {
     "usage": pl.Struct({"input_tokens": pl.Int64, "output_tokens": pl.Int64}),
     "latency_s": pl.Float64,
     "timestamp": pl.String,
+    "conversation": pl.Struct(
+        {
+            "success": pl.Boolean,
+            "stop_reason": pl.String,
+            "turns": pl.Int64,
+            "tool_calls": pl.Int64,
+            "tool_errors": pl.Int64,
+            "checks": pl.String,  # nested JSON, kept as text
+            "diff": pl.String,
+            "messages": pl.String,
+        }
+    ),
 }
 _CELL = list(CELL_KEY)
 _ANSWER = ["variant", "scenario_id", "tool_calls", "has_text", "asks"]
@@ -163,6 +177,7 @@ def _latest(lines: pl.DataFrame, experiment: str) -> pl.DataFrame:
         "latency_s",
         "timestamp",
         "file",
+        "conversation",
     )
 
 

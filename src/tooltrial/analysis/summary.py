@@ -1,8 +1,10 @@
 """Per-(model, variant) summaries: rates, tokens, latency, tool-definition footprint,
-consistency, categories.
+consistency, categories; for conversations, what they cost per success and why they
+failed.
 
 Guarantee: every aggregate here groups by model as well as variant, so results of
-several models in one table are never pooled.
+several models in one table are never pooled. Which metrics a table has is
+``table.metric_set``'s to say.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
 import polars as pl
 
 from tooltrial.analysis.stats import pass_at_k, pass_hat_k, reliability_ks, tasks_below_k
-from tooltrial.analysis.table import RATE_METRICS
+from tooltrial.analysis.table import CHECK_COLUMNS, COST_METRICS, MetricSet, metric_set
 from tooltrial.definitions import Experiment, Variant
 
 
@@ -85,6 +87,31 @@ class VariantSummary:
     latency_p50_s: float
     latency_p95_s: float
     footprint: Footprint
+    conversations: ConversationCosts | None = None
+    """Agentic results: costs per success and why conversations failed."""
+
+
+@dataclass(frozen=True)
+class ConversationCosts:
+    """What one variant's conversations spent and how they ended.
+
+    ``per_success[m]`` is the total of ``m`` over *all* the variant's conversations
+    (failed ones included: their cost was spent too) divided by its successes; None when
+    it has none. ``mean[m]`` is the plain mean per conversation."""
+
+    conversations: int
+    successes: int
+    mean: dict[str, float]
+    per_success: dict[str, float | None]
+    failed_checks: dict[str, int]
+    """Verdict part → conversations that failed it (a conversation can fail several)."""
+    judged_checks: dict[str, int]
+    """Verdict part → conversations whose scenario judges it."""
+    stop_reasons: dict[str, int]
+
+    @property
+    def failed(self) -> int:
+        return self.conversations - self.successes
 
 
 def summarize(
@@ -92,14 +119,15 @@ def summarize(
 ) -> list[VariantSummary]:
     """One summary per (model, variant) with results: models sorted, variants in the
     definition's order."""
+    metrics = metric_set(table)
     agg = (
         table.group_by("model", "variant")
         .agg(
             pl.len().alias("results"),
             pl.col("scenario_id").n_unique().alias("scenarios"),
             pl.col("rep").n_unique().alias("reps"),
-            *(pl.col(m).cast(pl.Float64).mean().alias(m) for m in RATE_METRICS),
-            pl.col("n_calls").mean().alias("calls"),
+            *(pl.col(m).cast(pl.Float64).mean().alias(m) for m in metrics.rates),
+            pl.col(metrics.calls).mean().alias("calls"),
             pl.col("input_tokens").mean(),
             pl.col("output_tokens").mean(),
             pl.col("latency_s").mean().alias("lat_mean"),
@@ -108,17 +136,54 @@ def summarize(
         )
         .rows_by_key(["model", "variant"], named=True, unique=True)
     )
+    costs = conversation_costs(table) if metrics.kind == "agentic" else {}
     summaries = []
     for model in sorted(table["model"].unique()):
         for variant in experiment.variants:
             row = agg.get((model, variant.name))
             if row is not None:
-                summaries.append(_summary(model, variant, row, count_tokens))
+                summary = _summary(model, variant, row, count_tokens, metrics)
+                summaries.append(replace(summary, conversations=costs.get((model, variant.name))))
     return summaries
 
 
+def conversation_costs(table: pl.DataFrame) -> dict[tuple[str, str], ConversationCosts]:
+    """(model, variant) → its conversations' costs, failed parts and stop reasons."""
+    parts = CHECK_COLUMNS  # verdict part → its column
+    agg = table.group_by("model", "variant").agg(
+        pl.len().alias("conversations"),
+        pl.col("success").sum().alias("successes"),
+        *(pl.col(m).sum().cast(pl.Float64).alias(f"total_{m}") for m in COST_METRICS),
+        *(pl.col(c).not_().sum().alias(f"failed_{n}") for n, c in parts.items()),
+        *(pl.col(c).is_not_null().sum().alias(f"judged_{n}") for n, c in parts.items()),
+        pl.col("stop_reason").value_counts().alias("stops"),
+    )
+    out = {}
+    for row in agg.iter_rows(named=True):
+        n, successes = row["conversations"], row["successes"]
+        totals = {m: row[f"total_{m}"] for m in COST_METRICS}
+        out[(row["model"], row["variant"])] = ConversationCosts(
+            conversations=n,
+            successes=successes,
+            mean={m: total / n for m, total in totals.items()},
+            per_success={
+                m: total / successes if successes else None for m, total in totals.items()
+            },
+            failed_checks={name: row[f"failed_{name}"] for name in parts},
+            judged_checks={name: row[f"judged_{name}"] for name in parts},
+            stop_reasons=_most_first(row["stops"]),
+        )
+    return out
+
+
+def _most_first(counts: list[dict[str, Any]]) -> dict[str, int]:
+    """Stop reason → count, the most common first (ties by name, so runs agree)."""
+    ordered = sorted(counts, key=lambda c: (-c["count"], c["stop_reason"]))
+    return {c["stop_reason"]: c["count"] for c in ordered}
+
+
 def _summary(
-    model: str, variant: Variant, row: dict[str, Any], count_tokens: bool
+    model: str, variant: Variant, row: dict[str, Any], count_tokens: bool, metrics: MetricSet
 ) -> VariantSummary:
     return VariantSummary(
         model=model,
@@ -126,7 +191,7 @@ def _summary(
         results=row["results"],
         scenarios=row["scenarios"],
         reps=row["reps"],
-        rates={m: row[m] for m in RATE_METRICS},
+        rates={m: row[m] for m in metrics.rates},
         calls_per_answer=row["calls"],
         input_tokens=row["input_tokens"],
         output_tokens=row["output_tokens"],
@@ -138,21 +203,26 @@ def _summary(
 
 
 def by_category(table: pl.DataFrame) -> pl.DataFrame:
-    """Exact-match rate per (model, category, variant)."""
+    """The headline rate (exact match; success for conversations) per (model, category,
+    variant), in a column named after it."""
+    metric = metric_set(table).headline
     return (
         table.group_by("model", "category", "variant")
-        .agg(pl.len().alias("results"), pl.col("exact").cast(pl.Float64).mean().alias("exact"))
+        .agg(pl.len().alias("results"), pl.col(metric).cast(pl.Float64).mean().alias(metric))
         .sort("model", "category", "variant")
     )
 
 
 def consistency(table: pl.DataFrame) -> pl.DataFrame:
-    """Per model, scenario and variant: do repetitions give the same tools and arguments?
+    """Per model, scenario and variant: do repetitions give the same answer (single
+    turn: the same tools and arguments; conversations: the same state change)?
 
     ``agreement`` is the share of reps that give the most common answer (1.0: all
-    agree); ``flips`` is true when the reps are not all right or all wrong on exact match,
-    and ``flips_<metric>`` the same for every yes/no metric.
+    agree); ``flips`` is true when the reps are not all right or all wrong on the headline
+    metric (exact match; success), and ``flips_<metric>`` the same for every yes/no metric.
     """
+    metrics = metric_set(table)
+    rates, headline = metrics.rates, metrics.headline
     return (
         table.group_by("model", "scenario_id", "variant")
         .agg(
@@ -161,11 +231,11 @@ def consistency(table: pl.DataFrame) -> pl.DataFrame:
             (
                 pl.col("answer").value_counts(sort=True).first().struct.field("count") / pl.len()
             ).alias("agreement"),
-            *(pl.col(m).cast(pl.Float64).mean().alias(m) for m in RATE_METRICS),
+            *(pl.col(m).cast(pl.Float64).mean().alias(m) for m in rates),
         )
         .with_columns(
-            flips=(pl.col("exact") > 0) & (pl.col("exact") < 1),
-            **{f"flips_{m}": (pl.col(m) > 0) & (pl.col(m) < 1) for m in RATE_METRICS},
+            flips=(pl.col(headline) > 0) & (pl.col(headline) < 1),
+            **{f"flips_{m}": (pl.col(m) > 0) & (pl.col(m) < 1) for m in rates},
         )
         .sort("model", "scenario_id", "variant")
     )

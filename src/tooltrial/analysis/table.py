@@ -1,16 +1,22 @@
-"""The tidy table: one scored row per result, and its export.
+"""The tidy table: one scored row per result, its metrics, and its export.
 
-Guarantee: one row per cell of the log (``log.reader.CELL_KEY``: model, variant,
-scenario, rep), its latest result; results of several models never merge.
+Guarantees: one row per cell of the log (``log.reader.CELL_KEY``: model, variant,
+scenario, rep), its latest result; results of several models never merge. The metric
+tables here (``SINGLE_TURN``, ``AGENTIC``) are the one place that says which columns are
+compared, which are rates, which are fixed by design and which depend on time.
 
-Scoring needs Python, so it runs once per *distinct answer* — (variant, scenario, tool
-calls, has text, asks a question) — and is joined back; repeated answers cost nothing.
+Single-turn results are scored against the scenarios' expectations; scoring needs
+Python, so it runs once per *distinct answer* — (variant, scenario, tool calls, has text,
+asks a question) — and is joined back; repeated answers cost nothing. Agentic results
+(those with a conversation) are never re-judged: their row is the verdict recorded when
+the conversation ended, part by part. A folder holding both kinds is refused.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +25,7 @@ import polars as pl
 from tooltrial.analysis.load import _ANSWER, Loaded, experiment_for, load_results
 from tooltrial.analysis.scoring import Call, Scorer
 from tooltrial.definitions import Experiment
+from tooltrial.definitions.agentic import CHECK_NAMES
 from tooltrial.errors import ResultsError, UsageError
 
 METRICS: dict[str, str] = {
@@ -48,9 +55,70 @@ FIXED_BY_DESIGN = ("input_tokens",)
 from another's by exactly its system prompt and tool definitions, so a test of them would
 only restate the design."""
 
+CHECK_COLUMNS = {name: f"check_{name}" for name in CHECK_NAMES}
+"""A verdict part (``definitions.agentic.CHECK_NAMES``) → its column: true or false where
+the scenario judges that part, null where it does not."""
+COST_METRICS = ("turns", "tool_calls", "tool_errors", "input_tokens", "output_tokens", "latency_s")
+"""What an agentic conversation spends; summed over a variant's conversations and divided
+by its successes, the cost per success."""
+AGENTIC_METRICS: dict[str, str] = {
+    "success": "success",
+    "check_answered": "check: answered (no limit hit)",
+    "check_state": "check: state",
+    "check_unchanged": "check: nothing else changed",
+    "check_reference": "check: reference state",
+    "check_forbidden": "check: no forbidden action",
+    "check_reply": "check: reply",
+    "turns": "turns",
+    "tool_calls": "tool calls",
+    "tool_errors": "tool errors",
+    "input_tokens": "input tokens",
+    "output_tokens": "output tokens",
+    "latency_s": "conversation time (s)",
+}
+AGENTIC_RATE_METRICS = ("success", *CHECK_COLUMNS.values())
+
+
+@dataclass(frozen=True)
+class MetricSet:
+    """The metrics of one kind of experiment, in report order, and their rules."""
+
+    kind: str
+    labels: dict[str, str]
+    """Every compared metric → its label."""
+    rates: tuple[str, ...]
+    """Yes/no metrics (a mean is a rate; differences are in percentage points)."""
+    headline: str
+    """The per-scenario rate of the heatmap, categories, consistency and largest
+    differences."""
+    calls: str
+    """The column counting a result's tool calls."""
+    fixed_by_design: tuple[str, ...]
+    """Reported, never tested."""
+    time_dependent: tuple[str, ...] = TIME_DEPENDENT
+
+
+SINGLE_TURN = MetricSet("single-turn", METRICS, RATE_METRICS, "exact", "n_calls", FIXED_BY_DESIGN)
+AGENTIC = MetricSet("agentic", AGENTIC_METRICS, AGENTIC_RATE_METRICS, "success", "tool_calls", ())
+"""Input tokens are tested here: a conversation's input tokens grow with every turn and
+every tool result it carries, so they measure the path the model took, not only the
+variant's prompt (which every turn repeats; see the tool-definition footprint)."""
+
+
+def metric_set(table: pl.DataFrame) -> MetricSet:
+    """The metrics of a tidy table: agentic when its rows are conversations."""
+    return AGENTIC if "success" in table.columns else SINGLE_TURN
+
+
+def is_rate(metric: str) -> bool:
+    return metric in RATE_METRICS or metric in AGENTIC_RATE_METRICS
+
 
 def score(results: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
-    """One row per result: the result's cell and usage, plus its score and answer."""
+    """One row per result: the result's cell and usage, plus its score and answer (or,
+    for conversations, its recorded verdict: ``score_conversations``)."""
+    if _conversations(results, experiment):
+        return score_conversations(results, experiment)
     _check_known(results, experiment)
     scorer = Scorer(experiment)
     keyed = results.with_columns(
@@ -74,12 +142,7 @@ def score(results: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
         },
         orient="row",
     )
-    categories = pl.DataFrame(
-        {
-            "scenario_id": [s.id for s in experiment.scenarios],
-            "category": [s.category for s in experiment.scenarios],
-        }
-    )
+    categories = _categories(experiment)
     kinds = pl.DataFrame(
         [
             (v.name, s.id, s.expectation_for(v.name).kind)
@@ -125,6 +188,115 @@ def score(results: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
         )
         .sort("model", "variant", "rep", "scenario_id")
     )
+
+
+_CHECKS = pl.List(pl.Struct({"name": pl.String, "ok": pl.Boolean, "detail": pl.String}))
+
+
+def score_conversations(results: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
+    """One row per conversation: its cell, its recorded verdict (``success`` and one
+    column per part, null where not judged), why it stopped, what it spent, and (as JSON
+    text, for the drill-down) its checks, state diff and messages.
+
+    ``reason`` lists the failed parts with their detail; ``answer`` is the state change the
+    conversation made (its diff), so reps that end in the same state agree."""
+    _check_known(results, experiment)
+    conversation = pl.col("conversation")
+    checks = pl.col("checks").str.json_decode(_CHECKS)
+    diff = conversation.struct.field("diff")
+    return (
+        results.join(_categories(experiment), on="scenario_id")
+        .with_columns(
+            success=conversation.struct.field("success"),
+            stop_reason=conversation.struct.field("stop_reason"),
+            turns=conversation.struct.field("turns"),
+            tool_calls=conversation.struct.field("tool_calls"),
+            tool_errors=conversation.struct.field("tool_errors"),
+            checks=conversation.struct.field("checks"),
+            diff=diff,
+            messages=conversation.struct.field("messages"),
+            answer=pl.when(diff == "[]").then(pl.lit("(no change)")).otherwise(diff),
+        )
+        .with_columns(
+            **{column: _part(checks, name) for name, column in CHECK_COLUMNS.items()},
+            reason=_failed(checks),
+        )
+        .select(
+            "experiment",
+            "model",
+            "variant",
+            "rep",
+            "scenario_id",
+            "category",
+            "success",
+            *CHECK_COLUMNS.values(),
+            "stop_reason",
+            *COST_METRICS,
+            "reason",
+            "answer",
+            "run_id",
+            "timestamp",
+            "file",
+            "response_text",
+            "checks",
+            "diff",
+            "messages",
+        )
+        .sort("model", "variant", "rep", "scenario_id")
+    )
+
+
+def _part(checks: pl.Expr, name: str) -> pl.Expr:
+    """Whether the part ``name`` held; null when the verdict has no such part."""
+    element = pl.element()
+    return checks.list.eval(
+        element.filter(element.struct.field("name") == name).struct.field("ok")
+    ).list.first()
+
+
+def _failed(checks: pl.Expr) -> pl.Expr:
+    """'part: detail; …' over the failed parts ('' when every part held)."""
+    element = pl.element()
+    name, detail = element.struct.field("name"), element.struct.field("detail")
+    said = pl.when(detail == "").then(name).otherwise(pl.concat_str(name, pl.lit(": "), detail))
+    return checks.list.eval(said.filter(~element.struct.field("ok"))).list.join("; ")
+
+
+def _categories(experiment: Experiment) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "scenario_id": [s.id for s in experiment.scenarios],
+            "category": [s.category for s in experiment.scenarios],
+        }
+    )
+
+
+def _conversations(results: pl.DataFrame, experiment: Experiment) -> bool:
+    """Whether these results are conversations; a mix of kinds, or a kind the definition
+    does not have, is refused rather than pooled or scored against the wrong rules."""
+    if "conversation" not in results.columns:
+        return experiment.agentic
+    has = results["conversation"].is_not_null()
+    agentic = results.filter(has)
+    single = results.filter(~has)
+    if agentic.height and single.height:
+        raise ResultsError(
+            f"these files mix single-turn results ({single['file'][0]}) with agentic "
+            f"conversations ({agentic['file'][0]}); they cannot be scored or compared "
+            "together: report each kind from its own folder"
+        )
+    where = f"experiment {experiment.name!r} ({experiment.source})"
+    if agentic.height and not experiment.agentic:
+        raise ResultsError(
+            f"{agentic['file'][0]}: these results are conversations, but {where} names no "
+            "app; pass the agentic definition they came from with --experiment PATH"
+        )
+    if single.height and experiment.agentic:
+        raise ResultsError(
+            f"{single['file'][0]}: these results are single calls, but {where} is agentic "
+            "(it names an app); pass the definition they came from with --experiment PATH"
+        )
+    return experiment.agentic
 
 
 def _check_known(results: pl.DataFrame, experiment: Experiment) -> None:

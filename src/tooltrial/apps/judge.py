@@ -19,6 +19,7 @@ from tooltrial.types import (
     CheckResult,
     Message,
     RowChange,
+    ToolCall,
     ToolTurn,
 )
 
@@ -132,14 +133,14 @@ def _describe(change: RowChange) -> str:
 
 
 def _forbidden(criteria: CompiledSuccess, variant: str, messages: Sequence[Message]) -> CheckResult:
-    made = {
-        call.id: call
-        for m in messages
-        if isinstance(m, AssistantTurn)
-        for call in m.response.tool_calls
-    }
     problems = []
+    made: dict[str, ToolCall] = {}
     for message in messages:
+        if isinstance(message, AssistantTurn):
+            # Ids are only unique within a turn (some models number calls per turn), so a
+            # result is matched to the calls of the assistant turn it answers.
+            made = {call.id: call for call in message.response.tool_calls}
+            continue
         if not isinstance(message, ToolTurn):
             continue
         for result in message.results:

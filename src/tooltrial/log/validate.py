@@ -5,6 +5,15 @@ its number of runs — there must be a file, and every scenario must have a non-
 result. Partial reruns and resumes add files; which result counts for a cell is
 ``log.reader``'s rule (latest timestamp, ties to the later line, ``scenario_error`` lines
 never count), so runs of several models in one folder never collapse into one.
+
+Every result line holding a conversation (agentic experiments) must also be whole
+(``conversation_problems``): it starts with a user turn; every tool turn follows an
+assistant turn and answers each of its tool calls exactly once, by id (only a tool
+timeout may cut the last tool turn short, and a limit may leave the last turn's calls
+unrun); ``success`` is every check holding; the counts agree with the messages; the stop
+reason is one of ``STOP_REASONS``. A problem names the file and line. A conversation is
+"empty" only when the model answered without ever writing text or calling a tool; one a
+limit stopped never is.
 """
 
 from __future__ import annotations
@@ -13,9 +22,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tooltrial.definitions.agentic import CHECK_NAMES
 from tooltrial.errors import CorruptLine, ResultsError
 from tooltrial.log.reader import iter_records, latest_results, result_files
-from tooltrial.log.records import Error, Metadata, Result
+from tooltrial.log.records import ConversationRecord, Error, Metadata, Result
+from tooltrial.types import STOP_REASONS, AssistantTurn, Message, ToolCall, ToolResult, ToolTurn
+
+LIMIT_STOPS = ("max_turns", "max_tool_calls", "max_tokens")
+"""Stop reasons that end a conversation before the last turn's tool calls run."""
 
 ArmKey = tuple[str, str, str, int]
 """(experiment, model, variant, rep)."""
@@ -57,11 +71,27 @@ class Arm:
 
     @property
     def empty(self) -> list[str]:
-        return sorted(s for s, r in self.latest.items() if not r.response_text and not r.tool_calls)
+        return sorted(s for s, r in self.latest.items() if _empty(r))
 
     @property
     def tool_only(self) -> int:
-        return sum(1 for r in self.latest.values() if r.tool_calls and not r.response_text)
+        """Single-turn results with tool calls and no text (a conversation never is)."""
+        return sum(
+            1
+            for r in self.latest.values()
+            if r.conversation is None and r.tool_calls and not r.response_text
+        )
+
+
+def _empty(result: Result) -> bool:
+    """No text and no tool call; for a conversation: answered without ever writing text
+    or calling a tool (a limit stopping it is not an empty response)."""
+    conversation = result.conversation
+    if conversation is None:
+        return not result.response_text and not result.tool_calls
+    turns = [m for m in conversation.messages if isinstance(m, AssistantTurn)]
+    said = any(t.response.text.strip() or t.response.tool_calls for t in turns)
+    return conversation.stop_reason == "answered" and not said
 
 
 @dataclass
@@ -128,6 +158,7 @@ def _read_file(
                 problems.append(Problem(f"{path}:{line_no}", _stray(record)))
             else:
                 arm.records.append(record)
+                problems += _conversation_problems(path, line_no, record)
         return metadata
     except CorruptLine as exc:
         problems.append(Problem(f"{exc.path}:{exc.line_no}", exc.problem))
@@ -160,3 +191,114 @@ def _check_arm(arm: Arm, problems: list[Problem]) -> None:
     unknown = sorted(arm.latest.keys() - arm.expected)
     if unknown:
         problems.append(Problem(where, f"results for scenarios not in the metadata: {unknown}"))
+
+
+def _conversation_problems(path: Path, line_no: int, record: Result | Error) -> list[Problem]:
+    if not isinstance(record, Result) or record.conversation is None:
+        return []
+    cell = f"{record.variant}/{record.scenario_id} run {record.rep}"
+    return [
+        Problem(f"{path}:{line_no}", f"conversation of {cell}: {what}")
+        for what in conversation_problems(record.conversation)
+    ]
+
+
+def conversation_problems(conversation: ConversationRecord) -> list[str]:
+    """What makes a recorded conversation structurally broken (see the module docstring);
+    empty when it is whole."""
+    messages = conversation.messages
+    stop = conversation.stop_reason
+    problems: list[str] = []
+    if not messages or messages[0].role != "user":
+        problems.append("it does not start with a user turn")
+    problems += _turn_problems(messages, stop)
+    if stop not in STOP_REASONS:
+        problems.append(f"stop_reason {stop!r} is not one of {', '.join(STOP_REASONS)}")
+    failed = [c.name for c in conversation.checks if not c.ok]
+    if conversation.success != (not failed):
+        why = f"check(s) {', '.join(failed)} failed" if failed else "every check held"
+        problems.append(f"success is {str(conversation.success).lower()} but {why}")
+    unknown = sorted({c.name for c in conversation.checks} - set(CHECK_NAMES))
+    if unknown:
+        problems.append(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECK_NAMES)}")
+    return problems + _count_problems(conversation)
+
+
+def _turn_problems(messages: list[Message], stop: str) -> list[str]:
+    """Every tool turn answers the assistant turn before it; every assistant turn with
+    tool calls is answered (but a limit's last turn); an answered conversation ends with
+    the model's reply."""
+    problems: list[str] = []
+    for i, message in enumerate(messages):
+        before = messages[i - 1] if i else None
+        after = messages[i + 1] if i + 1 < len(messages) else None
+        where = f"message {i + 1}"
+        if isinstance(message, ToolTurn):
+            if not isinstance(before, AssistantTurn):
+                problems.append(f"{where}: a tool turn that does not follow an assistant turn")
+                continue
+            cut = after is None and stop == "tool_timeout"
+            problems += _answer_problems(where, before.response.tool_calls, message.results, cut)
+        elif isinstance(message, AssistantTurn) and message.response.tool_calls:
+            unrun = after is None and stop in LIMIT_STOPS
+            if not isinstance(after, ToolTurn) and not unrun:
+                calls = len(message.response.tool_calls)
+                problems.append(f"{where}: {calls} tool call(s) that no tool turn answers")
+    last = messages[-1] if messages else None
+    if stop == "answered" and not (
+        isinstance(last, AssistantTurn) and not last.response.tool_calls
+    ):
+        problems.append(
+            "stopped as answered, but the last message is not a reply without tool calls"
+        )
+    return problems
+
+
+def _answer_problems(
+    where: str, calls: tuple[ToolCall, ...], results: tuple[ToolResult, ...], cut: bool
+) -> list[str]:
+    """Each call answered exactly once, by id, by a result of the same tool; ``cut``: a
+    tool timeout may end the turn early, at an error result."""
+    problems: list[str] = []
+    ids = [c.id for c in calls]
+    if len(set(ids)) != len(ids):
+        problems.append(f"{where}: tool call ids repeat within one turn ({', '.join(ids)})")
+    names = {c.id: c.name for c in calls}
+    seen: set[str] = set()
+    for result in results:
+        if result.call_id not in names:
+            problems.append(
+                f"{where}: a result for call {result.call_id!r}, which the turn never made"
+            )
+        elif result.call_id in seen:
+            problems.append(f"{where}: call {result.call_id!r} answered more than once")
+        elif result.name != names[result.call_id]:
+            problems.append(
+                f"{where}: call {result.call_id!r} ({names[result.call_id]}) answered by a "
+                f"result of {result.name}"
+            )
+        seen.add(result.call_id)
+    missing = [i for i in ids if i not in seen]
+    timed_out = cut and bool(results) and results[-1].is_error
+    if missing and not timed_out:
+        problems.append(f"{where}: call(s) {', '.join(map(repr, missing))} never answered")
+    return problems
+
+
+def _count_problems(conversation: ConversationRecord) -> list[str]:
+    results = [r for m in conversation.messages if isinstance(m, ToolTurn) for r in m.results]
+    found = {
+        "turns": sum(isinstance(m, AssistantTurn) for m in conversation.messages),
+        "tool_calls": len(results),
+        "tool_errors": sum(r.is_error for r in results),
+    }
+    recorded = {
+        "turns": conversation.turns,
+        "tool_calls": conversation.tool_calls,
+        "tool_errors": conversation.tool_errors,
+    }
+    return [
+        f"{name} is {recorded[name]} but the messages hold {found[name]}"
+        for name in found
+        if recorded[name] != found[name]
+    ]

@@ -4,7 +4,9 @@ Every number on the HTML page and in the Markdown comes from :func:`payload`, so
 three formats cannot disagree. The HTML is one self-contained file: inline CSS, inline
 SVG charts, and a few lines of inline JavaScript (filtering); nothing is fetched, so it
 opens offline. Modules: ``payload`` (analysis → JSON-able dict), ``markdown``, ``html``
-(with ``assets``), ``formatting`` (how a number is shown).
+(with ``assets``), ``formatting`` (how a number is shown), and for agentic experiments
+``agentic`` (the rows both formats show: costs per success, why conversations failed)
+and ``conversations`` (the HTML drill-down: every conversation, variants side by side).
 """
 
 from __future__ import annotations

@@ -8,7 +8,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tooltrial.analysis import RATE_METRICS
+from tooltrial.analysis import is_rate
+
+_DIGITS = {"latency_s": 3, "turns": 2, "tool_calls": 2, "tool_errors": 2}
+"""Decimals of a metric that is not a rate (default 1): seconds, and the small counts of
+a conversation, where a tenth hides a real difference."""
 
 
 def pct(value: float | None) -> str:
@@ -46,10 +50,10 @@ def comparison_notes(comp: dict[str, Any]) -> list[str]:
 
 def fmt_diff(m: dict[str, Any], key: str = "difference") -> tuple[str, str]:
     """(m[key], interval) as text: rates in percentage points, others in units."""
-    if m["metric"] in RATE_METRICS:
+    if is_rate(m["metric"]):
         show = signed_pct
     else:
-        digits = 3 if m["metric"] == "latency_s" else 1
+        digits = _DIGITS.get(m["metric"], 1)
 
         def show(value: float | None) -> str:
             return "–" if value is None else f"{round(value, digits) + 0.0:+,.{digits}f}"
@@ -57,7 +61,7 @@ def fmt_diff(m: dict[str, Any], key: str = "difference") -> tuple[str, str]:
     return show(m[key]), f"[{show(m['ci_low'])}, {show(m['ci_high'])}]"
 
 
-def fmt_mean(metric: str, value: float) -> str:
-    if metric in RATE_METRICS:
+def fmt_mean(metric: str, value: float | None) -> str:
+    if is_rate(metric):
         return pct(value)
-    return number(value, 3 if metric == "latency_s" else 1)
+    return number(value, _DIGITS.get(metric, 1))

@@ -7,6 +7,11 @@ Keys: ``results``; ``variants.<variant>.<metric>``; ``diff|ci|p.<treatment>.<met
 with several models each of these is prefixed ``<model>/`` (and ``<model>/results`` is
 that model's count), and the interaction adds ``interaction/<model>/diff|ci|p.<treatment>.
 <metric>``.
+
+An agentic report (``"agentic"`` in the payload) keeps the page's shape and keys (its
+primary metric is ``success``; the headline also keys ``variants.<variant>.pass_hat``),
+shows what a success costs and why conversations failed instead of the single-turn
+variant table, and its drill-down is every conversation (``report.conversations``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,17 @@ from typing import Any
 
 import polars as pl
 
-from tooltrial.analysis import METRICS, RATE_METRICS
+from tooltrial.analysis import METRICS, RATE_METRICS, is_rate
+from tooltrial.report import conversations
+from tooltrial.report.agentic import (
+    FAILURE_NOTE,
+    PER_SUCCESS_NOTE,
+    cost_table,
+    failure_table,
+    is_agentic,
+    pass_k_lines,
+    top_k,
+)
 from tooltrial.report.assets import COLORS, CSS, JS
 from tooltrial.report.formatting import (
     comparison_notes,
@@ -53,12 +68,15 @@ def render_html(data: dict[str, Any], table: pl.DataFrame) -> str:
         )
     if several:
         body.append(_html_interaction(data))
-    body += [_html_drilldown(data, table, _columns(data, several)), _html_method(data)]
+    agentic = data.get("agentic", False)
+    drill = conversations.html_conversations if agentic else _html_drilldown
+    body += [drill(data, table, _columns(data, several)), _html_method(data)]
+    css = CSS + conversations.CSS if agentic else CSS
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>tooltrial: {escape(data['experiment'])}</title>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<style>{CSS}</style></head><body><main>{''.join(body)}</main>"
+        f"<style>{css}</style></head><body><main>{''.join(body)}</main>"
         f'<script type="application/json" id="report-data">{blob}</script>'
         f"<script>{JS}</script></body></html>\n"
     )
@@ -87,7 +105,26 @@ def _html_model(
     """The sections of one model's results; with several models, titled and keyed by it."""
     prefix = f"{model}/" if several else ""
     names = [v["variant"] for v in section["variants"]]
-    parts = [
+    parts = (
+        _html_agentic(section, names, colors, prefix)
+        if is_agentic(section)
+        else _html_single_turn(section, table, names, colors, prefix)
+    )
+    if not several:
+        return parts
+    # Under the model's own heading, its sections are one level down.
+    nested = [x.replace("<h2>", "<h3>").replace("</h2>", "</h3>") for x in parts]
+    return [_html_model_title(data, section, model), *nested]
+
+
+def _html_single_turn(
+    section: dict[str, Any],
+    table: pl.DataFrame,
+    names: list[str],
+    colors: dict[str, str],
+    prefix: str,
+) -> list[str]:
+    return [
         _html_headline(section, colors, prefix),
         _html_variants(section, prefix),
         _html_heatmap(section, names),
@@ -97,11 +134,62 @@ def _html_model(
         _html_largest(section, table),
         _html_power(section),
     ]
-    if not several:
-        return parts
-    # Under the model's own heading, its sections are one level down.
-    nested = [x.replace("<h2>", "<h3>").replace("</h2>", "</h3>") for x in parts]
-    return [_html_model_title(data, section, model), *nested]
+
+
+def _html_agentic(
+    section: dict[str, Any], names: list[str], colors: dict[str, str], prefix: str
+) -> list[str]:
+    """Success and pass^k, what a success costs, why conversations failed, then the
+    per-scenario views; the conversations themselves are in the drill-down."""
+    return [
+        _html_headline(section, colors, prefix),
+        _html_table(
+            "Steps, tokens and tool errors per success", *cost_table(section), PER_SUCCESS_NOTE
+        ),
+        _html_table("Why conversations failed", *failure_table(section), FAILURE_NOTE),
+        _html_details(section, prefix),
+        _html_heatmap(section, names, "success"),
+        _html_categories(section, names, colors, "success"),
+        _html_consistency(section, names, colors),
+        _html_largest_scenarios(section),
+        _html_power(section),
+    ]
+
+
+def _html_table(title: str, header: list[str], rows: list[list[str]], note: str) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    # numbers right-aligned; names (the first column) and lists of words left
+    left = {0, *(i for i, h in enumerate(header) if h == "stop reasons")}
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{escape(c)}</td>" if i in left else f'<td class="num">{escape(c)}</td>'
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f"<h2>{escape(title)}</h2><table><tr>{head}</tr>{body}</table>"
+        f'<div class="note">{escape(note)}</div>'
+    )
+
+
+def _html_largest_scenarios(section: dict[str, Any]) -> str:
+    """Where the success rates differ most, each a link to its conversations."""
+    parts = []
+    for comp in section["comparisons"]:
+        t, ref = comp["treatment"], comp["reference"]
+        parts.append(f"<h2>Where {escape(t)} and {escape(ref)} differ most</h2>")
+        items = "".join(
+            f'<li><a href="#s-{escape(d["scenario_id"])}">{escape(d["scenario_id"])}</a>: '
+            f"{pct(d['reference'])} → {pct(d['treatment'])}</li>"
+            for d in comp["largest_differences"]
+        )
+        parts.append(
+            f"<ul>{items}</ul>" if items else "<p>No scenario differs in success rate.</p>"
+        )
+    return "".join(parts)
 
 
 def _key(prefix: str, *parts: Any) -> str:
@@ -132,8 +220,10 @@ def _html_model_title(data: dict[str, Any], section: dict[str, Any], model: str)
 def _html_headline(section: dict[str, Any], colors: dict[str, str], prefix: str) -> str:
     """The declared primary metric per variant, and each comparison on it."""
     primary = section["comparisons"][0]["metrics"] if section["comparisons"] else []
-    metric = next((m["metric"] for m in primary if m["primary"]), "exact")
-    label = next((m["label"] for m in primary if m["primary"]), "exact match")
+    agentic = is_agentic(section)
+    fallback = ("success", "success") if agentic else ("exact", "exact match")
+    metric = next((m["metric"] for m in primary if m["primary"]), fallback[0])
+    label = next((m["label"] for m in primary if m["primary"]), fallback[1])
     cards = []
     for v in section["variants"]:
         cards.append(
@@ -141,7 +231,8 @@ def _html_headline(section: dict[str, Any], colors: dict[str, str], prefix: str)
             f'<div class="label">{escape(v["variant"])} · {escape(label)}</div>'
             f'<div class="big" data-key="{_key(prefix, "variants", v["variant"], metric)}">'
             f"{pct(v['rates'][metric])}</div>"
-            f'<div class="sub">{v["results"]} results, {v["scenarios"]} scenarios × '
+            + (_pass_k_card_line(section, v["variant"], prefix) if agentic else "")
+            + f'<div class="sub">{v["results"]} results, {v["scenarios"]} scenarios × '
             f"{v['reps']} reps</div></div>"
         )
     parts = [
@@ -163,10 +254,30 @@ def _html_headline(section: dict[str, Any], colors: dict[str, str], prefix: str)
             f"{p_text(m['p_value'])}</span> · {m['scenarios']} scenarios</div></div>"
         )
     parts.append("</div>")
-    parts.append(_html_reliability(section))
-    for comp in section["comparisons"]:
-        parts.append(_html_comparison(comp, prefix))
+    if agentic:  # pass^k beside success; what a success costs comes before the details
+        lines = "".join(f"<li>{escape(line)}</li>" for line in pass_k_lines(section))
+        parts.append(f"<ul>{lines}</ul>")
+    else:
+        parts.append(_html_details(section, prefix))
     return "".join(parts)
+
+
+def _html_details(section: dict[str, Any], prefix: str) -> str:
+    """pass^k and pass@k, then every metric of each comparison."""
+    comparisons = (_html_comparison(comp, prefix) for comp in section["comparisons"])
+    return _html_reliability(section) + "".join(comparisons)
+
+
+def _pass_k_card_line(section: dict[str, Any], variant: str, prefix: str) -> str:
+    """pass^k (k: the reps every variant has) under a variant's success rate."""
+    k = top_k(section)
+    if k is None:
+        return ""
+    value = next(r["pass_hat"][str(k)] for r in section["reliability"] if r["variant"] == variant)
+    return (
+        f'<div>pass^{k} <span data-key="{_key(prefix, "variants", variant, "pass_hat")}">'
+        f"{pct(value)}</span></div>"
+    )
 
 
 def _html_reliability(section: dict[str, Any]) -> str:
@@ -200,6 +311,7 @@ def _html_reliability(section: dict[str, Any]) -> str:
 
 def _html_comparison(comp: dict[str, Any], prefix: str) -> str:
     t, ref = comp["treatment"], comp["reference"]
+    metrics = {m["metric"] for m in comp["metrics"]}
     rows = []
     for m in comp["metrics"]:
         diff, ci = fmt_diff(m)
@@ -217,7 +329,7 @@ def _html_comparison(comp: dict[str, Any], prefix: str) -> str:
     notes = "".join(f"<li>{escape(n)}</li>" for n in comparison_notes(comp))
     return (
         f"<h2>{escape(t)} vs {escape(ref)}: every metric</h2>"
-        + _forest([m for m in comp["metrics"] if m["metric"] in RATE_METRICS])
+        + _forest([m for m in comp["metrics"] if is_rate(m["metric"])])
         + f"<table><tr><th>metric</th><th>{escape(ref)}</th><th>{escape(t)}</th>"
         "<th>difference</th><th>95% CI</th><th>p (t)</th><th>p Holm</th><th>p (sign-flip)</th>"
         "<th>scenarios</th></tr>"
@@ -225,12 +337,21 @@ def _html_comparison(comp: dict[str, Any], prefix: str) -> str:
         + f"</table><ul>{notes}</ul>"
         + '<div class="note">Differences are treatment − reference, in percentage '
         "points for rates. p Holm: adjusted over the secondary metrics of this comparison; "
-        "input tokens differ by design and are not tested. "
-        "Arguments are judged only where the tool was right. "
-        "Intervals: the paired t-test's own 95% interval across scenarios. Means here "
+        + (_AGENTIC_COMPARISON_NOTE if "success" in metrics else _SINGLE_TURN_COMPARISON_NOTE)
+        + "Intervals: the paired t-test's own 95% interval across scenarios. Means here "
         "weigh each scenario the same and use only scenarios both variants have, so they "
         "can differ slightly from the per-variant rates.</div>"
     )
+
+
+_SINGLE_TURN_COMPARISON_NOTE = (
+    "input tokens differ by design and are not tested. "
+    "Arguments are judged only where the tool was right. "
+)
+_AGENTIC_COMPARISON_NOTE = (
+    "input tokens are tested (over a conversation they grow with the path taken). "
+    "A verdict part is compared only over scenarios that judge it for both variants. "
+)
 
 
 def _forest(metrics: list[dict[str, Any]], key: str = "difference") -> str:
@@ -317,21 +438,24 @@ def _heat_color(rate: float | None) -> str:
     return f"hsl({hue:.0f}, 65%, 78%)"
 
 
-def _html_heatmap(section: dict[str, Any], names: list[str]) -> str:
+def _html_heatmap(section: dict[str, Any], names: list[str], metric: str = "exact") -> str:
     head = "".join(f"<th>{escape(n)}</th>" for n in names)
     rows = []
     for s in section["scenarios"]:
         cells = "".join(
             f'<td class="heat" data-scenario="{escape(s["id"])}" '
-            f'style="background: {_heat_color(s["exact"][n])}" '
-            f'title="expect {escape(s["expect"][n])}">{pct(s["exact"][n])}</td>'
+            f'style="background: {_heat_color(s[metric][n])}" '
+            + (f'title="expect {escape(s["expect"][n])}"' if "expect" in s else "")
+            + f">{pct(s[metric][n])}</td>"
             for n in names
         )
         rows.append(f"<tr><td>{escape(s['id'])}</td><td>{escape(s['category'])}</td>{cells}</tr>")
     return (
-        "<h2>Scenario × variant (exact-match rate over reps)</h2>"
+        f"<h2>Scenario × variant ({_rate_name(metric)} over reps)</h2>"
         f"<table><tr><th>scenario</th><th>category</th>{head}</tr>{''.join(rows)}</table>"
-        '<div class="note">Click a cell to open that scenario\'s responses.</div>'
+        '<div class="note">Click a cell to open that scenario\'s '
+        + ("conversations" if metric == "success" else "responses")
+        + ".</div>"
     )
 
 
@@ -375,7 +499,9 @@ def _legend(colors: dict[str, str]) -> str:
     )
 
 
-def _html_categories(section: dict[str, Any], names: list[str], colors: dict[str, str]) -> str:
+def _html_categories(
+    section: dict[str, Any], names: list[str], colors: dict[str, str], metric: str = "exact"
+) -> str:
     rows: dict[str, dict[str, dict[str, Any]]] = {}
     for row in section["categories"]:
         rows.setdefault(row["category"], {})[row["variant"]] = row
@@ -383,14 +509,15 @@ def _html_categories(section: dict[str, Any], names: list[str], colors: dict[str
         (
             category,
             [
-                (n, cells[n]["exact"], f"{pct(cells[n]['exact'])} of {cells[n]['results']}")
+                (n, cells[n][metric], f"{pct(cells[n][metric])} of {cells[n]['results']}")
                 for n in names
                 if n in cells
             ],
         )
         for category, cells in rows.items()
     ]
-    return "<h2>Per category (exact match)</h2>" + _legend(colors) + _bars(groups, 1.0, colors)
+    label = "success" if metric == "success" else "exact match"
+    return f"<h2>Per category ({label})</h2>" + _legend(colors) + _bars(groups, 1.0, colors)
 
 
 def _html_consistency(section: dict[str, Any], names: list[str], colors: dict[str, str]) -> str:
@@ -411,18 +538,21 @@ def _html_consistency(section: dict[str, Any], names: list[str], colors: dict[st
         if n in per
     ]
     flips = section["consistency"]["flips"]
+    agentic = is_agentic(section)
+    metric = "success" if agentic else "exact"
     listed = (
         "".join(
-            f"<li>{escape(f['scenario_id'])} ({escape(f['variant'])}): right in {pct(f['exact'])} "
+            f"<li>{escape(f['scenario_id'])} ({escape(f['variant'])}): right in {pct(f[metric])} "
             f"of reps</li>"
             for f in flips
         )
         or "<li>none: every scenario is right every rep or wrong every rep</li>"
     )
+    same = "the same final state of the app" if agentic else "same tools and arguments"
     return (
         "<h2>Consistency across repetitions</h2>"
         '<div class="note">Agreement: share of reps giving the scenario\'s most common answer '
-        "(same tools and arguments), averaged over scenarios. Flipping: right in some reps, "
+        f"({same}), averaged over scenarios. Flipping: right in some reps, "
         "wrong in others.</div>" + _bars(groups, 1.0, colors) + f"<ul>{listed}</ul>"
     )
 
@@ -517,13 +647,18 @@ def _html_power(section: dict[str, Any]) -> str:
         )
         parts.append(
             f"<h2>Power: {escape(comp['treatment'])} vs {escape(comp['reference'])}</h2>"
-            f"<p>Scenarios needed to detect a difference in exact-match rate with 80% power "
+            f"<p>Scenarios needed to detect a difference in {_rate_name(p['metric'])} "
+            "with 80% power "
             f"(two-sided, α = 0.05), taking these results as a pilot: between-scenario variance "
             f"{p['between_var']:.4f}, rep-to-rep variance {p['within_var']:.4f}."
             f"{escape(' ' + WORST_CASE) if p['worst_case'] else ''}</p>"
             f"<table><tr><th>difference</th><th>reps</th><th>scenarios</th></tr>{rows}</table>"
         )
     return "".join(parts)
+
+
+def _rate_name(metric: str) -> str:
+    return "success rate" if metric == "success" else "exact-match rate"
 
 
 def _html_drilldown(data: dict[str, Any], table: pl.DataFrame, columns: list[Column]) -> str:

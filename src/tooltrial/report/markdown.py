@@ -2,13 +2,23 @@
 
 Guarantee: every number is one of the payload's, formatted by ``formatting``. With one
 model the document is the one-model report; with several, a section per model (variant
-table, comparisons, categories, consistency) and an interaction section.
+table, comparisons, categories, consistency) and an interaction section. An agentic
+experiment's sections lead with success and pass^k, then what a success costs and why
+conversations failed (``report.agentic``), instead of the single-turn variant table.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from tooltrial.report.agentic import (
+    FAILURE_NOTE,
+    PER_SUCCESS_NOTE,
+    cost_table,
+    failure_table,
+    is_agentic,
+    pass_k_lines,
+)
 from tooltrial.report.formatting import (
     comparison_notes,
     fmt_diff,
@@ -59,18 +69,25 @@ def _md_model_header(data: dict[str, Any], model: str, section: dict[str, Any]) 
 
 
 def _md_model(section: dict[str, Any], h: str) -> list[str]:
+    agentic = is_agentic(section)
+    metric, rate = ("success", "success rate") if agentic else ("exact", "exact-match rate")
     lines = _md_headline(section, h)
-    lines += [f"{h} Per variant", "", _md_variants(section), ""]
+    lines += (
+        _md_agentic(section, h) if agentic else [f"{h} Per variant", "", _md_variants(section), ""]
+    )
     lines += _md_reliability(section, h)
     for comp in section["comparisons"]:
-        lines += _md_comparison(comp, h)
-    lines += [f"{h} Per category (exact match)", "", _md_categories(section), ""]
+        lines += _md_comparison(comp, h, rate)
+    label = "success" if agentic else "exact match"
+    lines += [f"{h} Per category ({label})", "", _md_categories(section, metric), ""]
     lines += [f"{h} Consistency across repetitions", ""]
+    answers = "final states" if agentic else "answers"
+    outcome = "success and failure" if agentic else "right and wrong"
     for row in section["consistency"]["per_variant"]:
         lines.append(
-            f"- **{row['variant']}**: reps agree on {pct(row['mean_agreement'])} of answers "
+            f"- **{row['variant']}**: reps agree on {pct(row['mean_agreement'])} of {answers} "
             f"on average; {pct(row['all_reps_agree'])} of scenarios give the same answer "
-            f"every rep; {row['flipping_scenarios']} scenario(s) flip between right and wrong."
+            f"every rep; {row['flipping_scenarios']} scenario(s) flip between {outcome}."
         )
     flips = section["consistency"]["flips"]
     if flips:
@@ -92,7 +109,27 @@ def _md_headline(section: dict[str, Any], h: str) -> list[str]:
             f"{fmt_mean(m['metric'], m['reference_mean'])}, {diff} {ci}, "
             f"p = {p_text(m['p_value'])} (paired t over {m['scenarios']} scenarios)."
         )
+    if is_agentic(section):
+        out += ["", *(f"- {line}" for line in pass_k_lines(section))]
     return [*out, ""]
+
+
+def _md_agentic(section: dict[str, Any], h: str) -> list[str]:
+    """What a success costs, and why conversations failed."""
+    return [
+        f"{h} Steps, tokens and tool errors per success",
+        "",
+        md_table(*cost_table(section)),
+        "",
+        f"> {PER_SUCCESS_NOTE}",
+        "",
+        f"{h} Why conversations failed",
+        "",
+        md_table(*failure_table(section)),
+        "",
+        f"> {FAILURE_NOTE}",
+        "",
+    ]
 
 
 def _md_reliability(section: dict[str, Any], h: str) -> list[str]:
@@ -165,7 +202,7 @@ def _md_variants(section: dict[str, Any]) -> str:
     return md_table(header, rows)
 
 
-def _md_comparison(comp: dict[str, Any], h: str) -> list[str]:
+def _md_comparison(comp: dict[str, Any], h: str, rate: str = "exact-match rate") -> list[str]:
     ref, trt = comp["reference"], comp["treatment"]
     rows = []
     for m in comp["metrics"]:
@@ -198,7 +235,7 @@ def _md_comparison(comp: dict[str, Any], h: str) -> list[str]:
     out += [f"> {note}" for note in comparison_notes(comp)]
     out += [""] if comparison_notes(comp) else []
     if comp["largest_differences"]:
-        out += ["Scenarios that differ most (exact-match rate):", ""]
+        out += [f"Scenarios that differ most ({rate}):", ""]
         out += [
             f"- {d['scenario_id']}: {pct(d['reference'])} → {pct(d['treatment'])}"
             for d in comp["largest_differences"]
@@ -220,11 +257,11 @@ def _md_power(power: dict[str, Any]) -> list[str]:
     return [*out, md_table(["difference", "reps", "scenarios"], rows), ""]
 
 
-def _md_categories(section: dict[str, Any]) -> str:
+def _md_categories(section: dict[str, Any], metric: str = "exact") -> str:
     names = [v["variant"] for v in section["variants"]]
     table: dict[str, dict[str, str]] = {}
     for row in section["categories"]:
-        table.setdefault(row["category"], {})[row["variant"]] = pct(row["exact"])
+        table.setdefault(row["category"], {})[row["variant"]] = pct(row[metric])
     rows = [[c, *(cells.get(n, "–") for n in names)] for c, cells in table.items()]
     return md_table(["category", *names], rows)
 

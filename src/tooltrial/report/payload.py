@@ -12,6 +12,12 @@ disagree. Shape:
 
 ``sections(data)`` gives (model, section) pairs for either shape, so a reader of the JSON
 can write ``data.get("per_model", [data])``.
+
+An agentic experiment's payload (``"agentic": true``) has the same shape; its metrics are
+``analysis.AGENTIC``'s (``success`` first), each variant adds ``conversations`` (costs per
+conversation and per success, failed verdict parts, stop reasons), per-scenario rates are
+keyed ``success`` (not ``exact``) and scenarios have no ``expect``. A single-turn payload
+is exactly what it was before agentic experiments.
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ from typing import Any
 import polars as pl
 
 from tooltrial.analysis import (
-    METRICS,
-    RATE_METRICS,
     Analysis,
+    ConversationCosts,
+    MetricSet,
     ModelAnalysis,
     Reliability,
     VariantSummary,
+    metric_set,
 )
 
 METHOD = {
@@ -45,6 +52,22 @@ METHOD = {
     "outcomes are coarse",
     "clarify_rule": "no tool call and the text contains '?'",
 }
+AGENTIC_METHOD = {
+    **{k: v for k, v in METHOD.items() if k != "clarify_rule"},
+    "primary": "success (every part of the recorded verdict held) is the declared primary "
+    "metric and the headline, not adjusted; every other tested metric (each verdict part, "
+    "turns, tool calls, tool errors, tokens, time) shows its p-value Holm-adjusted over "
+    "that comparison's secondary metrics (p Holm). Input tokens are tested here: over a "
+    "conversation they grow with every turn and tool result, so they measure the path the "
+    "model took, not only the variant's prompt",
+    "verdict": "each conversation is judged once, when it ends, on the app's final state "
+    "and what was said; the report reads that recorded verdict and never re-judges. A "
+    "part a scenario does not declare is not judged (–); a conversation stopped by a "
+    "limit fails 'answered'",
+    "per_success": "cost per success = the total over all of a variant's conversations "
+    "(failed ones included) divided by its successes; – when it has none. Reported, not "
+    "tested (the paired tests are on the per-conversation means)",
+}
 INTERACTION_METHOD = (
     "per scenario, dd_s = (treatment − reference in the model) − (treatment − reference "
     "in the reference model), over the scenarios with results in all four cells; "
@@ -56,8 +79,9 @@ INTERACTION_METHOD = (
 def payload(analysis: Analysis) -> dict[str, Any]:
     """Everything the report says, as plain JSON-able data."""
     head = _head(analysis)
+    method = AGENTIC_METHOD if analysis.experiment.agentic else METHOD
     if len(analysis.models) == 1:
-        return {**head, **_section(analysis, analysis.models[0]), "method": METHOD}
+        return {**head, **_section(analysis, analysis.models[0]), "method": method}
     return {
         **head,
         "reference_model": analysis.reference_model,
@@ -72,7 +96,7 @@ def payload(analysis: Analysis) -> dict[str, Any]:
         ],
         "interaction": _interactions(analysis),
         "scenarios": _scenarios(analysis, _all_variants(analysis)),
-        "method": {**METHOD, "interaction": INTERACTION_METHOD},
+        "method": {**method, "interaction": INTERACTION_METHOD},
     }
 
 
@@ -86,7 +110,9 @@ def sections(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def _head(analysis: Analysis) -> dict[str, Any]:
     loaded = analysis.loaded
+    kind = {"agentic": True} if analysis.experiment.agentic else {}
     return {
+        **kind,
         "tooltrial_report": 1,
         "experiment": analysis.experiment.name,
         "definition": analysis.experiment.source,
@@ -98,7 +124,7 @@ def _head(analysis: Analysis) -> dict[str, Any]:
         "warnings": analysis.warnings,
         "reference": analysis.reference,
         "primary_metric": analysis.experiment.primary_metric,
-        "primary_label": METRICS[analysis.experiment.primary_metric],
+        "primary_label": metric_set(analysis.table).labels[analysis.experiment.primary_metric],
     }
 
 
@@ -107,13 +133,14 @@ def _section(analysis: Analysis, m: ModelAnalysis) -> dict[str, Any]:
         "variants": [_variant(v) for v in m.variants],
         "comparisons": [_comparison(analysis.reference, m, t) for t in m.comparisons],
         "categories": m.categories.drop("model").to_dicts(),
-        "consistency": _consistency(m.consistency),
+        "consistency": _consistency(m.consistency, metric_set(m.table)),
         "reliability": [_reliability(r) for r in m.reliability],
         "scenarios": _scenarios(analysis, [v.variant for v in m.variants], m.table),
     }
 
 
 def _variant(v: VariantSummary) -> dict[str, Any]:
+    agentic = {"conversations": _costs(v.conversations)} if v.conversations else {}
     return {
         "variant": v.variant,
         "results": v.results,
@@ -129,14 +156,29 @@ def _variant(v: VariantSummary) -> dict[str, Any]:
             "tokens": v.footprint.tokens,
             "tokenizer": v.footprint.tokenizer,
         },
+        **agentic,
+    }
+
+
+def _costs(c: ConversationCosts) -> dict[str, Any]:
+    return {
+        "conversations": c.conversations,
+        "successes": c.successes,
+        "failed": c.failed,
+        "mean": c.mean,
+        "per_success": c.per_success,
+        "failed_checks": c.failed_checks,
+        "judged_checks": c.judged_checks,
+        "stop_reasons": c.stop_reasons,
     }
 
 
 def _comparison(reference: str, m: ModelAnalysis, treatment: str) -> dict[str, Any]:
+    labels = metric_set(m.table).labels
     return {
         "reference": reference,
         "treatment": treatment,
-        "metrics": [{**d.__dict__, "label": METRICS[d.metric]} for d in m.comparisons[treatment]],
+        "metrics": [{**d.__dict__, "label": labels[d.metric]} for d in m.comparisons[treatment]],
         "reliability_differences": [
             {"k": k, **s.__dict__} for k, s in m.reliability_differences[treatment].items()
         ],
@@ -165,7 +207,8 @@ def _power(m: ModelAnalysis, treatment: str) -> dict[str, Any]:
     }
 
 
-def _consistency(table: pl.DataFrame) -> dict[str, Any]:
+def _consistency(table: pl.DataFrame, metrics: MetricSet) -> dict[str, Any]:
+    """Per variant agreement and flips (on the headline metric), and flips per rate."""
     per_variant = (
         table.group_by("variant")
         .agg(
@@ -175,9 +218,11 @@ def _consistency(table: pl.DataFrame) -> dict[str, Any]:
         )
         .sort("variant")
     )
-    flips = table.filter(pl.col("flips")).select("scenario_id", "variant", "exact", "agreement")
+    flips = table.filter(pl.col("flips")).select(
+        "scenario_id", "variant", metrics.headline, "agreement"
+    )
     by_metric = table.group_by("variant").agg(
-        pl.col(f"flips_{metric}").sum().alias(metric) for metric in RATE_METRICS
+        pl.col(f"flips_{metric}").sum().alias(metric) for metric in metrics.rates
     )
     return {
         "per_variant": per_variant.to_dicts(),
@@ -201,23 +246,24 @@ def _reliability(r: Reliability) -> dict[str, Any]:
 def _scenarios(
     analysis: Analysis, names: list[str], table: pl.DataFrame | None = None
 ) -> list[dict[str, Any]]:
-    """Every scenario of the definition; with ``table``, its exact-match rate per variant."""
+    """Every scenario of the definition; with ``table``, its headline rate per variant
+    (``exact``; ``success`` for conversations, whose scenarios have no ``expect``)."""
+    agentic = analysis.experiment.agentic
     out = [
         {
             "id": s.id,
             "category": s.category,
             "prompt": s.prompt,
-            "expect": {v: s.expectation_for(v).kind for v in names},
+            **({} if agentic else {"expect": {v: s.expectation_for(v).kind for v in names}}),
         }
         for s in analysis.experiment.scenarios
     ]
     if table is not None:
-        rates = table.group_by("scenario_id", "variant").agg(
-            pl.col("exact").cast(pl.Float64).mean()
-        )
+        metric = metric_set(table).headline
+        rates = table.group_by("scenario_id", "variant").agg(pl.col(metric).cast(pl.Float64).mean())
         lookup = {(s, v): r for s, v, r in rates.iter_rows()}
         for s in out:
-            s["exact"] = {v: lookup.get((s["id"], v)) for v in names}
+            s[metric] = {v: lookup.get((s["id"], v)) for v in names}
     return out
 
 
@@ -227,13 +273,14 @@ def _all_variants(analysis: Analysis) -> list[str]:
 
 
 def _interactions(analysis: Analysis) -> list[dict[str, Any]]:
+    labels = metric_set(analysis.table).labels
     return [
         {
             "model": model,
             "reference_model": analysis.reference_model,
             "reference": analysis.reference,
             "treatment": treatment,
-            "metrics": [{**i.__dict__, "label": METRICS[i.metric]} for i in rows],
+            "metrics": [{**i.__dict__, "label": labels[i.metric]} for i in rows],
         }
         for (model, treatment), rows in analysis.interactions.items()
     ]

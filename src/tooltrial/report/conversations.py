@@ -1,0 +1,232 @@
+"""The HTML drill-down of an agentic report: every conversation, variants side by side.
+
+Layout: one collapsed ``<details id="s-<scenario>">`` per scenario inside ``#drill`` (so
+the page's filter, heatmap clicks and "expand all" work as on a single-turn page); inside
+it, links to each rep and one table row per rep (``id="s-<scenario>-r<rep>"``) with each
+(model,) variant's conversation in its own column. A conversation shows its verdict
+(every part, the failed ones with their detail), why it stopped, its counts, every
+message (user text; assistant text and tool calls with their arguments; tool results,
+errors marked, with their size) and the state diff (rows added, removed, changed: before
+→ after). Closed ``<details>`` cost the browser little, so 120 conversations stay usable.
+
+Guarantees: everything a model or a tool wrote is escaped; long texts are cut (their full
+size is shown), so one huge tool result cannot swamp the page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import polars as pl
+
+from tooltrial.report.formatting import number
+
+Column = tuple[str | None, str]
+"""(model, or None for the only one; variant)."""
+
+TEXT_LIMIT = 4000
+RESULT_LIMIT = 2000
+
+CSS = """
+.reps { margin: 4px 0; } .reps a { margin-right: 8px; }
+table.conv { width: 100%; table-layout: fixed; }
+.msg { border-left: 3px solid var(--line); padding: 2px 6px; margin: 4px 0; }
+.msg.user { border-color: #4c78a8; } .msg.assistant { border-color: #54a24b; }
+.msg.tool { border-color: #999; } .msg.err { border-color: var(--bad); background: #fdecea; }
+.role { font-weight: 600; font-size: 12px; text-transform: uppercase; color: var(--muted); }
+ul.checks { margin: 4px 0; padding-left: 18px; }
+table.diff td, table.diff th { font-size: 12px; }
+"""
+
+
+def escape(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def html_conversations(data: dict[str, Any], table: pl.DataFrame, columns: list[Column]) -> str:
+    """The drill-down section: every scenario of the payload, collapsed."""
+    parts = [
+        "<h2>Every scenario's conversations</h2>"
+        '<div class="note">Open a scenario to see, rep by rep, each variant\'s conversation '
+        "side by side: its verdict, every message and the change it made to the app.</div>"
+        '<input id="filter" type="search" placeholder="filter: id, prompt, tool, text…">'
+        ' <button id="expand" type="button">expand all</button> '
+        '<span id="shown" class="note"></span><div id="drill">'
+    ]
+    for s in data["scenarios"]:
+        rows = table.filter(pl.col("scenario_id") == s["id"]).sort("model", "variant", "rep")
+        parts.append(_scenario(s, rows, columns))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _scenario(scenario: dict[str, Any], rows: pl.DataFrame, columns: list[Column]) -> str:
+    by_column = [_column_rows(rows, column) for column in columns]
+    reps = sorted({row["rep"] for items in by_column for row in items})
+    tally = " · ".join(
+        f"{escape(_label(c))} {sum(r['success'] for r in items)}/{len(items)}"
+        for c, items in zip(columns, by_column, strict=True)
+    )
+    sid = escape(scenario["id"])
+    links = " ".join(f'<a href="#s-{sid}-r{rep}">rep {rep}</a>' for rep in reps)
+    head = "".join(f"<th>{escape(_label(c))}</th>" for c in columns)
+    body = []
+    for rep in reps:
+        cells = []
+        for column, items in zip(columns, by_column, strict=True):
+            row = next((r for r in items if r["rep"] == rep), None)
+            shown = conversation(row) if row else "no result"
+            cells.append(f'<td data-column="{escape(_label(column))}">{shown}</td>')
+        body.append(f'<tr id="s-{sid}-r{rep}"><td>{rep}</td>{"".join(cells)}</tr>')
+    return (
+        f'<details id="s-{sid}"><summary><b>{sid}</b> <span class="note">'
+        f"{escape(scenario['category'])} · successes {tally}</span></summary>"
+        f"<p>“{escape(scenario['prompt'])}”</p>"
+        f'<div class="reps">{links}</div>'
+        f'<table class="conv"><tr><th style="width: 3em">rep</th>{head}</tr>'
+        f"{''.join(body)}</table></details>"
+    )
+
+
+def _label(column: Column) -> str:
+    model, variant = column
+    return variant if model is None else f"{model} · {variant}"
+
+
+def _column_rows(rows: pl.DataFrame, column: Column) -> list[dict[str, Any]]:
+    model, variant = column
+    picked = rows.filter(pl.col("variant") == variant)
+    if model is not None:
+        picked = picked.filter(pl.col("model") == model)
+    return picked.to_dicts()
+
+
+def conversation(row: dict[str, Any]) -> str:
+    """One conversation (a row of the agentic tidy table) as HTML."""
+    messages = json.loads(row["messages"])
+    return (
+        _verdict(row)
+        + _checks(json.loads(row["checks"]))
+        + "".join(_message(m) for m in messages)
+        + _unrun(messages, row["stop_reason"])
+        + _diff(json.loads(row["diff"]))
+    )
+
+
+def _unrun(messages: list[dict[str, Any]], stop_reason: str) -> str:
+    """Say so when a limit stopped the conversation before the last turn's calls ran."""
+    last = messages[-1] if messages else {}
+    if last.get("role") != "assistant" or not last["response"]["tool_calls"]:
+        return ""
+    return f'<div class="note">stopped ({escape(stop_reason)}): these calls never ran</div>'
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    mark = (
+        '<span class="ok">✓ success</span>'
+        if row["success"]
+        else '<span class="bad">✗ failed</span>'
+    )
+    return (
+        f'<div>{mark} <span class="note">stopped: {escape(row["stop_reason"])} · '
+        f"{row['turns']} turns · {row['tool_calls']} tool calls · "
+        f"{row['tool_errors']} tool errors · {row['input_tokens']:,} tokens in / "
+        f"{row['output_tokens']:,} out · {number(row['latency_s'], 2)} s</span></div>"
+    )
+
+
+def _checks(checks: list[dict[str, Any]]) -> str:
+    items = "".join(
+        f'<li><span class="ok">✓</span> {escape(c["name"])}</li>'
+        if c["ok"]
+        else f'<li><span class="bad">✗ {escape(c["name"])}</span>'
+        + (f": {escape(c['detail'])}" if c["detail"] else "")
+        + "</li>"
+        for c in checks
+    )
+    return f'<ul class="checks">{items}</ul>'
+
+
+def _message(message: dict[str, Any]) -> str:
+    role = message["role"]
+    if role == "user":
+        return f'<div class="msg user"><span class="role">user</span>{_text(message["text"])}</div>'
+    if role == "assistant":
+        return _assistant(message)
+    return "".join(_tool_result(r) for r in message["results"])
+
+
+def _assistant(message: dict[str, Any]) -> str:
+    response = message["response"]
+    usage = response["usage"]
+    calls = "".join(
+        f"<div>→ <b>{escape(c['name'])}</b> "
+        f'<span class="note">{escape(c["id"])}</span>'
+        f"<pre>{escape(json.dumps(c['arguments'], indent=1, ensure_ascii=False))}</pre></div>"
+        for c in response["tool_calls"]
+    )
+    return (
+        '<div class="msg assistant"><span class="role">assistant</span> '
+        f'<span class="note">{usage["input_tokens"]:,} tokens in / '
+        f"{usage['output_tokens']:,} out · {number(message.get('latency_s'), 2)} s</span>"
+        f"{_text(response['text'])}{calls}</div>"
+    )
+
+
+def _tool_result(result: dict[str, Any]) -> str:
+    error = result.get("is_error", False)
+    changes = result.get("changes", 0)
+    changed = f" · changed {changes} row(s)" if changes else ""
+    flag = ' <span class="bad">error</span>' if error else ""
+    return (
+        f'<div class="msg tool{" err" if error else ""}"><span class="role">tool</span> '
+        f"<b>{escape(result['name'])}</b>{flag} "
+        f'<span class="note">{escape(result["call_id"])} · {result.get("size", 0):,} bytes'
+        f"{changed}</span>{_text(result['content'], RESULT_LIMIT)}</div>"
+    )
+
+
+def _text(text: str, limit: int = TEXT_LIMIT) -> str:
+    if not text.strip():
+        return ""
+    cut = f'<div class="note">… cut at {limit:,} of {len(text):,} characters</div>'
+    return f"<pre>{escape(text[:limit])}</pre>" + (cut if len(text) > limit else "")
+
+
+def _diff(changes: list[dict[str, Any]]) -> str:
+    if not changes:
+        return '<div class="note">state: no row changed</div>'
+    rows = "".join(_change(c) for c in changes)
+    return (
+        '<table class="diff"><tr><th>table</th><th>row</th><th>change</th>'
+        f"<th>before → after</th></tr>{rows}</table>"
+    )
+
+
+def _change(change: dict[str, Any]) -> str:
+    before, after = change.get("before"), change.get("after")
+    if before is None:
+        kind, shown = "added", _values(after or {})
+    elif after is None:
+        kind, shown = "removed", _values(before)
+    else:
+        kind = "changed"
+        shown = "<br>".join(
+            f"{escape(k)}: {escape(_show(before.get(k)))} → {escape(_show(v))}"
+            for k, v in after.items()
+            if before.get(k) != v
+        )
+    return (
+        f"<tr><td>{escape(change['table'])}</td><td>{escape(change['key'])}</td>"
+        f"<td>{kind}</td><td>{shown}</td></tr>"
+    )
+
+
+def _values(row: dict[str, Any]) -> str:
+    return ", ".join(f"{escape(k)}={escape(_show(v))}" for k, v in row.items())
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
