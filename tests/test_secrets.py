@@ -2,7 +2,8 @@
 ANTHROPIC and LANGSMITH keys, with the tracing services up and then broken, and every
 output is searched for them: stdout, stderr, a DEBUG log of every library, the JSONL
 files (an error line included), and what the LangSmith stand-in and the OTLP receiver got
-(less the auth headers, which the stand-in records as ``***``)."""
+(less the auth headers, which the stand-in records as ``***``); for single calls and for
+conversations (``tests/mini_agentic``: a run tree / span tree per cell)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ PLANTED = {
     "LANGSMITH_API_KEY": "lsv2-PLANTED-b4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9",
 }
 SCENARIOS = ["create-task-tomorrow-at-3", "create-event-monday-morning"]
+AGENTIC_SCENARIOS = ["move-dentist", "confirm-delete"]
 CALL = """
 import logging, sys
 logging.basicConfig(filename=sys.argv[1], level=logging.DEBUG)
@@ -32,14 +34,21 @@ sys.exit(main(sys.argv[2:]))
 
 
 async def tooltrial_run(
-    results: Path, log: Path, messages: str, langsmith: str, otlp: str, timeout: str = "10"
+    results: Path,
+    log: Path,
+    messages: str,
+    langsmith: str,
+    otlp: str,
+    timeout: str = "10",
+    experiment: str = "tests/experiment",
+    scenarios: list[str] = SCENARIOS,
 ) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "OTEL_"))}
     env |= PLANTED | {"LANGSMITH_ENDPOINT": langsmith, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp}
     env["OTEL_EXPORTER_OTLP_TIMEOUT"] = timeout  # seconds the exporter retries a dead one
-    args = ["run", "tests/experiment", "--model", "anthropic:claude-test", "--base-url", messages]
+    args = ["run", experiment, "--model", "anthropic:claude-test", "--base-url", messages]
     args += ["--runs", "1", "--results", str(results), "--max-attempts", "1", "--run-id", "sec"]
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         args += ["--scenario", scenario]
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -100,4 +109,38 @@ async def test_no_planted_key_in_any_output_with_services_broken(tmp_path):
     assert "LangSmith: traces are not sent" in output and "OpenTelemetry: 4 of 4" in output
     assert "Traceback" not in output
     texts = [output, (tmp_path / "debug.log").read_text(), *jsonl_texts(tmp_path), *received]
+    assert leaks(texts) == []
+
+
+async def test_no_planted_key_in_a_conversation_trace(tmp_path):
+    # Request 1 is the preflight; request 3, the first cell's second turn, fails: an
+    # llm run with an error under that cell's conversation.
+    faults = Faults(on_requests={3: "500"})
+    with MessagesServer(faults, max_seconds=120) as messages, LangSmithServer() as langsmith:
+        async with otlp_receiver() as collector:
+            code, output = await tooltrial_run(
+                tmp_path,
+                tmp_path / "debug.log",
+                messages.url,
+                langsmith.url,
+                collector.url,
+                experiment="tests/mini_agentic",
+                scenarios=AGENTIC_SCENARIOS,
+            )
+            # 4 cells (2 variants x 2 scenarios), each 2 model turns and 1 tool call
+            spans = await collector.wait_for(4 * 4)
+        received = [
+            r.body.decode(errors="replace") + json.dumps(r.headers) for r in langsmith.received
+        ]
+        runs = langsmith.runs
+
+    assert code == 1, output  # the one failed cell
+    kinds = sorted(run["run_type"] for run in runs.values())
+    assert kinds == ["chain"] * 4 + ["llm"] * 8 + ["tool"] * 4  # the search covers trees
+    assert len([run for run in runs.values() if "error" in run]) == 2  # the turn, its cell
+    assert sorted(s.name.split()[0] for s in spans) == (
+        ["chat"] * 8 + ["execute_tool"] * 4 + ["invoke_agent"] * 4
+    )
+    texts = [output, (tmp_path / "debug.log").read_text(), *jsonl_texts(tmp_path)]
+    texts += [*received, *(str(s) for s in spans)]
     assert leaks(texts) == []

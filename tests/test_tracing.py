@@ -199,9 +199,9 @@ class StuckTracer(tracing.LangSmithTracer):
 
     gate = threading.Event()
 
-    def _send(self, runs: list[dict]) -> None:
+    def _send(self, traces: list[tuple[dict, ...]]) -> None:
         self.gate.wait(10)
-        self.unsent += len(runs)
+        self.unsent += len(traces)
 
 
 def test_a_full_queue_drops_instead_of_waiting(experiment, messages, langsmith):

@@ -69,7 +69,7 @@ async def converse(
             try:
                 results.append(await tools.call(call))
             except ToolTimeout as exc:
-                results.append(_timed_out(exc))
+                results.append(timed_out(exc))
                 messages.append(ToolTurn(results=tuple(results)))
                 return Ended(tuple(messages), "tool_timeout")
         calls_made += len(calls)
@@ -87,7 +87,8 @@ def _limit_reached(limits: Limits, turns: int, tokens: int, calls: int) -> str |
     return None
 
 
-def _timed_out(exc: ToolTimeout) -> ToolResult:
+def timed_out(exc: ToolTimeout) -> ToolResult:
+    """The result the model would get for a call that ran past its time limit."""
     text = str(exc)
     return ToolResult(
         call_id=exc.call.id, name=exc.call.name, content=text, is_error=True, size=len(text)

@@ -29,14 +29,14 @@ from typing import Any
 from tooltrial.apps import Workbench
 from tooltrial.apps.judge import judge
 from tooltrial.apps.state import diff
-from tooltrial.apps.tools import ToolExecutor
+from tooltrial.apps.tools import ToolExecutor, ToolTimeout
 from tooltrial.definitions import Experiment
 from tooltrial.definitions.variants import Tool
 from tooltrial.errors import TooltrialError, UsageError
 from tooltrial.log.writer import WriterPool
 from tooltrial.models.base import Model
 from tooltrial.run.cache import ResponseCache, cache_key
-from tooltrial.run.conversation import Ended, converse
+from tooltrial.run.conversation import Ended, converse, timed_out
 from tooltrial.run.pacing import Pacer
 from tooltrial.run.plan import cell_seed
 from tooltrial.tracing.base import Span, Tracer
@@ -463,9 +463,16 @@ class _TracedTools:
 
     async def call(self, call: ToolCall) -> ToolResult:
         started = time.time()
-        result = await self.tools.call(call)
+        try:
+            result = await self.tools.call(call)
+        except ToolTimeout as exc:  # the call that ended the conversation is traced too
+            self._report(call, timed_out(exc), started)
+            raise
+        self._report(call, result, started)
+        return result
+
+    def _report(self, call: ToolCall, result: ToolResult, started: float) -> None:
         try:
             self.span.tool_call(call, result, started)
         except Exception as exc:
             self.warn("tracing", f"a trace could not be recorded ({exc!r})")
-        return result

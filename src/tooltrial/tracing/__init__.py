@@ -5,12 +5,17 @@
 ``OTelTracer`` when ``--otel-endpoint`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is given, both
 behind a ``FanOutTracer``, or the runner's do-nothing ``Tracer``.
 
-Every call becomes one trace carrying model, variant, run id, rep, scenario id, model,
-temperature and git commit. Finished calls go into a bounded queue that a background
-thread (LangSmith) or a batch span processor (OpenTelemetry) sends; a full queue drops
-the trace rather than wait. When the service is away or answers errors, the first failed
-batch stops further sends and ``close()`` gives one warning saying how many traces were
-not sent; what the tracing libraries log meanwhile is held back and counted in it.
+Every cell becomes one trace carrying model, variant, run id, rep, scenario id, model,
+temperature and git commit: a single call is one LangSmith ``llm`` run / one ``chat``
+span; a conversation (agentic experiments) is a LangSmith ``chain`` run with an ``llm``
+child per model turn and a ``tool`` child per tool call, and an OpenTelemetry
+``invoke_agent`` span with ``chat`` and ``execute_tool`` children (see
+``tracing.langsmith`` and ``tracing.otel``). Finished traces go into a bounded queue
+that a background thread (LangSmith) or a batch span processor (OpenTelemetry) sends; a
+full queue drops the trace rather than wait. When the service is away or answers
+errors, the first failed batch stops further sends and ``close()`` gives one warning
+saying how many traces were not sent; what the tracing libraries log meanwhile is held
+back and counted in it.
 """
 
 from __future__ import annotations

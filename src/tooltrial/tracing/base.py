@@ -7,7 +7,7 @@ A tracer must never hold up or fail a call: implementations queue and send elsew
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from tooltrial.types import AssistantTurn, Cell, Failure, Message, Outcome, ToolCall, ToolResult
 
@@ -44,6 +44,9 @@ class Tracer:
 
 
 class FanOutSpan(Span):
+    """Every tracer's span; one that raises does not keep the others from recording
+    (the first error is raised once all were called, for the runner to warn about)."""
+
     def __init__(self, spans: Sequence[Span]) -> None:
         self.spans = spans
         self.id = next((s.id for s in spans if s.id), None)  # LangSmith's, when it is on
@@ -51,16 +54,23 @@ class FanOutSpan(Span):
     def model_turn(
         self, history: Sequence[Message], turn: AssistantTurn | Failure, started: float
     ) -> None:
-        for span in self.spans:
-            span.model_turn(history, turn, started)
+        self._each(lambda span: span.model_turn(history, turn, started))
 
     def tool_call(self, call: ToolCall, result: ToolResult, started: float) -> None:
-        for span in self.spans:
-            span.tool_call(call, result, started)
+        self._each(lambda span: span.tool_call(call, result, started))
 
     def finish(self, outcome: Outcome) -> None:
+        self._each(lambda span: span.finish(outcome))
+
+    def _each(self, hook: Callable[[Span], None]) -> None:
+        errors: list[Exception] = []
         for span in self.spans:
-            span.finish(outcome)
+            try:
+                hook(span)
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
 
 class FanOutTracer(Tracer):
