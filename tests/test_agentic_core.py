@@ -231,3 +231,33 @@ def test_a_question_asked_while_acting_is_not_asking_first(experiment, tmp_path)
     _, line = run(experiment, tmp_path, ask_and_act, "confirm-delete")
     failed = {c.name: c.detail for c in line.conversation.checks if not c.ok}
     assert failed["reply"] == "never asked the user before acting"
+
+
+def test_a_tool_that_never_returns_does_not_hold_up_the_end_of_the_run(tmp_path):
+    """The timed-out tool's thread is abandoned: the process exits at once."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import shutil, time
+        from pathlib import Path
+        from tooltrial import load_experiment, run_experiment
+        from tooltrial.testing.scripted import ScriptedModel, reply
+        exp = Path({str(tmp_path)!r}) / "exp"
+        shutil.copytree({str(MINI)!r}, exp)
+        tools = exp / "api_tools.py"
+        tools.write_text(tools.read_text().replace("time.sleep(5)", "time.sleep(3600)"))
+        experiment = load_experiment(exp)
+        slow = lambda r: reply(calls=[("slow", {{}})])
+        model = ScriptedModel(name="a", experiment=experiment, script=slow)
+        started = time.monotonic()
+        only = dict(variants=["api"], scenarios=["move-dentist"])
+        run_experiment(experiment, model, runs=1, results=exp / "r", **only)
+        print(round(time.monotonic() - started))
+    """)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) < 30  # the 2 s limit, not the hour the tool sleeps

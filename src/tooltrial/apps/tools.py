@@ -16,7 +16,9 @@ takes the model's ``ToolCall`` as is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -64,9 +66,25 @@ class PythonTools:
         self.validators = validators if validators is not None else validators_for(tools)
 
     async def call(self, call: ToolCall) -> ToolResult:
-        """Run the call in a worker thread, within the time limit."""
+        """Run the call in a daemon thread, within the time limit. Not the loop's default
+        executor: a tool that never returns cannot be cancelled, and ``asyncio.run``
+        waits for the default executor's threads at exit; a daemon thread is abandoned."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[ToolResult] = loop.create_future()
+
+        def work() -> None:
+            settle: Callable[[Any], None]
+            try:
+                outcome: Any = self.run(call)
+                settle = done.set_result
+            except BaseException as exc:  # reaches the awaiting task, not this thread
+                outcome, settle = exc, done.set_exception
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                loop.call_soon_threadsafe(_settle, done, settle, outcome)
+
+        threading.Thread(target=work, name=f"tool-{call.name}", daemon=True).start()
         try:
-            return await asyncio.wait_for(asyncio.to_thread(self.run, call), self.timeout_s)
+            return await asyncio.wait_for(done, self.timeout_s)
         except TimeoutError:
             raise ToolTimeout(call, self.timeout_s) from None
 
@@ -97,6 +115,11 @@ class PythonTools:
             where = "/".join(str(p) for p in first.absolute_path) or "(arguments)"
             return f"invalid arguments at {where}: {first.message}"
         return None
+
+
+def _settle(done: asyncio.Future[Any], settle: Callable[[Any], None], outcome: Any) -> None:
+    if not done.done():  # a timed-out call's future was cancelled
+        settle(outcome)
 
 
 def validators_for(tools: Sequence[Tool]) -> dict[str, Any]:
