@@ -261,3 +261,33 @@ def test_a_tool_that_never_returns_does_not_hold_up_the_end_of_the_run(tmp_path)
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.split()[-1]) < 30  # the 2 s limit, not the hour the tool sleeps
+
+
+def test_a_conversation_that_outgrows_the_context_window_ends_with_that_reason(
+    experiment, tmp_path
+):
+    """A later turn that no longer fits is a stop reason (running it again would end the
+    same way), not an error line; a first turn that does not fit stays an error."""
+    class Full(Exception): ...
+
+    class Small(ScriptedModel):
+        def classify(self, exc):
+            if isinstance(exc, Full):
+                from tooltrial.types import Failure
+
+                return Failure("context_window", "too long", retryable=False)
+            return super().classify(exc)
+
+    def agent(request: Request):
+        if request.call == 1:
+            return reply(calls=[("list_tasks", {})])
+        raise Full()
+
+    model = Small(name="small", experiment=experiment, script=agent)
+    run_experiment(
+        experiment, model, runs=1, results=tmp_path, variants=["api"], scenarios=["move-dentist"]
+    )
+    (line,) = read_results([tmp_path]).values()
+    assert line.conversation.stop_reason == "context_window"
+    failed = [c.name for c in line.conversation.checks if not c.ok]
+    assert failed[0] == "answered"

@@ -88,9 +88,9 @@ class ScriptedLlama:
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> tuple[LocalModel, ScriptedLlama]:
     """A LocalModel whose loaded llama.cpp is a ``ScriptedLlama``."""
-    model, llama = LocalModel("smollm2", n_ctx=77), ScriptedLlama()
+    model, llama = LocalModel("smollm2", n_ctx=77_777), ScriptedLlama()
     loaded = local._Loaded(llama, threading.Lock(), PrefixStates())
-    monkeypatch.setitem(local._LOADED, ("smollm2", 77), loaded)
+    monkeypatch.setitem(local._LOADED, ("smollm2", 77_777), loaded)
     return model, llama
 
 

@@ -113,9 +113,11 @@ STOP_REASONS = (
     "max_tool_calls",
     "max_tokens",
     "tool_timeout",
+    "context_window",
 )
 """Why a conversation ended: the model answered without a tool call and no scripted user
-turn was left, or a limit stopped it (``definitions.agentic.Limits``)."""
+turn was left, a limit stopped it (``definitions.agentic.Limits``), or the conversation
+outgrew the model's context window (a model turn failed with kind ``context_window``)."""
 
 
 class Conversation(_Frozen):

@@ -53,6 +53,7 @@ from tooltrial.errors import ModelUnavailable, UsageError
 from tooltrial.models.base import Model
 from tooltrial.types import (
     AssistantTurn,
+    Failure,
     Message,
     ModelResponse,
     ToolCall,
@@ -232,6 +233,11 @@ class _Budget:
         return str(completion["choices"][0]["text"])
 
 
+class ContextFull(Exception):
+    """The conversation no longer fits the context window (kind ``context_window``: the
+    conversation ends with that stop reason, see ``tooltrial.run.conversation``)."""
+
+
 @dataclass
 class LocalModel(Model):
     """SmolLM2 in-process. Loaded once per process; calls run one at a time.
@@ -244,7 +250,7 @@ class LocalModel(Model):
     """
 
     provider = "local"
-    n_ctx: int = 4096
+    n_ctx: int = 8192  # SmolLM2's trained context; conversations grow
 
     def _llama(self) -> _Loaded:
         if self.name != "smollm2":
@@ -289,12 +295,22 @@ class LocalModel(Model):
         turn = 1 + sum(isinstance(m, AssistantTurn) for m in messages)
         with loaded.lock:
             tokens = llama.tokenize(text.encode(), special=True)
+            if len(tokens) + self.max_tokens > self.n_ctx:
+                raise ContextFull(
+                    f"the prompt is {len(tokens)} tokens and the reply may take "
+                    f"{self.max_tokens}: more than the context window's {self.n_ctx}"
+                )
             prefix = llama.tokenize(head.encode(), special=True)
             # A context that holds this prefix is left alone: when it holds this
             # conversation's previous turn, llama.cpp's own prefix match goes further.
             loaded.prefixes.prepare(llama, _common_prefix(tokens, prefix))
             reply = _Reply(self, llama, text, seed, _Budget(self.max_tokens), turn)
             return reply.run(tools, len(tokens))
+
+    def classify(self, exc: BaseException) -> Failure:
+        if isinstance(exc, ContextFull):
+            return Failure("context_window", str(exc), retryable=False)
+        return super().classify(exc)
 
     def settings(self) -> dict[str, Any]:
         return {

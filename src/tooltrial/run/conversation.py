@@ -12,7 +12,9 @@ Guarantees, and how they are kept:
   not run: the model would never see their results, and the state would hold changes no
   turn accounts for.
 - A model turn that still fails after its retries ends the cell with that ``Failure``
-  (recorded as an error line, never as a result, and run again by ``--resume``).
+  (recorded as an error line, never as a result, and run again by ``--resume``); except
+  a later turn that no longer fits the model's context window (kind ``context_window``),
+  which ends the conversation with that stop reason.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ async def converse(
     while True:
         reply = await next_turn(tuple(messages))
         if isinstance(reply, Failure):
+            if reply.kind == "context_window" and turns:
+                # Not a failure of the cell: this conversation no longer fits the model,
+                # and running it again would end the same way.
+                return Ended(tuple(messages), "context_window")
             return reply, tuple(messages)
         messages.append(reply)
         turns += 1
