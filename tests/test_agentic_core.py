@@ -268,6 +268,7 @@ def test_a_conversation_that_outgrows_the_context_window_ends_with_that_reason(
 ):
     """A later turn that no longer fits is a stop reason (running it again would end the
     same way), not an error line; a first turn that does not fit stays an error."""
+
     class Full(Exception): ...
 
     class Small(ScriptedModel):
@@ -291,3 +292,36 @@ def test_a_conversation_that_outgrows_the_context_window_ends_with_that_reason(
     assert line.conversation.stop_reason == "context_window"
     failed = [c.name for c in line.conversation.checks if not c.ok]
     assert failed[0] == "answered"
+
+
+async def test_the_cache_keys_each_turn_on_the_whole_conversation_so_far(experiment, tmp_path):
+    """A second run from the cache replays every turn without calling the model, with
+    the same conversation and state; another rep has keys of its own."""
+    from tooltrial.run.cache import ResponseCache
+    from tooltrial.run.runner import Runner
+    from tooltrial.types import Cell
+
+    calls = []
+
+    def counting(request: Request):
+        calls.append(request.call)
+        return api_agent(request)
+
+    def runner():
+        model = ScriptedModel(name="agent", experiment=experiment, script=counting)
+        return Runner(experiment, model, cache=ResponseCache(tmp_path / "cache")), model.spec
+
+    first, spec = runner()
+    cell = Cell(spec, "api", "move-dentist", 1)
+    fresh = await first.call(cell)
+    first.remember(fresh)
+    assert len(calls) == 3
+    again, _ = runner()
+    replayed = await again.call(cell)
+    assert len(calls) == 3, "every turn came from the cache"
+    assert replayed.cached and replayed.conversation.success
+    assert all(t.cached for t in replayed.conversation.assistant_turns)
+    assert replayed.conversation.diff == fresh.conversation.diff
+    other, _ = runner()
+    await other.call(Cell(spec, "api", "move-dentist", 2))  # another rep: its own keys
+    assert len(calls) == 6
