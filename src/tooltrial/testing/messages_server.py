@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Collection
 from http import HTTPStatus
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 from tooltrial.testing.responders import (
     Responder,
@@ -238,7 +238,7 @@ class MessagesServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> MessagesServer:
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._run, name="messages-server", daemon=True)
         self._thread.start()
         self._ready.wait(10)
@@ -257,7 +257,7 @@ class MessagesServer:
         if self._thread:
             self._thread.join(timeout)
 
-    def __enter__(self) -> MessagesServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

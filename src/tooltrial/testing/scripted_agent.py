@@ -40,6 +40,11 @@ Rules, and what they guarantee:
 - Mode ``always_tool`` never answers: every turn calls a tool (the one the first user
   message names, else the first offered) with placeholder arguments from its schema,
   whatever came back; for limit tests. Mode ``default`` is the default responder.
+
+The policies read a request through ``Exchange`` (first user message, system prompt, the
+tools offered, the turn number, the tool results just sent) and answer an ``AgentReply``
+(text, tool calls), whatever the API: ``ScriptedAgent.__call__`` is the Messages API's
+front, ``openai_server`` has the Chat Completions one (``ScriptedAgent.reply``).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -132,7 +137,8 @@ class _Policies(_Strict):
 
 
 class ScriptedAgent:
-    """A ``MessagesServer`` responder that plays ``policies`` (see the module docstring).
+    """A ``MessagesServer`` responder that plays ``policies`` (see the module docstring);
+    ``OpenAIServer`` plays them through ``reply``.
 
     ``policies``: ``Policy`` objects or their JSON form (a list, or ``{"policies": [...]}``);
     a malformed policy raises ``ValueError`` naming what is wrong, before any request."""
@@ -165,48 +171,103 @@ class ScriptedAgent:
         return _Policies(policies=self.policies).model_dump_json(exclude_defaults=True)
 
     def __call__(self, body: dict[str, Any]) -> dict[str, Any]:
-        tools = [t["name"] for t in body.get("tools") or [] if isinstance(t, dict) and "name" in t]
-        if not tools:
-            return default_responder(body)
-        messages = body.get("messages") or []
-        first = text_of(messages[0].get("content", "")) if messages else ""
+        """The Messages API responder: ``body`` read as an ``Exchange``, the reply as blocks."""
+        reply = self.reply(anthropic_exchange(body))
+        return default_responder(body) if reply is None else anthropic_reply(reply)
+
+    def reply(self, exchange: Exchange) -> AgentReply | None:
+        """What the matching policy says to ``exchange``; ``None`` when the API's own
+        default responder is to answer (no tools offered, or mode ``default``)."""
+        if not exchange.tools:
+            return None
+        offered = list(exchange.tools)
         policy = next(
-            (p for p in self.policies if p.matches(first, text_of(body.get("system", "")), tools)),
+            (p for p in self.policies if p.matches(exchange.first_user, exchange.system, offered)),
             None,
         )
         if policy is None:
             known = "; ".join(p.label() for p in self.policies)
             raise ResponderRefused(
-                f"scripted agent: no policy matches the prompt {first[:80]!r} "
-                f"(tools {', '.join(tools)}); the policies: {known}"
+                f"scripted agent: no policy matches the prompt {exchange.first_user[:80]!r} "
+                f"(tools {', '.join(offered)}); the policies: {known}"
             )
         if policy.mode == "default":
-            return default_responder(body)
+            return None
         if policy.mode == "always_tool":
-            return _always_tool(body, first)
-        turn = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant")
-        return _play(policy.steps[min(turn, len(policy.steps) - 1)], sent_tool_results(body))
+            return _always_tool(exchange)
+        step = policy.steps[min(exchange.turn, len(policy.steps) - 1)]
+        return _play(step, exchange.results)
 
 
-def _play(step: Step, results: list[dict[str, Any]]) -> dict[str, Any]:
-    if step.on_error is not None and any(r.get("is_error") for r in results):
-        return _play(step.on_error, results)
+class SentResult(NamedTuple):
+    """A tool result the client just sent back, as the policies read it."""
+
+    content: str
+    is_error: bool
+
+
+class Exchange(NamedTuple):
+    """What the policies read of a request, whatever API it came through."""
+
+    first_user: str
+    """The first user message's text (what ``prompt`` matches)."""
+    system: str
+    tools: dict[str, dict[str, Any]]
+    """The tools offered, in order: name -> JSON schema of the arguments."""
+    turn: int
+    """Assistant messages already in the conversation: the step to play."""
+    results: tuple[SentResult, ...]
+    """The tool results just sent, in the order of the calls they answer."""
+
+
+class AgentReply(NamedTuple):
+    """One model turn: text (or None), then tool calls (name, arguments) in order."""
+
+    text: str | None
+    calls: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+
+def anthropic_exchange(body: dict[str, Any]) -> Exchange:
+    """A Messages API request body, as the policies read it."""
+    tools = {
+        t["name"]: t.get("input_schema") or {}
+        for t in body.get("tools") or []
+        if isinstance(t, dict) and "name" in t
+    }
+    messages = body.get("messages") or []
+    first = text_of(messages[0].get("content", "")) if messages else ""
+    turn = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant")
+    results = tuple(
+        SentResult(text_of(r.get("content", "")), bool(r.get("is_error")))
+        for r in sent_tool_results(body)
+    )
+    return Exchange(first, text_of(body.get("system", "")), tools, turn, results)
+
+
+def anthropic_reply(reply: AgentReply) -> dict[str, Any]:
+    """An ``AgentReply`` as Messages API content blocks (text first) and stop reason."""
     content: list[dict[str, Any]] = []
-    if step.text is not None:
+    if reply.text is not None:
+        content.append({"type": "text", "text": reply.text})
+    for name, arguments in reply.calls:
+        content.append({"type": "tool_use", "name": name, "input": arguments})
+    return {"content": content, "stop_reason": "tool_use" if reply.calls else "end_turn"}
+
+
+def _play(step: Step, results: tuple[SentResult, ...]) -> AgentReply:
+    if step.on_error is not None and any(r.is_error for r in results):
+        return _play(step.on_error, results)
+    said = None
+    if step.text is not None:  # a text resolved from a result may be any JSON value
         text = _resolve(step.text, results)
-        content.append({"type": "text", "text": text if isinstance(text, str) else _dumps(text)})
-    for made in step.tool_calls:
-        arguments = _resolve(made.input, results)
-        content.append({"type": "tool_use", "name": made.call, "input": arguments})
-    return {"content": content, "stop_reason": "tool_use" if step.tool_calls else "end_turn"}
+        said = text if isinstance(text, str) else _dumps(text)
+    made = tuple((c.call, _resolve(c.input, results)) for c in step.tool_calls)
+    return AgentReply(said, made)
 
 
-def _always_tool(body: dict[str, Any], first_user: str) -> dict[str, Any]:
-    tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and "name" in t]
-    tool = next((t for t in tools if t["name"] in first_user), tools[0])
-    arguments = placeholder(tool.get("input_schema", {}))
-    content = [{"type": "tool_use", "name": tool["name"], "input": arguments}]
-    return {"content": content, "stop_reason": "tool_use"}
+def _always_tool(exchange: Exchange) -> AgentReply:
+    name = next((n for n in exchange.tools if n in exchange.first_user), next(iter(exchange.tools)))
+    return AgentReply(None, ((name, placeholder(exchange.tools[name])),))
 
 
 def result(path: str = "", call: int = 0) -> dict[str, Any]:
@@ -231,7 +292,7 @@ def say(text: Any, on_error: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return {"text": text, "on_error": dict(on_error)} if on_error else {"text": text}
 
 
-def _resolve(value: Any, results: list[dict[str, Any]]) -> Any:
+def _resolve(value: Any, results: tuple[SentResult, ...]) -> Any:
     """``value`` with every ``{"$result": path}`` replaced by what it points at."""
     if isinstance(value, dict):
         if "$result" in value and set(value) <= {"$result", "call"}:
@@ -242,13 +303,13 @@ def _resolve(value: Any, results: list[dict[str, Any]]) -> Any:
     return value
 
 
-def _lookup(path: str, index: int, results: list[dict[str, Any]]) -> Any:
+def _lookup(path: str, index: int, results: tuple[SentResult, ...]) -> Any:
     if not -len(results) <= index < len(results):
         raise ResponderRefused(
             f"scripted agent: {{'$result': {path!r}}} needs tool result #{index}, but "
             f"{len(results)} came back"
         )
-    text = text_of(results[index].get("content", ""))
+    text = results[index].content
     try:
         value: Any = json.loads(text)
     except ValueError:
