@@ -99,7 +99,7 @@ def test_list_then_update_by_the_id_read_then_answer(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(
     ("errors", "reply"),
-    [(None, "Done."), (lambda content: content.startswith("KeyError"), "Sorry, it failed.")],
+    [(None, "Done."), (lambda content: content.startswith("Error: KeyError"), "Sorry, it failed.")],
     ids=["no-error-flag-on-the-wire", "errors-recognised-by-content"],
 )
 def test_a_tool_error_reaches_the_server_as_the_tool_message_content(
@@ -113,7 +113,7 @@ def test_a_tool_error_reaches_the_server_as_the_tool_message_content(
     with OpenAIServer(agent, errors=errors, max_seconds=120) as srv:
         (line,) = run(monkeypatch, srv, tmp_path, *ONE_CELL)
     (received,) = srv.tool_results()
-    assert received.content == "KeyError: 'no task 99'"
+    assert received.content == "Error: KeyError: 'no task 99'"  # no flag: the text says it
     (made,) = line.conversation.messages[1].response.tool_calls  # type: ignore[union-attr]
     assert received.tool_call_id == made.id
     assert line.conversation.tool_errors == 1  # the runner knows, whatever the wire says

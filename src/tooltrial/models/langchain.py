@@ -78,9 +78,18 @@ def _tool_calls(message: Any) -> tuple[ToolCall, ...]:
     return tuple(valid + invalid)
 
 
-def to_langchain(messages: Sequence[Message], keep_blocks: bool) -> list[Any]:
+ERROR_PREFIX = "Error: "
+"""What an error result's text starts with where the API has no error flag (OpenAI's
+Chat Completions: ChatOpenAI drops ``ToolMessage.status``), so every provider's model is
+told that a tool failed, not only Anthropic's (``is_error``) and the embedded one's."""
+
+
+def to_langchain(
+    messages: Sequence[Message], keep_blocks: bool, flags_errors: bool = True
+) -> list[Any]:
     """A conversation as LangChain messages: tool results as ``ToolMessage``s (status
-    ``error`` for an error result, which ChatAnthropic sends as ``is_error``)."""
+    ``error`` for an error result, which ChatAnthropic sends as ``is_error``; without
+    ``flags_errors`` the text also starts with ``ERROR_PREFIX``)."""
     from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
     converted: list[Any] = []
@@ -92,7 +101,9 @@ def to_langchain(messages: Sequence[Message], keep_blocks: bool) -> list[Any]:
         else:
             converted.extend(
                 ToolMessage(
-                    r.content, tool_call_id=r.call_id, status="error" if r.is_error else "success"
+                    ERROR_PREFIX + r.content if r.is_error and not flags_errors else r.content,
+                    tool_call_id=r.call_id,
+                    status="error" if r.is_error else "success",
                 )
                 for r in message.results
             )
@@ -135,10 +146,13 @@ class _LangChainModel(Model):
         client = self._client()
         if tools:
             client = client.bind_tools([self.tool_format(t) for t in tools])
-        history = [SystemMessage(system), *to_langchain(messages, self.keeps_blocks)]
+        sent = to_langchain(messages, self.keeps_blocks, self.flags_errors)
+        history = [SystemMessage(system), *sent]
         message = await client.ainvoke(history)
         return _from_langchain(message, self.stop_key)
 
+    flags_errors = True
+    """Whether the API marks a tool result as an error (else ``ERROR_PREFIX``)."""
     keeps_blocks = False
     """Whether an assistant turn goes back with its content blocks as the API returned
     them (Anthropic's tool_use blocks) rather than as text plus tool calls."""
@@ -229,6 +243,7 @@ class AnthropicModel(_LangChainModel):
 @dataclass
 class OpenAIModel(_LangChainModel):
     provider = "openai"
+    flags_errors = False
     stop_key = "finish_reason"
     key_env = "OPENAI_API_KEY"
     _cached: Any = field(default=None, repr=False)
