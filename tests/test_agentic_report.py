@@ -317,3 +317,23 @@ def test_a_scripted_run_reports_and_validates(tmp_path, capsys):
     page = tmp_path / "report.html"
     assert main(["report", str(tmp_path), "-o", str(page)]) == 0
     assert "unknown tool &#x27;list_tasks&#x27;" in page.read_text()
+
+
+def test_a_conversation_with_backslashes_and_quotes_reaches_the_drill_down(tmp_path):
+    """What a model writes is shown as written: the nested parts are read exactly (polars
+    alone undoes the escapes of nested text, and the drill-down could not parse it)."""
+    mini = Path(__file__).parent / "mini_agentic"
+    experiment = load_experiment(mini)
+    said = 'Saved to C:\\tasks\\new "for real"'
+
+    def agent(request: Request):
+        if request.call == 1:
+            return reply(said, calls=[("list_tasks", {"query": 'a\\b "c"'})])
+        return reply(said)
+
+    model = ScriptedModel(name="agent", experiment=experiment, script=agent)
+    run_experiment(experiment, model, runs=1, results=tmp_path / "r", variants=["api"])
+    analysis = analyze([tmp_path / "r"], count_tokens=False)
+    page = write_report(analysis, tmp_path / "report.html", "html")
+    text = (tmp_path / "report.html").read_text() if page is None else page
+    assert "C:\\tasks\\new &quot;for real&quot;" in text or "C:\\\\tasks" in text

@@ -10,6 +10,7 @@ and is skipped, as every reader of the log does.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,13 @@ import polars as pl
 
 from tooltrial.definitions import Experiment, load_experiment
 from tooltrial.errors import DefinitionError, ResultsError
-from tooltrial.log.reader import CELL_KEY, committed_bytes, iter_records, result_files
+from tooltrial.log.reader import (
+    CELL_KEY,
+    committed_bytes,
+    iter_records,
+    read_results,
+    result_files,
+)
 
 _LINE_SCHEMA: dict[str, Any] = {
     "type": pl.String,
@@ -92,7 +99,7 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
             f"these files hold more than one experiment ({', '.join(sorted(experiments))}); "
             "give the files of one experiment"
         )
-    results = _latest(lines, experiments[0])
+    results = _exact_conversations(_latest(lines, experiments[0]), files)
     sources = [s for s in meta["source"].unique().to_list() if s]
     hashes = dict(meta.select("variant", "variant_hash").unique("variant").iter_rows())
     errors = lines.filter(pl.col("type") == "scenario_error")
@@ -107,6 +114,33 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
         errors_by_model=dict(errors.group_by("model").len().iter_rows()),
         randomised=bool((meta["order"] == "random").all()),
     )
+
+
+def _exact_conversations(results: pl.DataFrame, files: list[Path]) -> pl.DataFrame:
+    """A conversation's checks, diff and messages as exact JSON text, from the log reader.
+
+    polars turns a nested value into text with its escapes undone (a backslash or quote
+    inside a message comes back bare, and the text no longer parses), so for these the
+    line is read again, the same latest result per cell (``read_results``)."""
+    if results["conversation"].is_null().all():
+        return results
+    records = read_results(files)
+    parts: dict[str, list[str | None]] = {"checks": [], "diff": [], "messages": []}
+    for key in results.select(_CELL).iter_rows():
+        record = records.get(key)
+        conversation = record.conversation if record is not None else None
+        for name, texts in parts.items():
+            value = getattr(conversation, name) if conversation is not None else None
+            texts.append(None if value is None else _json_list(value))
+    return results.with_columns(
+        pl.col("conversation").struct.with_fields(
+            *(pl.Series(name, texts, dtype=pl.String) for name, texts in parts.items())
+        )
+    )
+
+
+def _json_list(items: list[Any]) -> str:
+    return json.dumps([item.model_dump(mode="json") for item in items], ensure_ascii=False)
 
 
 def _scan(path: Path) -> pl.LazyFrame:

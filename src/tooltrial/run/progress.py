@@ -78,7 +78,8 @@ class RunProgress:
         else:
             self.results += 1
             self.cached += outcome.cached
-            usage = outcome.response.usage
+            conversation = outcome.conversation
+            usage = conversation.usage if conversation else outcome.response.usage
             self.tokens += usage.input_tokens + usage.output_tokens
         self._refresh()
 
