@@ -484,3 +484,25 @@ def test_a_pilot_without_any_variation_plans_for_the_worst_case(tmp_path):
     assert components.worst_case and components.within == 0.5
     (plan,) = analysis.scenarios_needed(0.2, components, reps_options=(1,))
     assert plan.scenarios is not None and plan.scenarios > 50  # not "2 scenarios suffice"
+
+
+def test_arguments_with_backslashes_and_quotes_are_read_as_written(tmp_path):
+    """polars undoes the escapes of nested text; the loader reads such calls again."""
+    from tooltrial import load_experiment, run_experiment
+    from tooltrial.analysis import analyze
+    from tooltrial.testing.scripted import ScriptedModel, reply
+
+    experiment = load_experiment(Path(__file__).parent / "experiment")
+    title = 'C:\\plumber "now"'
+    model = ScriptedModel(
+        name="x",
+        experiment=experiment,
+        script=lambda r: reply(calls=[("add_task", {"title": title})]),
+    )
+    run_experiment(
+        experiment, model, runs=1, results=tmp_path, variants=["applike"],
+        scenarios=["create-task-tomorrow-at-3"],
+    )  # fmt: skip
+    loaded = analyze([tmp_path], count_tokens=False).loaded.results
+    (calls,) = loaded["tool_calls"].to_list()
+    assert json.loads(calls)[0]["arguments"] == {"title": title}

@@ -99,7 +99,7 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
             f"these files hold more than one experiment ({', '.join(sorted(experiments))}); "
             "give the files of one experiment"
         )
-    results = _exact_conversations(_latest(lines, experiments[0]), files)
+    results = _exact_conversations(_exact_tool_calls(_latest(lines, experiments[0]), files), files)
     sources = [s for s in meta["source"].unique().to_list() if s]
     hashes = dict(meta.select("variant", "variant_hash").unique("variant").iter_rows())
     errors = lines.filter(pl.col("type") == "scenario_error")
@@ -114,6 +114,31 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
         errors_by_model=dict(errors.group_by("model").len().iter_rows()),
         randomised=bool((meta["order"] == "random").all()),
     )
+
+
+def _exact_tool_calls(results: pl.DataFrame, files: list[Path]) -> pl.DataFrame:
+    """The tool calls as exact JSON text: polars turns them into text with the escapes of
+    backslashes undone, so a call whose arguments hold one (a Windows path, LaTeX) no
+    longer parses; only then are those results read again through the log reader."""
+    texts = results["tool_calls"].to_list()
+    bad = {text for text in set(texts) if text is not None and not _parses(text)}
+    if not bad:
+        return results
+    records = read_results(files)
+    keys = results.select(_CELL).iter_rows()
+    exact = [
+        _json_list(records[key].tool_calls) if text in bad else text
+        for key, text in zip(keys, texts, strict=True)
+    ]
+    return results.with_columns(pl.Series("tool_calls", exact, dtype=pl.String))
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _exact_conversations(results: pl.DataFrame, files: list[Path]) -> pl.DataFrame:
