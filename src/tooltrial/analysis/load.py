@@ -120,10 +120,11 @@ def _exact_tool_calls(results: pl.DataFrame, files: list[Path]) -> pl.DataFrame:
     """The tool calls as exact JSON text: polars turns them into text with the escapes of
     backslashes undone, so a call whose arguments hold one (a Windows path, LaTeX) no
     longer parses; only then are those results read again through the log reader."""
-    texts = results["tool_calls"].to_list()
-    bad = {text for text in set(texts) if text is not None and not _parses(text)}
+    distinct = results["tool_calls"].unique().to_list()
+    bad = {text for text in distinct if text is not None and not _parses(text)}
     if not bad:
         return results
+    texts = results["tool_calls"].to_list()
     records = read_results(files)
     keys = results.select(_CELL).iter_rows()
     exact = [
