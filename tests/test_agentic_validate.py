@@ -13,6 +13,7 @@ from agentic_results import write_experiment, write_results
 
 from tooltrial.cli import main
 from tooltrial.log.validate import validate
+from tooltrial.types import STOP_REASONS
 
 
 @pytest.fixture
@@ -126,8 +127,7 @@ CASES: list[tuple[str, Callable[[dict], Any], str]] = [
     (
         "stop reason",
         lambda c: c.update(stop_reason="bored"),
-        "stop_reason 'bored' is not one of answered, max_turns, max_tool_calls, max_tokens, "
-        "tool_timeout",
+        f"stop_reason 'bored' is not one of {', '.join(STOP_REASONS)}",
     ),
     (
         "answered but ends on tool results",
