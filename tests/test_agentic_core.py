@@ -124,11 +124,15 @@ def test_tool_errors_come_back_to_the_model_as_errors(experiment, tmp_path):
     contents = [r.content for m in record.messages if m.role == "tool" for r in m.results]
     assert "KeyError" in contents[0] and "invalid arguments at id" in contents[1]
     assert "unknown tool 'no_such_tool'" in contents[2]
+    kinds = [r.error_kind for m in record.messages if m.role == "tool" for r in m.results]
+    assert kinds == ["KeyError", "invalid_arguments", "unknown_tool"]
 
 
 def test_a_tool_past_its_time_limit_stops_the_conversation(experiment, tmp_path):
     _, line = run(experiment, tmp_path, lambda r: reply(calls=[("slow", {})]))
     assert line.conversation.stop_reason == "tool_timeout" and not line.conversation.success
+    (timed_out,) = [r for m in line.conversation.messages if m.role == "tool" for r in m.results]
+    assert (timed_out.is_error, timed_out.error_kind) == (True, "timeout")
 
 
 def test_asking_before_acting(experiment, tmp_path):

@@ -50,13 +50,17 @@ class ToolResult(_Frozen):
 
     ``content`` is the text the model receives (a tool's JSON-able return value is sent
     as JSON); ``is_error`` marks a tool that raised, an unknown tool, arguments that fail
-    the tool's JSON Schema, or a timeout. ``size`` is ``content``'s length in UTF-8 bytes;
-    ``changes`` how many rows the call changed in the app (0 for a pure read)."""
+    the tool's JSON Schema, or a timeout; ``error_kind`` then says which, in a word
+    (``timeout``, ``unknown_tool``, ``invalid_arguments``, or the class name of what the
+    tool raised), for traces and counts that must not parse the text. ``size`` is
+    ``content``'s length in UTF-8 bytes; ``changes`` how many rows the call changed in the
+    app (0 for a pure read)."""
 
     call_id: str
     name: str
     content: str
     is_error: bool = False
+    error_kind: str | None = None
     size: int = 0
     changes: int = 0
     duration_s: float = 0.0

@@ -92,28 +92,31 @@ class PythonTools:
         """Run the call here and now, without a time limit (reference replays)."""
         started = time.perf_counter()
         before = self.app.changes()
-        problem = self._refusal(call)
-        if problem is not None:
-            return _result(call, problem, True, started)
+        refused = self._refusal(call)
+        if refused is not None:
+            kind, problem = refused
+            return _result(call, problem, started, error_kind=kind)
         try:
             value = self.functions[call.name](self.app, **call.arguments)
         except Exception as exc:  # the tool's own failure is a result the model sees
-            return _result(call, f"{type(exc).__name__}: {exc}", True, started, self.app, before)
-        return _result(call, encode(value), False, started, self.app, before)
+            kind = type(exc).__name__
+            return _result(call, f"{kind}: {exc}", started, self.app, before, error_kind=kind)
+        return _result(call, encode(value), started, self.app, before)
 
-    def _refusal(self, call: ToolCall) -> str | None:
-        """Why the call cannot run at all, in words the model can act on, or None."""
+    def _refusal(self, call: ToolCall) -> tuple[str, str] | None:
+        """Why the call cannot run at all (its error kind, and words the model can act
+        on), or None."""
         if call.name not in self.functions:
             known = ", ".join(sorted(self.functions))
-            return f"unknown tool {call.name!r}; the tools are: {known}"
+            return "unknown_tool", f"unknown tool {call.name!r}; the tools are: {known}"
         raw = malformed_arguments(call.arguments)
         if raw is not None:
-            return f"the arguments are not a JSON object: {raw[:200]}"
+            return "invalid_arguments", f"the arguments are not a JSON object: {raw[:200]}"
         errors = sorted(self.validators[call.name].iter_errors(call.arguments), key=str)
         if errors:
             first = errors[0]
             where = "/".join(str(p) for p in first.absolute_path) or "(arguments)"
-            return f"invalid arguments at {where}: {first.message}"
+            return "invalid_arguments", f"invalid arguments at {where}: {first.message}"
         return None
 
 
@@ -137,16 +140,17 @@ def encode(value: Any) -> str:
 def _result(
     call: ToolCall,
     content: str,
-    is_error: bool,
     started: float,
     app: App | None = None,
     before: int = 0,
+    error_kind: str | None = None,
 ) -> ToolResult:
     return ToolResult(
         call_id=call.id,
         name=call.name,
         content=content,
-        is_error=is_error,
+        is_error=error_kind is not None,
+        error_kind=error_kind,
         size=len(content.encode()),
         changes=app.changes() - before if app is not None else 0,
         duration_s=round(time.perf_counter() - started, 6),

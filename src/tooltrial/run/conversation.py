@@ -97,5 +97,10 @@ def timed_out(exc: ToolTimeout) -> ToolResult:
     """The result the model would get for a call that ran past its time limit."""
     text = str(exc)
     return ToolResult(
-        call_id=exc.call.id, name=exc.call.name, content=text, is_error=True, size=len(text)
+        call_id=exc.call.id,
+        name=exc.call.name,
+        content=text,
+        is_error=True,
+        error_kind="timeout",
+        size=len(text.encode()),
     )

@@ -37,8 +37,8 @@ semantic-conventions-genai; ``tooltrial.*`` are ours):
     gen_ai.tool.type = "function", gen_ai.tool.description, gen_ai.tool.call.arguments,
     gen_ai.tool.call.result, gen_ai.conversation.id, tooltrial.tool.size,
     tooltrial.tool.changes. A result with ``is_error``: status ERROR and error.type =
-    ``timeout`` (past the tool time limit), ``unknown_tool``, ``invalid_arguments``,
-    the exception's class name (the tool raised) or ``_OTHER``.
+    the result's ``error_kind`` (``timeout``, ``unknown_tool``, ``invalid_arguments``, the
+    class name of what the tool raised) or ``_OTHER`` from an executor that names none.
 
 Structured attributes (messages, definitions, arguments) are JSON strings, as the
 conventions allow where the SDK has no structured attribute values.
@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -222,7 +221,7 @@ class OTelSpan(Span):
             attributes["gen_ai.tool.description"] = description
         span = self._child(f"execute_tool {call.name}", SpanKind.INTERNAL, attributes, started)
         if result.is_error:
-            _failed(span, _tool_error_type(result.content), result.content)
+            _failed(span, result.error_kind or "_OTHER", result.content)
         self._end(span)
 
     def _tool_description(self, name: str) -> str | None:
@@ -320,22 +319,6 @@ def _input_messages(history: Sequence[Message]) -> list[dict[str, Any]]:
             ]
             messages.append({"role": "tool", "parts": parts})
     return messages
-
-
-_RAISED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*): ")
-
-
-def _tool_error_type(content: str) -> str:
-    """A low-cardinality error.type for a failed tool call, from the text the model got
-    (``tooltrial.apps.tools`` writes it; see the module docstring for the values)."""
-    if content.startswith("tool ") and " ran past its " in content:
-        return "timeout"
-    if content.startswith("unknown tool "):
-        return "unknown_tool"
-    if content.startswith(("invalid arguments at ", "the arguments are not a JSON object")):
-        return "invalid_arguments"
-    raised = _RAISED.match(content)
-    return raised.group(1) if raised else "_OTHER"
 
 
 class OTelTracer(Tracer):
