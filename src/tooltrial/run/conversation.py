@@ -26,9 +26,20 @@ from tooltrial.apps.tools import ToolExecutor, ToolTimeout
 from tooltrial.definitions.agentic import Limits
 from tooltrial.types import AssistantTurn, Failure, Message, ToolResult, ToolTurn, UserTurn
 
-NextTurn = Callable[[Sequence[Message]], Awaitable[AssistantTurn | Failure]]
-"""The model's next turn given the conversation so far (retried inside), or the failure
-of its last attempt."""
+
+@dataclass(frozen=True)
+class TurnFailed:
+    """A model turn that still failed after its retries: its last failure, how many
+    attempts it took and how long they waited (what the cell's error line records)."""
+
+    failure: Failure
+    attempts: int
+    retry_wait_s: float
+
+
+NextTurn = Callable[[Sequence[Message]], Awaitable[AssistantTurn | TurnFailed]]
+"""The model's next turn given the conversation so far (retried inside), or how it
+failed."""
 
 
 @dataclass(frozen=True)
@@ -45,19 +56,19 @@ async def converse(
     limits: Limits,
     tools: ToolExecutor,
     next_turn: NextTurn,
-) -> Ended | tuple[Failure, tuple[Message, ...]]:
+) -> Ended | TurnFailed:
     """Run the loop from the user's ``prompt``; see the module docstring."""
     messages: list[Message] = [UserTurn(text=prompt)]
     script = list(user_turns)
     turns = calls_made = tokens = 0
     while True:
         reply = await next_turn(tuple(messages))
-        if isinstance(reply, Failure):
-            if reply.kind == "context_window" and turns:
+        if isinstance(reply, TurnFailed):
+            if reply.failure.kind == "context_window" and turns:
                 # Not a failure of the cell: this conversation no longer fits the model,
                 # and running it again would end the same way.
                 return Ended(tuple(messages), "context_window")
-            return reply, tuple(messages)
+            return reply
         messages.append(reply)
         turns += 1
         tokens += reply.response.usage.input_tokens + reply.response.usage.output_tokens

@@ -36,7 +36,7 @@ from tooltrial.errors import TooltrialError, UsageError
 from tooltrial.log.writer import WriterPool
 from tooltrial.models.base import Model
 from tooltrial.run.cache import ResponseCache, cache_key
-from tooltrial.run.conversation import Ended, converse, timed_out
+from tooltrial.run.conversation import Ended, TurnFailed, converse, timed_out
 from tooltrial.run.pacing import Pacer
 from tooltrial.run.plan import cell_seed
 from tooltrial.tracing.base import Span, Tracer
@@ -289,15 +289,8 @@ class Runner:
         executor = _TracedTools(self.workbench.tools(cell.variant, app), span, self._warn_once)
         started = time.perf_counter()
 
-        attempts = waited = 0.0  # of the failing turn, when one fails
-
-        async def next_turn(history: Sequence[Message]) -> AssistantTurn | Failure:
-            nonlocal attempts, waited
-            turn = await self._model_turn(cell, system, history, tools, span)
-            if isinstance(turn, tuple):
-                failure, attempts, waited = turn
-                return failure
-            return turn
+        async def next_turn(history: Sequence[Message]) -> AssistantTurn | TurnFailed:
+            return await self._model_turn(cell, system, history, tools, span)
 
         try:
             ended = await converse(
@@ -307,9 +300,10 @@ class Runner:
         finally:
             app.close()
         elapsed = time.perf_counter() - started
-        if not isinstance(ended, Ended):
-            failure, _ = ended
-            return self._outcome(cell, None, failure, int(attempts), waited, elapsed)
+        if isinstance(ended, TurnFailed):
+            return self._outcome(
+                cell, None, ended.failure, ended.attempts, ended.retry_wait_s, elapsed
+            )
         return self._judged(cell, ended, final, elapsed)
 
     def _judged(self, cell: Cell, ended: Ended, final: Any, elapsed: float) -> Outcome:
@@ -349,21 +343,19 @@ class Runner:
         history: Sequence[Message],
         tools: Sequence[Tool],
         span: Span,
-    ) -> AssistantTurn | tuple[Failure, int, float]:
-        """The next model turn, from the cache or the model (with retries); or the
-        failure of its last attempt, with its attempts and retry wait."""
+    ) -> AssistantTurn | TurnFailed:
+        """The next model turn, from the cache or the model (with retries), or how it
+        failed."""
         key = self._cache_key(cell, history)
         hit = self.cache.get(key) if self.cache is not None and key else None
         started = time.time()
         if hit is not None:
-            turn: AssistantTurn | tuple[Failure, int, float] = AssistantTurn(
-                response=hit, cached=True
-            )
+            turn: AssistantTurn | TurnFailed = AssistantTurn(response=hit, cached=True)
         else:
             outcome = await self._attempts(cell, system, history, tools)
             if outcome.response is None:
                 assert outcome.failure is not None
-                turn = (outcome.failure, outcome.attempts, outcome.retry_wait_s)
+                turn = TurnFailed(outcome.failure, outcome.attempts, outcome.retry_wait_s)
             else:
                 turn = AssistantTurn(
                     response=outcome.response,
@@ -372,7 +364,9 @@ class Runner:
                     retry_wait_s=round(outcome.retry_wait_s, 3),
                 )
         try:
-            span.model_turn(history, turn[0] if isinstance(turn, tuple) else turn, started)
+            span.model_turn(
+                history, turn.failure if isinstance(turn, TurnFailed) else turn, started
+            )
         except Exception as exc:
             self._warn_once("tracing", f"a trace could not be recorded ({exc!r})")
         return turn
