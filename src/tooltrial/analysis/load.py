@@ -99,7 +99,7 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
             f"these files hold more than one experiment ({', '.join(sorted(experiments))}); "
             "give the files of one experiment"
         )
-    results = _exact_conversations(_exact_tool_calls(_latest(lines, experiments[0]), files), files)
+    results = _exact_nested(_latest(lines, experiments[0]), files)
     sources = [s for s in meta["source"].unique().to_list() if s]
     hashes = dict(meta.select("variant", "variant_hash").unique("variant").iter_rows())
     errors = lines.filter(pl.col("type") == "scenario_error")
@@ -116,22 +116,40 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
     )
 
 
-def _exact_tool_calls(results: pl.DataFrame, files: list[Path]) -> pl.DataFrame:
-    """The tool calls as exact JSON text: polars turns them into text with the escapes of
-    backslashes undone, so a call whose arguments hold one (a Windows path, LaTeX) no
-    longer parses; only then are those results read again through the log reader."""
+def _exact_nested(results: pl.DataFrame, files: list[Path]) -> pl.DataFrame:
+    """Nested values as exact JSON text, read again through the log reader where needed.
+
+    polars turns a nested value into text with the escapes of backslashes undone, so a
+    tool call whose arguments hold one (a Windows path, LaTeX), or a conversation whose
+    messages do, no longer parses. Tool calls are re-read only when one fails to parse
+    (a single-turn folder of a million lines pays one ``unique()``); a conversation's
+    checks, diff and messages always are. The records are read at most once."""
     distinct = results["tool_calls"].unique().to_list()
     bad = {text for text in distinct if text is not None and not _parses(text)}
-    if not bad:
+    has_conversations = not results["conversation"].is_null().all()
+    if not bad and not has_conversations:
         return results
-    texts = results["tool_calls"].to_list()
     records = read_results(files)
-    keys = results.select(_CELL).iter_rows()
-    exact = [
-        _json_list(records[key].tool_calls) if text in bad else text
-        for key, text in zip(keys, texts, strict=True)
-    ]
-    return results.with_columns(pl.Series("tool_calls", exact, dtype=pl.String))
+    rows = [records.get(key) for key in results.select(_CELL).iter_rows()]
+    if bad:
+        texts = results["tool_calls"].to_list()
+        exact = [
+            _json_list(row.tool_calls) if text in bad and row is not None else text
+            for row, text in zip(rows, texts, strict=True)
+        ]
+        results = results.with_columns(pl.Series("tool_calls", exact, dtype=pl.String))
+    if has_conversations:
+        conversations = [row.conversation if row is not None else None for row in rows]
+        parts = {
+            name: [None if c is None else _json_list(getattr(c, name)) for c in conversations]
+            for name in ("checks", "diff", "messages")
+        }
+        results = results.with_columns(
+            pl.col("conversation").struct.with_fields(
+                *(pl.Series(name, texts, dtype=pl.String) for name, texts in parts.items())
+            )
+        )
+    return results
 
 
 def _parses(text: str) -> bool:
@@ -140,29 +158,6 @@ def _parses(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _exact_conversations(results: pl.DataFrame, files: list[Path]) -> pl.DataFrame:
-    """A conversation's checks, diff and messages as exact JSON text, from the log reader.
-
-    polars turns a nested value into text with its escapes undone (a backslash or quote
-    inside a message comes back bare, and the text no longer parses), so for these the
-    line is read again, the same latest result per cell (``read_results``)."""
-    if results["conversation"].is_null().all():
-        return results
-    records = read_results(files)
-    parts: dict[str, list[str | None]] = {"checks": [], "diff": [], "messages": []}
-    for key in results.select(_CELL).iter_rows():
-        record = records.get(key)
-        conversation = record.conversation if record is not None else None
-        for name, texts in parts.items():
-            value = getattr(conversation, name) if conversation is not None else None
-            texts.append(None if value is None else _json_list(value))
-    return results.with_columns(
-        pl.col("conversation").struct.with_fields(
-            *(pl.Series(name, texts, dtype=pl.String) for name, texts in parts.items())
-        )
-    )
 
 
 def _json_list(items: list[Any]) -> str:

@@ -98,9 +98,6 @@ class ConversationRecord(_Record):
             messages=list(conversation.messages),
         )
 
-    def failed_checks(self) -> list[CheckResult]:
-        return [check for check in self.checks if not check.ok]
-
 
 class Result(_Record):
     type: Literal["scenario_result"] = "scenario_result"
