@@ -9,7 +9,7 @@ for the JSONL log, the response cache and the traces.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -122,6 +122,17 @@ STOP_REASONS = (
 """Why a conversation ended: the model answered without a tool call and no scripted user
 turn was left, a limit stopped it (``definitions.agentic.Limits``), or the conversation
 outgrew the model's context window (a model turn failed with kind ``context_window``)."""
+
+
+def conversation_counts(messages: Sequence[Message]) -> dict[str, int]:
+    """What a conversation's line records as its counts: model turns, tool calls that
+    ran, and those that came back as errors (the one rule; ``validate`` rechecks it)."""
+    results = [r for m in messages if isinstance(m, ToolTurn) for r in m.results]
+    return {
+        "turns": sum(isinstance(m, AssistantTurn) for m in messages),
+        "tool_calls": len(results),
+        "tool_errors": sum(r.is_error for r in results),
+    }
 
 
 class Conversation(_Frozen):

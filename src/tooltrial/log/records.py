@@ -27,6 +27,7 @@ from tooltrial.types import (
     RowChange,
     ToolCall,
     Usage,
+    conversation_counts,
 )
 
 FORMAT_VERSION = 3
@@ -86,13 +87,10 @@ class ConversationRecord(_Record):
 
     @classmethod
     def of(cls, conversation: Conversation) -> ConversationRecord:
-        results = conversation.tool_results
         return cls(
             success=conversation.success,
             stop_reason=conversation.stop_reason,
-            turns=len(conversation.assistant_turns),
-            tool_calls=len(results),
-            tool_errors=sum(r.is_error for r in results),
+            **conversation_counts(conversation.messages),
             checks=list(conversation.checks),
             diff=list(conversation.diff),
             messages=list(conversation.messages),

@@ -26,7 +26,15 @@ from tooltrial.definitions.agentic import CHECK_NAMES
 from tooltrial.errors import CorruptLine, ResultsError
 from tooltrial.log.reader import iter_records, latest_results, result_files
 from tooltrial.log.records import ConversationRecord, Error, Metadata, Result
-from tooltrial.types import STOP_REASONS, AssistantTurn, Message, ToolCall, ToolResult, ToolTurn
+from tooltrial.types import (
+    STOP_REASONS,
+    AssistantTurn,
+    Message,
+    ToolCall,
+    ToolResult,
+    ToolTurn,
+    conversation_counts,
+)
 
 LIMIT_STOPS = ("max_turns", "max_tool_calls", "max_tokens")
 """Stop reasons that end a conversation before the last turn's tool calls run."""
@@ -286,12 +294,7 @@ def _answer_problems(
 
 
 def _count_problems(conversation: ConversationRecord) -> list[str]:
-    results = [r for m in conversation.messages if isinstance(m, ToolTurn) for r in m.results]
-    found = {
-        "turns": sum(isinstance(m, AssistantTurn) for m in conversation.messages),
-        "tool_calls": len(results),
-        "tool_errors": sum(r.is_error for r in results),
-    }
+    found = conversation_counts(conversation.messages)
     recorded = {
         "turns": conversation.turns,
         "tool_calls": conversation.tool_calls,
