@@ -36,11 +36,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tooltrial.run.pacing import Pacer
+
 from tooltrial import load_experiment
 from tooltrial.definitions import Experiment
 from tooltrial.log.writer import WriterPool
 from tooltrial.models import Model, get_model
-from tooltrial.run.pacing import Pacer
 from tooltrial.run.plan import metadata_for, plan_cells
 from tooltrial.run.runner import Runner
 from tooltrial.types import Cell

@@ -24,10 +24,10 @@ from tooltrial import load_experiment, run_experiment
 from tooltrial.cli import main
 from tooltrial.log.reader import read_results
 from tooltrial.log.records import Result
-from tooltrial.run.runner import RetryPolicy
 from tooltrial.testing.messages_server import Faults, MessagesServer
 from tooltrial.testing.messages_server import main as server_main
 from tooltrial.testing.scripted_agent import AGENT_ENV, ScriptedAgent, call, calls, result, say
+from tooltrial.turns import RetryPolicy
 from tooltrial.types import STOP_REASONS, AssistantTurn, ToolTurn
 
 MINI = Path(__file__).parent / "mini_agentic"
@@ -270,7 +270,7 @@ def test_a_retried_model_turn_never_runs_a_tool_again(monkeypatch, tmp_path, fau
             monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
             done = run_experiment(
                 experiment, MODEL, runs=1, results=results, variants=["api"],
-                scenarios=["move-dentist"], policy=policy,
+                scenarios=["move-dentist"], retry=policy,
             )  # fmt: skip
         assert done.errors == 0
         (line,) = valid_results(results)

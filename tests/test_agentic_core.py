@@ -155,7 +155,7 @@ def test_asking_before_acting(experiment, tmp_path):
 def test_a_model_turn_that_keeps_failing_is_an_error_line_not_a_result(experiment, tmp_path):
     from tooltrial.log.reader import iter_records
     from tooltrial.log.records import Error
-    from tooltrial.run.runner import RetryPolicy
+    from tooltrial.turns import RetryPolicy
 
     def agent(request: Request):
         if request.call == 1:
@@ -166,7 +166,7 @@ def test_a_model_turn_that_keeps_failing_is_an_error_line_not_a_result(experimen
     policy = RetryPolicy(max_attempts=2, base_delay_s=0.0)
     run_experiment(
         experiment, model, runs=1, results=tmp_path, variants=["api"],
-        scenarios=["move-dentist"], policy=policy,
+        scenarios=["move-dentist"], retry=policy,
     )  # fmt: skip
     assert read_results([tmp_path]) == {}
     (error,) = [
@@ -301,8 +301,8 @@ def test_a_conversation_that_outgrows_the_context_window_ends_with_that_reason(
 async def test_the_cache_keys_each_turn_on_the_whole_conversation_so_far(experiment, tmp_path):
     """A second run from the cache replays every turn without calling the model, with
     the same conversation and state; another rep has keys of its own."""
-    from tooltrial.run.cache import ResponseCache
-    from tooltrial.run.runner import Runner
+    from tooltrial.run.options import RunOptions
+    from tooltrial.run.session import open_run
     from tooltrial.types import Cell
 
     calls = []
@@ -311,21 +311,20 @@ async def test_the_cache_keys_each_turn_on_the_whole_conversation_so_far(experim
         calls.append(request.call)
         return api_agent(request)
 
-    def runner():
-        model = ScriptedModel(name="agent", experiment=experiment, script=counting)
-        return Runner(experiment, model, cache=ResponseCache(tmp_path / "cache")), model.spec
+    model = ScriptedModel(name="agent", experiment=experiment, script=counting)
+    cell = Cell(model.spec, "api", "move-dentist", 1)
 
-    first, spec = runner()
-    cell = Cell(spec, "api", "move-dentist", 1)
-    fresh = await first.call(cell)
-    first.remember(fresh)
+    async def call(cell: Cell, results: str):
+        options = RunOptions(results=tmp_path / results, cache=tmp_path / "cache")
+        with open_run(experiment, model, options) as run:
+            return await run.call(cell)
+
+    fresh = await call(cell, "a")
     assert len(calls) == 3
-    again, _ = runner()
-    replayed = await again.call(cell)
+    replayed = await call(cell, "b")
     assert len(calls) == 3, "every turn came from the cache"
     assert replayed.cached and replayed.conversation.success
     assert all(t.cached for t in replayed.conversation.assistant_turns)
     assert replayed.conversation.diff == fresh.conversation.diff
-    other, _ = runner()
-    await other.call(Cell(spec, "api", "move-dentist", 2))  # another rep: its own keys
+    await call(Cell(model.spec, "api", "move-dentist", 2), "c")  # another rep: its own keys
     assert len(calls) == 6

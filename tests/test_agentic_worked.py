@@ -11,6 +11,7 @@ so far, so a script keeps no state between calls and cells may run in any order.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Callable, Generator, Mapping
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 from tooltrial import load_experiment, run_experiment
-from tooltrial.apps import Workbench
+from tooltrial.run.workbench import Workbench
 from tooltrial.testing.scripted import Request, ScriptedModel, reply
 from tooltrial.types import ModelResponse, ToolCall, ToolResult, ToolTurn, UserTurn
 
@@ -51,7 +52,7 @@ def experiment():
 
 @pytest.fixture(scope="module")
 def bench(experiment):
-    return Workbench.bind(experiment)
+    return asyncio.run(Workbench.bind(experiment))
 
 
 # --- the experiment as defined -----------------------------------------------------------
@@ -101,7 +102,7 @@ def test_tool_json_fits_the_small_model(experiment, name):
 
 
 def run_tool(bench, variant, app, name, **arguments) -> ToolResult:
-    tools = bench.tools(variant, app)
+    tools = bench.sources[variant].executor(app)
     return tools.run(ToolCall(id="t", name=name, arguments=arguments))
 
 

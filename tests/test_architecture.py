@@ -22,7 +22,10 @@ LAYERS: list[set[str]] = [
     {"_version", "types", "errors"},
     {"definitions"},
     {"apps"},
+    {"tools"},
+    {"users"},
     {"models"},
+    {"turns"},
     {"log"},
     {"tracing"},
     {"run"},
@@ -99,6 +102,61 @@ def test_nothing_imports_in_a_circle():
         if start not in state:
             visit(start, [start])
     assert not cycles
+
+
+RUN_PARTS = {"WriterPool", "Runner", "LiveTurns", "RunLock"}
+"""What a run is wired from; only ``tooltrial.run.session`` puts them together (the lock
+also guards the pytest-xdist controller, which runs no cell)."""
+BUILDERS = {"tooltrial.run.session"}
+LOCK_HOLDERS = {"tooltrial.run.session", "tooltrial.pytest_plugin"}
+
+
+def constructed(path: Path) -> set[str]:
+    """The names of RUN_PARTS that a module calls (``Name(...)``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name in RUN_PARTS:
+                found.add(name)
+    return found
+
+
+def test_a_run_is_built_in_one_place():
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    wiring = {
+        name: sorted(parts)
+        for name, path in modules.items()
+        if (parts := constructed(path) - {"RunLock"}) and name not in BUILDERS
+    }
+    locks = {n for n, p in modules.items() if "RunLock" in constructed(p)} - LOCK_HOLDERS
+    assert not wiring, f"only {BUILDERS} builds a run; these wire one too: {wiring}"
+    assert not locks, f"a run's lock is taken by open_run alone; also in: {sorted(locks)}"
+
+
+def _reexports_only(node: ast.stmt) -> bool:
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return True
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+        return isinstance(node.value.value, str)  # the docstring
+    if isinstance(node, ast.Assign | ast.AnnAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return all(isinstance(t, ast.Name) and t.id in ("__all__", "_LAZY") for t in targets)
+    if isinstance(node, ast.If):  # if TYPE_CHECKING: imports
+        return all(_reexports_only(child) for child in node.body)
+    # PEP 562: heavy names re-exported on first use
+    return isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
+
+
+def test_every_package_init_only_reexports():
+    logic = {
+        module_name(path): [
+            n.lineno for n in ast.parse(path.read_text()).body if not _reexports_only(n)
+        ]
+        for path in PACKAGE.rglob("__init__.py")
+    }
+    assert not {name: lines for name, lines in logic.items() if lines}
 
 
 def loaded_after(code: str) -> set[str]:

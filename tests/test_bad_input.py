@@ -24,14 +24,15 @@ from pathlib import Path
 
 import pytest
 
-from tooltrial.cli import _parser, main
+from tooltrial.cli import main
+from tooltrial.cli.main import parser as cli_parser
 from tooltrial.definitions.limits import LIMITS
 from tooltrial.definitions.loading import load_experiment
 from tooltrial.errors import DefinitionError
 from tooltrial.log.reader import iter_records
 from tooltrial.log.records import Result
-from tooltrial.run.cache import ResponseCache
 from tooltrial.testing.messages_server import MessagesServer
+from tooltrial.turns.cache import ResponseCache
 
 SAMPLE = Path(__file__).parent / "experiment"
 SCENARIOS = (SAMPLE / "scenarios.yaml").read_text()
@@ -784,7 +785,7 @@ def test_a_failing_trace_never_costs_a_result(
 
 
 def test_every_limit_with_a_flag_is_a_flag_of_run() -> None:
-    parser = _parser()
+    parser = cli_parser()
     run_parser = next(
         a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
     ).choices["run"]
@@ -818,7 +819,7 @@ def test_an_unexpected_exception_is_a_bug_with_its_traceback(error, tmp_path, ca
     def broken(*args: object, **kwargs: object) -> None:
         raise error("something tooltrial did not expect")
 
-    monkeypatch.setattr("tooltrial.cli.load_experiment", broken)
+    monkeypatch.setattr("tooltrial.run.session.load_experiment", broken)
     code = main(["run", str(SAMPLE), "--results", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 4

@@ -19,16 +19,17 @@ from test_agentic_core import api_agent
 from test_tracing import point_langsmith_at
 
 from tooltrial import load_experiment, run_experiment
-from tooltrial.apps.tools import ToolTimeout
 from tooltrial.log.reader import read_results
 from tooltrial.models import get_model
-from tooltrial.run.runner import RetryPolicy, _TracedTools
+from tooltrial.run.runner import _TracedTools
 from tooltrial.testing.langsmith_server import LangSmithServer
 from tooltrial.testing.messages_server import MessagesServer
 from tooltrial.testing.scripted import Request, ScriptedModel, reply
+from tooltrial.tools import ToolTimeout
 from tooltrial.tracing import FanOutTracer, LangSmithTracer, TraceContext
 from tooltrial.tracing.base import Span, Tracer
 from tooltrial.tracing.otel import OTelTracer
+from tooltrial.turns import RetryPolicy
 from tooltrial.types import ToolCall, ToolResult
 
 MINI = Path(__file__).parent / "mini_agentic"
@@ -64,7 +65,7 @@ def run(experiment, tmp_path: Path, script, tracer: Tracer, model=None):
         variants=["api"],
         scenarios=["move-dentist"],
         tracer=tracer,
-        policy=FAST,
+        retry=FAST,
         run_id="conv",
     )
     (outcome,) = result.outcomes

@@ -4,7 +4,6 @@ every cell ends with exactly one result, and every failed attempt is on the reco
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import Counter
 from pathlib import Path
 
@@ -14,12 +13,12 @@ from tooltrial import load_experiment
 from tooltrial.log.reader import iter_records
 from tooltrial.log.records import Error, Result
 from tooltrial.log.validate import validate
-from tooltrial.log.writer import WriterPool
 from tooltrial.models import get_model
-from tooltrial.run.pacing import Pacer
-from tooltrial.run.plan import metadata_for, plan_cells
-from tooltrial.run.runner import RetryPolicy, Runner
+from tooltrial.run.options import RunOptions
+from tooltrial.run.plan import plan_cells
+from tooltrial.run.session import open_run
 from tooltrial.testing.messages_server import Faults, MessagesServer
+from tooltrial.turns import RetryPolicy
 from tooltrial.types import Cell
 
 EXPERIMENT_DIR = Path(__file__).parent / "experiment"
@@ -39,12 +38,6 @@ MIXED = Faults(
 POLICY = RetryPolicy(max_attempts=12, base_delay_s=0.02, max_delay_s=0.2, timeout_s=1.0)
 
 
-async def preflight_then_run(runner: Runner, cells: list[Cell], pool: WriterPool) -> None:
-    """As the command does: the preflight loads the client before any call is timed."""
-    assert await runner.preflight() is None
-    await runner.run(cells, pool)
-
-
 @pytest.mark.slow
 def test_thirty_percent_mixed_failures_lose_and_duplicate_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -55,13 +48,10 @@ def test_thirty_percent_mixed_failures_lose_and_duplicate_nothing(
     assert len(cells) == 120
     with MessagesServer(MIXED, max_seconds=120) as srv:
         model = get_model("anthropic:claude-test", base_url=srv.url, timeout_s=POLICY.timeout_s)
-        pacer = Pacer()
-        runner = Runner(experiment, model, POLICY, concurrency=8, rng=random.Random(1), pacer=pacer)
-        pool = WriterPool("faults", None, metadata_for(experiment, model, 3), tmp_path)
-        try:
-            asyncio.run(preflight_then_run(runner, cells, pool))
-        finally:
-            pool.close_all()
+        options = RunOptions(results=tmp_path, runs=3, run_id="faults", retry=POLICY, concurrency=8)
+        with open_run(experiment, model, options) as run:
+            assert asyncio.run(run.execute()) is None  # the preflight got through too
+        pacer = run.turns.pacers[model.spec]
         outcomes = Counter(r.outcome for r in srv.requests if r.body["max_tokens"] != 1)
 
     lines = [r for path in tmp_path.glob("*.jsonl") for r in iter_records(path)]

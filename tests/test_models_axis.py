@@ -16,15 +16,14 @@ from pathlib import Path
 import pytest
 
 from tooltrial.cli import main
-from tooltrial.errors import ResultsError
+from tooltrial.errors import ResultsError, UsageError
 from tooltrial.log.reader import iter_records, latest_results, result_files
 from tooltrial.log.records import Error, Metadata, Result
 from tooltrial.log.validate import validate
 from tooltrial.log.writer import WriterPool
 from tooltrial.models import get_model
-from tooltrial.run.pacing import Pacer
-from tooltrial.run.runner import Runner
 from tooltrial.testing.messages_server import MessagesServer
+from tooltrial.turns import LiveTurns, Pacer
 from tooltrial.types import Usage
 
 ROOT = Path(__file__).parent.parent
@@ -182,15 +181,14 @@ def test_pytest_runs_each_test_for_each_model(tmp_path: Path) -> None:
 
 
 def test_each_model_has_its_own_pacer_and_one_spec_is_one_model() -> None:
-    from tooltrial import load_experiment
-
-    experiment = load_experiment(EXPERIMENT_DIR)
     a, b = (get_model(m, base_url="http://127.0.0.1:9") for m in (A, B))
     pacer = Pacer(rpm=60)
-    runner = Runner(experiment, [a, b], pacer=pacer)
-    assert runner.pacers[A] is pacer and runner.pacers[B] is not pacer
-    assert runner.pacers[B].rpm == 60
-    assert Runner(experiment, a).lineup == {A: a}
+    turns = LiveTurns([a, b], pacer=pacer)
+    assert turns.pacers[A] is pacer and turns.pacers[B] is not pacer
+    assert turns.pacers[B].rpm == 60
+    assert LiveTurns([a]).by_spec == {A: a}
+    with pytest.raises(UsageError, match="named twice"):
+        LiveTurns([a, get_model(A)])
 
 
 def result(scenario: str, timestamp: str, text: str, model: str = A) -> Result:

@@ -26,13 +26,14 @@ from tooltrial.definitions import Experiment
 from tooltrial.definitions.variants import Tool
 from tooltrial.log.reader import iter_records
 from tooltrial.log.records import Metadata, Result
-from tooltrial.log.writer import WriterPool
 from tooltrial.models.base import Model
 from tooltrial.models.local import PrefixStates, render_prefix, render_prompt, render_question
-from tooltrial.run.plan import cell_seed, metadata_for, new_order, order_cells, plan_cells
+from tooltrial.run.options import RunOptions
+from tooltrial.run.plan import new_order, order_cells, plan_cells
 from tooltrial.run.resume import read_run
-from tooltrial.run.runner import Runner
+from tooltrial.run.session import open_run
 from tooltrial.testing.messages_server import Faults, MessagesServer, RecordedRequest
+from tooltrial.turns import cell_seed
 from tooltrial.types import Cell, ModelResponse, Order, Usage
 
 ROOT = Path(__file__).parent.parent
@@ -209,14 +210,11 @@ def test_with_concurrency_the_start_order_follows_the_permutation(
     experiment: Experiment, tmp_path: Path
 ) -> None:
     model = Recording("rec")
+    options = RunOptions(results=tmp_path, runs=2, order="random", order_seed=3, concurrency=8)
+    with open_run(experiment, model, options) as run:
+        asyncio.run(run.execute())
     cells = order_cells(plan_cells(experiment, model.spec, 2), Order("random", 3))
-    pool = WriterPool(
-        run_id="c", git_commit=None, metadata=metadata_for(experiment, model, 2), directory=tmp_path
-    )
-    try:
-        asyncio.run(Runner(experiment, model, concurrency=8).run(cells, pool))
-    finally:
-        pool.close_all()
+    assert list(run.cells) == cells
     assert model.started == [cell_seed(c) for c in cells]
 
 

@@ -13,17 +13,17 @@ from typing import Any
 
 import pytest
 from oteltap import OtelTapHttpProtobufReceiver, OtelTapHttpProtobufReceiverSettings
+from support.runs import run_cells as run_through
 
 from tooltrial import tracing
 from tooltrial.definitions import Experiment, load_experiment
-from tooltrial.log.writer import WriterPool
 from tooltrial.models import get_model
-from tooltrial.run.plan import metadata_for, plan_cells
-from tooltrial.run.runner import RetryPolicy, Runner
+from tooltrial.run.plan import plan_cells
 from tooltrial.testing.langsmith_server import free_port_url
 from tooltrial.testing.messages_server import MessagesServer
 from tooltrial.tracing import otel
 from tooltrial.tracing.base import Tracer
+from tooltrial.turns import RetryPolicy
 from tooltrial.types import Outcome
 
 EXPERIMENT_DIR = Path(__file__).parent / "experiment"
@@ -106,13 +106,12 @@ async def run_cells(
 ) -> tuple[list[Outcome], list[dict]]:
     model = get_model("anthropic:claude-test", base_url=messages.url, max_tokens=64)
     cells = plan_cells(experiment, model.spec, 2, scenario_ids=experiment.scenario_ids[:3])
-    metadata = metadata_for(experiment, model, 2)
-    pool = WriterPool(run_id="run-o", git_commit="c0ffee", metadata=metadata, directory=tmp_path)
-    try:
-        outcomes = await Runner(experiment, model, policy=FAST, tracer=tracer).run(cells, pool)
-    finally:
-        pool.close_all()
-        await asyncio.to_thread(tracer.close)  # the receiver's loop keeps polling meanwhile
+    # In a thread of its own: the run closes (flushes) its tracer at the end, and the
+    # receiver's loop, this one, must keep polling meanwhile.
+    run = await asyncio.to_thread(
+        run_through, experiment, model, cells, tmp_path, tracer=tracer, run_id="run-o", retry=FAST
+    )
+    outcomes = run.outcomes
     lines = []
     for path in sorted(tmp_path.glob("*.jsonl")):
         records = [json.loads(line) for line in path.read_text().splitlines()]

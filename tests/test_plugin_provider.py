@@ -22,8 +22,10 @@ from tooltrial.definitions import load_experiment
 from tooltrial.log.reader import iter_records
 from tooltrial.log.records import Error, Metadata, Result
 from tooltrial.log.validate import validate
-from tooltrial.run.runner import RetryPolicy, Runner
+from tooltrial.run.options import RunOptions
+from tooltrial.run.session import Run, open_run
 from tooltrial.testing.scripted import ScriptedModel, Unscripted, reply
+from tooltrial.turns import RetryPolicy
 from tooltrial.types import Cell
 
 SAMPLE = Path(__file__).parent / "experiment"
@@ -144,7 +146,7 @@ def test_a_broken_plugin_is_named_and_others_still_load(plugin_path: Path, tmp_p
 # --- ScriptedModel in-process, as a user's own tests would use it ------------------------
 
 
-async def test_scripted_model_in_process():
+async def test_scripted_model_in_process(tmp_path):
     experiment = load_experiment(SAMPLE)
     model = ScriptedModel(
         name="demo",
@@ -157,15 +159,20 @@ async def test_scripted_model_in_process():
             ("*", FLAKY): [TimeoutError, "Sunny."],
         },
     )
-    runner = Runner(experiment, model, policy=RetryPolicy(max_attempts=2, base_delay_s=0.0))
-    thanks = await runner.call(Cell(model.spec, "applike", "no-call-small-talk", 1))
+    retry = RetryPolicy(max_attempts=2, base_delay_s=0.0)
+    with open_run(experiment, model, RunOptions(results=tmp_path, retry=retry)) as run:
+        await cells_of_a_scripted_model(run, model.spec)
+
+
+async def cells_of_a_scripted_model(runner: Run, spec: str) -> None:
+    thanks = await runner.call(Cell(spec, "applike", "no-call-small-talk", 1))
     assert thanks.response is not None and thanks.response.text == "You're welcome!"
-    task = await runner.call(Cell(model.spec, "applike", "create-task-tomorrow-at-3", 1))
+    task = await runner.call(Cell(spec, "applike", "create-task-tomorrow-at-3", 1))
     assert task.response is not None and task.response.tool_calls[0].name == "add_task"
     assert task.response.usage.input_tokens > 0 and task.response.response_model == "scripted:demo"
-    weather = await runner.call(Cell(model.spec, "baseline", FLAKY, 1))
+    weather = await runner.call(Cell(spec, "baseline", FLAKY, 1))
     assert weather.response is not None and weather.attempts == 2
-    missing = await runner.call(Cell(model.spec, "baseline", "no-call-small-talk", 1))
+    missing = await runner.call(Cell(spec, "baseline", "no-call-small-talk", 1))
     assert missing.failure is not None and missing.failure.kind == "unscripted"
     assert not missing.failure.retryable and missing.attempts == 1
 

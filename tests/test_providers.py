@@ -21,9 +21,11 @@ from tooltrial.definitions.variants import Tool
 from tooltrial.models import get_model
 from tooltrial.models.base import Model
 from tooltrial.models.langchain import _from_langchain
-from tooltrial.run.runner import RetryPolicy, Runner
+from tooltrial.run.options import RunOptions
+from tooltrial.run.session import open_run
 from tooltrial.testing.messages_server import MessagesServer
 from tooltrial.tracing.context import TraceContext
+from tooltrial.turns import RetryPolicy
 from tooltrial.types import Cell, unparsed_arguments
 
 SAMPLE = Path(__file__).parent / "experiment"
@@ -132,12 +134,13 @@ def test_refused_key_stops_the_run_naming_the_variable_not_the_key(
     assert not (tmp_path / "results").exists()
 
 
-async def test_refused_key_mid_run_is_an_auth_error_never_retried():
+async def test_refused_key_mid_run_is_an_auth_error_never_retried(tmp_path: Path):
     experiment = load_experiment(SAMPLE)
+    options = RunOptions(results=tmp_path, retry=RetryPolicy(max_attempts=3))
     with MessagesServer(api_keys={"sk-ant-the-right-one"}, max_seconds=60) as srv:
         model: Model = get_model("anthropic:claude-test", base_url=srv.url)
-        runner = Runner(experiment, model, policy=RetryPolicy(max_attempts=3))
-        outcome = await runner.call(Cell(model.spec, "applike", "no-call-small-talk", 1))
+        with open_run(experiment, model, options) as run:
+            outcome = await run.call(Cell(model.spec, "applike", "no-call-small-talk", 1))
         assert len(srv.requests) == 1
     assert outcome.failure is not None and outcome.response is None
     assert (outcome.failure.kind, outcome.failure.retryable, outcome.attempts) == ("auth", False, 1)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import tooltrial
-from tooltrial.run.runner import RetryPolicy
 from tooltrial.testing.messages_server import MessagesServer
+from tooltrial.turns import RetryPolicy
 
 EXPERIMENT_DIR = Path(__file__).parent / "experiment"
 
@@ -66,7 +66,7 @@ def test_a_failed_preflight_calls_no_cell(tmp_path: Path) -> None:
         tooltrial.get_model("anthropic:x", base_url="http://127.0.0.1:9", timeout_s=1),
         runs=1,
         results=tmp_path,
-        policy=RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.02, timeout_s=2),
+        retry=RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.02, timeout_s=2),
     )
     assert run.failure is not None and run.failure[0] == "anthropic:x"
     assert run.outcomes == ()

@@ -3,7 +3,6 @@ concurrency, retries and their records, timeouts, pacing, the response cache, pr
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import random
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from support.runs import FAST, Recorder, run_cells
 
 from tooltrial import load_experiment
 from tooltrial.cli import main
@@ -19,19 +19,18 @@ from tooltrial.definitions import Experiment
 from tooltrial.errors import UsageError
 from tooltrial.log.reader import iter_records
 from tooltrial.log.records import Error, Metadata, Result
-from tooltrial.log.writer import WriterPool
 from tooltrial.models import get_model
-from tooltrial.run.cache import ResponseCache
-from tooltrial.run.pacing import FLOOR, SLOWDOWN, Pacer
-from tooltrial.run.plan import metadata_for, plan_cells
+from tooltrial.run.plan import plan_cells
 from tooltrial.run.progress import RunProgress
-from tooltrial.run.runner import RetryPolicy, Runner
+from tooltrial.run.session import Run
 from tooltrial.testing.messages_server import Faults, MessagesServer
+from tooltrial.turns import Pacer, RetryPolicy
+from tooltrial.turns.cache import ResponseCache, cache_key
+from tooltrial.turns.pacing import FLOOR, SLOWDOWN
 from tooltrial.types import Cell, Failure
 
 EXPERIMENT_DIR = Path(__file__).parent / "experiment"
 MODEL = "anthropic:claude-test"
-FAST = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05, timeout_s=5)
 
 
 @pytest.fixture(scope="module")
@@ -51,25 +50,17 @@ def server(request: pytest.FixtureRequest) -> Iterator[MessagesServer]:
         yield srv
 
 
-def runner_for(
-    experiment: Experiment, srv: MessagesServer, policy: RetryPolicy = FAST, **kw: object
-) -> Runner:
+def run_on(
+    experiment: Experiment,
+    srv: MessagesServer,
+    cells: list[Cell],
+    results: Path,
+    policy: RetryPolicy = FAST,
+    **options: object,
+) -> Run:
+    """The cells through the run path, against ``srv`` (after the model's preflight)."""
     model = get_model(MODEL, base_url=srv.url, timeout_s=policy.timeout_s)
-    return Runner(experiment, model, policy=policy, rng=random.Random(0), **kw)  # type: ignore[arg-type]
-
-
-def run_cells(runner: Runner, cells: list[Cell], results: Path) -> WriterPool:
-    pool = WriterPool(
-        run_id="t",
-        git_commit=None,
-        metadata=metadata_for(runner.experiment, runner.models, 1),
-        directory=results,
-    )
-    try:
-        asyncio.run(runner.run(cells, pool))
-    finally:
-        pool.close_all()
-    return pool
+    return run_cells(experiment, model, cells, results, retry=policy, **options)
 
 
 def records(results: Path) -> list[Metadata | Result | Error]:
@@ -99,7 +90,7 @@ def test_concurrency_is_what_was_asked(
     experiment: Experiment, server: MessagesServer, tmp_path: Path
 ) -> None:
     cells = plan_cells(experiment, MODEL, 1, ["baseline"])[:12]
-    run_cells(runner_for(experiment, server, concurrency=4), cells, tmp_path)
+    run_on(experiment, server, cells, tmp_path, concurrency=4)
     assert server.peak_inflight == 4
     results = [r for r in records(tmp_path) if isinstance(r, Result)]
     assert sorted(Cell(r.model, r.variant, r.scenario_id, r.rep) for r in results) == sorted(cells)
@@ -107,29 +98,37 @@ def test_concurrency_is_what_was_asked(
 
 @pytest.mark.parametrize(
     "server",
-    [Faults(on_requests={1: "500", 2: "529", 3: "drop", 4: "malformed"}, retry_after_s=0.01)],
+    # request 1 is the model's preflight
+    [Faults(on_requests={2: "500", 3: "529", 4: "drop", 5: "malformed"}, retry_after_s=0.01)],
     indirect=True,
 )
 def test_failed_attempts_are_retried_and_recorded(
     experiment: Experiment, server: MessagesServer, tmp_path: Path
 ) -> None:
     cell = Cell(MODEL, "baseline", "create-task-tomorrow-at-3", 1)
-    seen: list[str] = []
-    runner = runner_for(experiment, server, RetryPolicy(6, 0.01, 0.05, 5))
-    runner.on_retry = lambda c, failure: seen.append(failure.kind)
-    run_cells(runner, [cell], tmp_path)
+    seen = Recorder()
+    run_on(experiment, server, [cell], tmp_path, RetryPolicy(6, 0.01, 0.05, 5), observer=seen)
     (result,) = [r for r in records(tmp_path) if isinstance(r, Result)]
-    assert seen == ["server_error", "overloaded", "connection", "bad_response"]
+    assert [f.kind for f in seen.retries] == [
+        "server_error",
+        "overloaded",
+        "connection",
+        "bad_response",
+    ]
     assert result.attempts == 5 and result.retry_wait_s > 0
-    assert len(server.requests) == 5
+    assert len(server.requests) == 1 + 5
 
 
-@pytest.mark.parametrize("server", [Faults(rate_500=1.0, latency_s=0.0)], indirect=True)
+@pytest.mark.parametrize(
+    "server",
+    [Faults(on_requests={n: "500" for n in range(2, 10)}, latency_s=0.0)],  # not the preflight
+    indirect=True,
+)
 def test_a_cell_that_keeps_failing_becomes_an_error_line(
     experiment: Experiment, server: MessagesServer, tmp_path: Path
 ) -> None:
     cells = plan_cells(experiment, MODEL, 1, ["applike"])[:2]
-    run_cells(runner_for(experiment, server, RetryPolicy(3, 0.01, 0.02, 5)), cells, tmp_path)
+    run_on(experiment, server, cells, tmp_path, RetryPolicy(3, 0.01, 0.02, 5))
     lines = records(tmp_path)
     errors = [r for r in lines if isinstance(r, Error)]
     assert not [r for r in lines if isinstance(r, Result)]
@@ -138,30 +137,28 @@ def test_a_cell_that_keeps_failing_becomes_an_error_line(
 
 
 @pytest.mark.parametrize(
-    "server", [Faults(on_requests={1: "timeout"}, timeout_hold_s=10)], indirect=True
+    "server", [Faults(on_requests={2: "timeout"}, timeout_hold_s=10)], indirect=True
 )
 def test_a_call_that_hangs_times_out_and_is_retried(
     experiment: Experiment, server: MessagesServer, tmp_path: Path
 ) -> None:
     policy = RetryPolicy(max_attempts=3, base_delay_s=0.01, timeout_s=0.5)
-    runner = runner_for(experiment, server, policy)
-    assert runner.model(MODEL).timeout_s == 0.5  # the client's own timeout, as well as the runner's
-    kinds: list[str] = []
-    runner.on_retry = lambda c, failure: kinds.append(failure.kind)
-    run_cells(runner, [Cell(MODEL, "baseline", "query-agenda-friday", 1)], tmp_path)
+    seen = Recorder()
+    cell = Cell(MODEL, "baseline", "query-agenda-friday", 1)
+    run = run_on(experiment, server, [cell], tmp_path, policy, observer=seen)
+    assert run.models[0].timeout_s == 0.5  # the client's own timeout, as well as the runner's
     (result,) = [r for r in records(tmp_path) if isinstance(r, Result)]
-    assert kinds == ["timeout"] and result.attempts == 2
+    assert [f.kind for f in seen.retries] == ["timeout"] and result.attempts == 2
 
 
 @pytest.mark.parametrize(
-    "server", [Faults(on_requests={1: "429", 2: "429"}, retry_after_s=0.05)], indirect=True
+    "server", [Faults(on_requests={2: "429", 3: "429"}, retry_after_s=0.05)], indirect=True
 )
 def test_429s_pause_the_shared_pacer(
     experiment: Experiment, server: MessagesServer, tmp_path: Path
 ) -> None:
-    pacer = Pacer()
-    runner = runner_for(experiment, server, pacer=pacer)
-    run_cells(runner, [Cell(MODEL, "baseline", "query-agenda-friday", 1)], tmp_path)
+    run = run_on(experiment, server, [Cell(MODEL, "baseline", "query-agenda-friday", 1)], tmp_path)
+    pacer = run.turns.pacers[MODEL]
     assert pacer.rate_limited == 2
     assert pacer.factor < 1.0  # slowed down for everyone, regaining pace with successes
 
@@ -170,12 +167,12 @@ def test_the_cache_answers_the_second_run(
     experiment: Experiment, server: MessagesServer, tmp_path: Path
 ) -> None:
     cells = plan_cells(experiment, MODEL, 2, ["baseline"])[:6]
-    cache = ResponseCache(tmp_path / "cache")
-    run_cells(runner_for(experiment, server, cache=cache), cells, tmp_path / "a")
+    cache = tmp_path / "cache"
+    run_on(experiment, server, cells, tmp_path / "a", cache=cache)
     calls = len(server.requests)
-    assert calls == len(cells)
-    run_cells(runner_for(experiment, server, cache=cache), cells, tmp_path / "b")
-    assert len(server.requests) == calls  # nothing asked twice
+    assert calls == 1 + len(cells)  # the preflight, then every cell
+    run_on(experiment, server, cells, tmp_path / "b", cache=cache)
+    assert len(server.requests) == calls  # nothing asked twice, not even a preflight
     first = {
         r.scenario_id + str(r.rep): r for r in records(tmp_path / "a") if isinstance(r, Result)
     }
@@ -186,8 +183,6 @@ def test_the_cache_answers_the_second_run(
 
 
 def test_cache_keys_separate_reps_and_settings(experiment: Experiment, tmp_path: Path) -> None:
-    from tooltrial.run.cache import cache_key
-
     variant = experiment.variants[0]
     model = get_model("anthropic:m", temperature=0.2)
     hot = get_model("anthropic:m", temperature=0.9)

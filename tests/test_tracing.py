@@ -3,7 +3,6 @@ stand-in; model calls go through ChatAnthropic to the local Messages API server.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
@@ -13,16 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.runs import run_cells as run_through
 
 from tooltrial import cli, tracing
 from tooltrial.definitions import Experiment, load_experiment
-from tooltrial.log.writer import WriterPool
 from tooltrial.models import get_model
-from tooltrial.run.plan import metadata_for, plan_cells
-from tooltrial.run.runner import RetryPolicy, Runner
+from tooltrial.run.plan import plan_cells
 from tooltrial.testing.langsmith_server import LangSmithServer, free_port_url
 from tooltrial.testing.messages_server import MessagesServer
 from tooltrial.tracing.base import Tracer
+from tooltrial.tracing.langsmith import _PROBES
+from tooltrial.turns import RetryPolicy
 from tooltrial.types import Outcome
 
 EXPERIMENT_DIR = Path(__file__).parent / "experiment"
@@ -49,7 +49,7 @@ def langsmith(monkeypatch: pytest.MonkeyPatch) -> Iterator[LangSmithServer]:
 
 
 def point_langsmith_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
-    tracing._PROBES.clear()
+    _PROBES.clear()
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
     monkeypatch.setenv("LANGSMITH_ENDPOINT", url)
     monkeypatch.setenv("LANGSMITH_API_KEY", "lsv2-test-key-not-real")
@@ -68,13 +68,8 @@ def run_cells(
 ) -> list[Outcome]:
     model = get_model("anthropic:claude-test", base_url=messages.url, max_tokens=64)
     cells = plan_cells(experiment, model.spec, runs, scenario_ids=scenario_ids(experiment))
-    metadata = metadata_for(experiment, model, runs)
-    pool = WriterPool(run_id="run-t", git_commit="abc123", metadata=metadata, directory=tmp_path)
-    try:
-        return asyncio.run(Runner(experiment, model, policy=FAST, tracer=tracer).run(cells, pool))
-    finally:
-        pool.close_all()
-        tracer.close()
+    run = run_through(experiment, model, cells, tmp_path, tracer=tracer, run_id="run-t", retry=FAST)
+    return run.outcomes
 
 
 def result_lines(folder: Path) -> list[dict]:

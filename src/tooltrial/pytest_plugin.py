@@ -19,10 +19,13 @@ Under pytest-xdist the controller picks the run id, file timestamp and order see
 hands them to every worker, so all workers collect the same order and append to the same
 per-(model, variant, rep) files.
 
-The run's lock (``tooltrial.run.lock``): a session without xdist takes it when it first
-writes (the ``writer_pool`` fixture); under xdist the controller takes it before starting
-the workers and holds it until the session ends, and workers never take it, as they are
-one run. A session whose run another process is writing stops with exit code 2.
+The run is built by ``tooltrial.run.session.open_run``, as for ``tooltrial run`` (the
+``tooltrial_run`` session fixture; ``writer_pool``, ``tooltrial_models`` and
+``tooltrial_caller`` are its parts), so it records the same metadata. Its lock
+(``tooltrial.run.lock``): a session without xdist takes it when the run is built; under
+xdist the controller takes it before starting the workers and holds it until the session
+ends, and workers never take it, as they are one run. A session whose run another process
+is writing stops with exit code 2.
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ from tooltrial import tracing
 from tooltrial.definitions import Experiment
 from tooltrial.errors import TooltrialError, UsageError
 from tooltrial.log.writer import WriterPool, file_timestamp, model_slug
-from tooltrial.models import Model, get_model, model_specs_from
+from tooltrial.models import Model, model_specs_from
 from tooltrial.run.lock import RunInProgress, RunLock
-from tooltrial.run.plan import git_commit, metadata_for, new_order, new_run_id, order_key
-from tooltrial.run.runner import Runner
+from tooltrial.run.options import RunOptions
+from tooltrial.run.plan import new_order, new_run_id, order_key
+from tooltrial.run.session import Run, open_run
 from tooltrial.types import Cell, Order, Outcome
 
 _IDENTITY_KEYS = ("tooltrial_run_id", "tooltrial_timestamp", "tooltrial_order")
@@ -205,26 +209,49 @@ def tooltrial_loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture(scope="session")
-def tooltrial_models(
+def tooltrial_run(
     request: pytest.FixtureRequest,
     tooltrial_experiment: Experiment,
     tooltrial_loop: asyncio.AbstractEventLoop,
-) -> tuple[Model, ...]:
-    """The models under test, each checked once before the first scenario runs."""
-    models = tuple(
-        get_model(
-            spec,
-            temperature=tooltrial_experiment.temperature,
-            max_tokens=tooltrial_experiment.max_tokens,
-        )
-        for spec in _specs(request.config)
+) -> Iterator[Run]:
+    """The session's run, built by ``open_run`` like every run: its models (each checked
+    once before the first scenario runs), its writer pool, its traces and, outside
+    pytest-xdist workers, its lock."""
+    config = request.config
+    identity = config.stash[_identity]
+    order = _order(config)
+    options = RunOptions(
+        runs=getattr(config.option, "count", None) or 1,
+        results=Path(config.getoption("tooltrial_results")),
+        run_id=identity["tooltrial_run_id"],
+        order=order.kind,
+        order_seed=order.seed,
+        trace=True,
+        langsmith_experiment=config.getoption("tooltrial_langsmith_experiment"),
+        otel_endpoint=config.getoption("tooltrial_otel_endpoint"),
+        lock=not _is_worker(config),
+        front_end="pytest",
+        timestamp=identity["tooltrial_timestamp"],
     )
-    for model in models:
-        try:
-            tooltrial_loop.run_until_complete(model.preflight())
-        except TooltrialError as exc:  # a refused setting (3), a bad key (2): one message
-            pytest.exit(str(exc), returncode=exc.exit_code)
-    return models
+    warn = lambda message: warnings.warn(tracing.TracingWarning(message), stacklevel=1)  # noqa: E731
+    try:
+        with open_run(tooltrial_experiment, _specs(config), options, warn=warn) as run:
+            failure = tooltrial_loop.run_until_complete(run.preflight())
+            if failure is not None:
+                spec, why = failure
+                pytest.exit(
+                    f"{spec} did not answer a first test call ({why.kind}): {why.message}",
+                    returncode=1,
+                )
+            yield run
+    except TooltrialError as exc:  # a refused setting (3), a bad key or a held lock (2)
+        pytest.exit(str(exc), returncode=exc.exit_code)
+
+
+@pytest.fixture(scope="session")
+def tooltrial_models(tooltrial_run: Run) -> tuple[Model, ...]:
+    """The models under test, each checked once before the first scenario runs."""
+    return tooltrial_run.models
 
 
 @pytest.fixture(scope="session")
@@ -246,30 +273,10 @@ def tooltrial_model_spec(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def writer_pool(
-    request: pytest.FixtureRequest,
-    tooltrial_experiment: Experiment,
-    tooltrial_models: tuple[Model, ...],
-) -> Iterator[WriterPool]:
-    identity = request.config.stash[_identity]
-    if not _is_worker(request.config):  # xdist workers write under their controller's lock
-        _take_lock(request.config, "pytest session")
-    runs = getattr(request.config.option, "count", None) or 1
-    pool = WriterPool(
-        run_id=identity["tooltrial_run_id"],
-        git_commit=git_commit(request.config.rootpath),
-        metadata=metadata_for(
-            tooltrial_experiment,
-            tooltrial_models,
-            runs,
-            front_end="pytest",
-            order=_order(request.config).record(),
-        ),
-        directory=Path(request.config.getoption("tooltrial_results")),
-        timestamp=identity["tooltrial_timestamp"],
-    )
-    yield pool
-    pool.close_all()
+def writer_pool(tooltrial_run: Run) -> WriterPool:
+    """The run's files: ``writer_pool.get(variant, rep, model)`` is the writer a test
+    writes its outcome with."""
+    return tooltrial_run.pool
 
 
 @pytest.fixture
@@ -281,46 +288,32 @@ def rep_number(request: pytest.FixtureRequest) -> int:
 
 
 class Caller:
-    """Runs one cell through the shared engine (retries included) on the session loop;
+    """Runs one cell through the run's engine (retries included) on the session loop;
     ``model`` (a spec) may be left out when the session has one model."""
 
-    def __init__(self, runner: Runner, loop: asyncio.AbstractEventLoop) -> None:
-        self.runner, self.loop = runner, loop
+    def __init__(self, run: Run, loop: asyncio.AbstractEventLoop) -> None:
+        self.run, self.loop = run, loop
 
     def __call__(
         self, variant: str, scenario_id: str, rep: int, model: str | None = None
     ) -> Outcome:
-        specs = list(self.runner.lineup)
+        specs = [m.spec for m in self.run.models]
         if model is None and len(specs) > 1:
             raise pytest.UsageError(
                 f"several models ({', '.join(specs)}): pass model=tooltrial_model_spec"
             )
         cell = Cell(model or specs[0], variant, scenario_id, rep)
-        return self.loop.run_until_complete(self.runner.call(cell))
+        return self.loop.run_until_complete(self.run.call(cell))
 
 
 @pytest.fixture(scope="session")
 def tooltrial_caller(
-    request: pytest.FixtureRequest,
+    tooltrial_run: Run,
     tooltrial_experiment: Experiment,
-    tooltrial_models: tuple[Model, ...],
     tooltrial_loop: asyncio.AbstractEventLoop,
 ) -> Iterator[Caller]:
-    tracer = tracing.from_env(
-        tooltrial_experiment,
-        tooltrial_models,
-        request.config.stash[_identity]["tooltrial_run_id"],
-        git_commit(request.config.rootpath),
-        otel_endpoint=request.config.getoption("tooltrial_otel_endpoint"),
-        langsmith_experiment=request.config.getoption("tooltrial_langsmith_experiment"),
-        warn=lambda message: warnings.warn(tracing.TracingWarning(message), stacklevel=1),
-    )
-    try:
-        with _langsmith_names(tracer, tooltrial_experiment):
-            runner = Runner(tooltrial_experiment, tooltrial_models, tracer=tracer)
-            yield Caller(runner, tooltrial_loop)
-    finally:
-        tracer.close()
+    with _langsmith_names(tooltrial_run.engine.tracer, tooltrial_experiment):
+        yield Caller(tooltrial_run, tooltrial_loop)
 
 
 @contextlib.contextmanager

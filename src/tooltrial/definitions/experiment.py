@@ -22,6 +22,9 @@ from tooltrial.definitions.scenarios import Scenario
 from tooltrial.definitions.variants import Variant
 from tooltrial.errors import DefinitionError, ExpectationError
 
+Kind = Literal["single-turn", "agentic"]
+"""An experiment's kind: one call per cell, or a conversation against an app."""
+
 PrimaryMetric = Literal["exact", "tool_correct", "args_correct", "abstain_correct", "success"]
 """Metrics an experiment may declare primary (see ``tooltrial.analysis.table.METRICS``);
 ``success`` is an agentic experiment's, and its default."""
@@ -65,9 +68,15 @@ class Experiment(BaseModel):
         return data
 
     @property
+    def kind(self) -> Kind:
+        """The one rule: an experiment that names an app is agentic (tools run against it
+        in a conversation); else single-turn (one call per cell). Recorded in every
+        file's metadata, so readers of results never decide it again."""
+        return "agentic" if self.app is not None else "single-turn"
+
+    @property
     def agentic(self) -> bool:
-        """Whether tools run against an app in a conversation (else: one call per cell)."""
-        return self.app is not None
+        return self.kind == "agentic"
 
     @field_validator("fixed_timestamp")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -85,19 +86,27 @@ class Variant(BaseModel):
     @cached_property
     def definition_hash(self) -> str:
         """Changes whenever anything the model sees of this variant changes, or the code
-        of its tools (an ``implementation`` file) does."""
-        fields: dict[str, Any] = {
-            "system_prompt": self.system_prompt,
-            "tools": [t.model_dump() for t in self.tools],
-        }
-        code = _implementation_bytes(self.implementation)
-        if code is not None:
-            fields["implementation"] = hashlib.sha256(code).hexdigest()
-        blob = json.dumps(fields, sort_keys=True)
-        return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+        of its tools (an ``implementation`` file) does; ``tool_set_hash`` of what it
+        declares."""
+        code = implementation_code(self.implementation)
+        identity = {} if code is None else {"implementation": hashlib.sha256(code).hexdigest()}
+        return tool_set_hash(self.system_prompt, self.tools, identity)
 
 
-def _implementation_bytes(reference: str | None) -> bytes | None:
+def tool_set_hash(system_prompt: str, tools: Sequence[Tool], identity: Mapping[str, Any]) -> str:
+    """A variant's hash: changes whenever anything the model sees of it changes (its
+    prompt, a tool's name, description or schema) or what runs its tools does (the tool
+    source's ``identity``, minus its ``kind``, so Python tools hash as they always have)."""
+    fields: dict[str, Any] = {
+        "system_prompt": system_prompt,
+        "tools": [t.model_dump() for t in tools],
+        **{key: value for key, value in identity.items() if key != "kind"},
+    }
+    blob = json.dumps(fields, sort_keys=True)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def implementation_code(reference: str | None) -> bytes | None:
     """The source of an implementation given as a .py file (a module's is not read)."""
     if reference is None:
         return None

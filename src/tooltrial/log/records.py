@@ -6,6 +6,12 @@ records. An agentic cell's ``Result`` also holds its whole ``conversation``; its
 the conversation and its wall time, so every reader of plain results reads it too. The
 metadata carries ``format_version``: files written by tooltrial 0.1 have none and read as
 version 1; a file from a newer tooltrial is refused with advice rather than misread.
+
+From format 4 the metadata also records the run as it was defined: its kind
+(``single-turn`` or ``agentic``), primary metric, the variant as the model saw it (system
+prompt, every tool's definition exactly as resolved, where the tools came from), the
+scenarios it planned and what the tool definitions cost in tokens, counted by the model
+that ran; so a results folder reports without its definition files.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tooltrial._version import __version__
+from tooltrial.definitions import Scenario, Tool
+from tooltrial.definitions.experiment import Kind
 from tooltrial.errors import CorruptLine
 from tooltrial.types import (
     CheckResult,
@@ -30,9 +38,11 @@ from tooltrial.types import (
     conversation_counts,
 )
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """2: the model is part of a cell (several models may share a folder). 3: a result may
-hold a conversation (agentic experiments)."""
+hold a conversation (agentic experiments). 4: the metadata records the definition as it
+ran (``kind``, ``primary_metric``, ``variant_definition``, ``scenarios``,
+``tool_footprint``)."""
 
 
 def utc_now() -> str:
@@ -41,6 +51,29 @@ def utc_now() -> str:
 
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ToolFootprint(_Record):
+    """What a variant's tool definitions cost in each prompt, for one model: characters
+    as that model's API takes them, and tokens as ``counted_by`` says (the model's own
+    tokenizer, or an estimate of ~4 characters a token)."""
+
+    chars: int
+    tokens: int
+    counted_by: str
+
+
+class VariantDefinition(_Record):
+    """A variant as the model saw it: its system prompt (before the fixed "now" is
+    appended), each tool's name, description and input schema exactly as resolved, and
+    where the tools came from (``tool_source``: ``{"kind": "python", ...}``; a variant of a
+    single-turn experiment declares its tools: ``{"kind": "declared"}``)."""
+
+    name: str
+    description: str = ""
+    system_prompt: str
+    tools: list[Tool]
+    tool_source: dict[str, Any]
 
 
 class Metadata(_Record):
@@ -63,6 +96,13 @@ class Metadata(_Record):
     created_at: str = Field(default_factory=utc_now)
     settings: dict[str, Any] = Field(default_factory=dict)
     """Anything else that shaped the run (max_tokens, cache use, provider options, order)."""
+    kind: Kind | None = None
+    """Format 4 on; before, a file's kind is read from its results."""
+    primary_metric: str | None = None
+    variant_definition: VariantDefinition | None = None
+    scenarios: list[Scenario] | None = None
+    """The scenarios the run planned (``scenario_ids``), as defined."""
+    tool_footprint: ToolFootprint | None = None
 
     @property
     def order(self) -> Order:

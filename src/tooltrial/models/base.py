@@ -69,10 +69,7 @@ class Model(ABC):
         one user message through ``generate``."""
         if len(messages) == 1 and isinstance(messages[0], UserTurn):
             return await self.generate(system, messages[0].text, tools, seed)
-        raise UsageError(
-            f"{self.spec} answers single requests only ({type(self).__name__} implements "
-            "generate, not chat); an experiment with an app needs a provider with chat()"
-        )
+        raise _single_requests_only(self)
 
     @property
     def converses(self) -> bool:
@@ -87,6 +84,11 @@ class Model(ABC):
         """What shaped the calls, for the metadata line (never secrets)."""
         return {"max_tokens": self.max_tokens, "timeout_s": self.timeout_s}
 
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens of ``text`` by this model's own tokenizer, or None when it cannot count
+        them here (without a call); the footprint of tool definitions is then estimated."""
+        return None
+
     def classify(self, exc: BaseException) -> Failure:
         """What kind of failure ``exc`` (raised by ``generate``/``preflight``) is, and
         whether to retry it. Providers override this for their own exception types."""
@@ -95,6 +97,20 @@ class Model(ABC):
     def tool_format(self, tool: Tool) -> dict[str, Any]:
         """The tool as this provider's API takes it (traces and estimates show this)."""
         return tool.openai_format()
+
+
+def require_chat(model: Model) -> None:
+    """Refuse a model that cannot hold a conversation (an agentic experiment needs one)."""
+    if not model.converses:
+        raise _single_requests_only(model)
+
+
+def _single_requests_only(model: Model) -> UsageError:
+    return UsageError(
+        f"{model.spec} answers single requests only ({type(model).__name__} implements "
+        "generate, not chat); an experiment with an app needs a provider that holds a "
+        "conversation"
+    )
 
 
 _RETRYABLE_STATUS = {408: "timeout", 409: "conflict", 429: "rate_limit", 529: "overloaded"}

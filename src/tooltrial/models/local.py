@@ -307,6 +307,11 @@ class LocalModel(Model):
             reply = _Reply(self, llama, text, seed, _Budget(self.max_tokens), turn)
             return reply.run(tools, len(tokens))
 
+    def count_tokens(self, text: str) -> int | None:
+        loaded = self._llama()
+        with loaded.lock:
+            return len(loaded.llama.tokenize(text.encode(), add_bos=False))
+
     def classify(self, exc: BaseException) -> Failure:
         if isinstance(exc, ContextFull):
             return Failure("context_window", str(exc), retryable=False)

@@ -55,9 +55,14 @@ PROVIDERS: dict[str, ModelFactory] = {
 }
 
 
+def default_model() -> str:
+    """The model when none is named: ``TOOLTRIAL_MODEL``, else the embedded one."""
+    return os.environ.get("TOOLTRIAL_MODEL") or DEFAULT_MODEL
+
+
 def get_model(spec: str | None = None, **settings: Any) -> Model:
     """``get_model("anthropic:claude-sonnet-4-5", temperature=0.2)``; None → the default."""
-    spec = spec or os.environ.get("TOOLTRIAL_MODEL") or DEFAULT_MODEL
+    spec = spec or default_model()
     provider, _, name = spec.partition(":")
     factory = PROVIDERS.get(provider) or _plugin_provider(provider)
     if not name or factory is None:
@@ -75,11 +80,24 @@ def model_specs_from(values: Iterable[str] | None) -> list[str]:
     """The model specs of a repeatable, comma-separable option, in order; none given →
     ``TOOLTRIAL_MODEL``, else the default. A model named twice is refused."""
     specs = [s.strip() for value in values or () for s in value.split(",") if s.strip()]
-    specs = specs or [os.environ.get("TOOLTRIAL_MODEL") or DEFAULT_MODEL]
+    specs = specs or [default_model()]
+    _once_each(specs)
+    return specs
+
+
+def lineup(models: Iterable[Model]) -> dict[str, Model]:
+    """A run's models by spec, in order; none, or one named twice, is refused."""
+    given = list(models)
+    if not given:
+        raise UsageError("a run needs at least one model")
+    _once_each([m.spec for m in given])
+    return {m.spec: m for m in given}
+
+
+def _once_each(specs: list[str]) -> None:
     twice = sorted({s for s in specs if specs.count(s) > 1})
     if twice:
         raise UsageError(f"model {', '.join(twice)} is named twice: name each model once")
-    return specs
 
 
 def _plugin_provider(provider: str) -> ModelFactory | None:

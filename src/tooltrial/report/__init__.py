@@ -25,6 +25,7 @@ from tooltrial.report.payload import payload, sections
 
 __all__ = [
     "FORMATS",
+    "default_output",
     "make_report",
     "payload",
     "render_html",
@@ -50,6 +51,11 @@ def write_report(analysis: Analysis, output: str | Path | None, fmt: str = "html
     if output is not None:
         Path(output).write_text(text, encoding="utf-8")
     return text
+
+
+def default_output(fmt: str) -> Path | None:
+    """Where a report goes when no file is named: HTML to report.html, else stdout."""
+    return Path("report.html") if fmt == "html" else None
 
 
 def _finite(value: Any) -> Any:
@@ -79,8 +85,7 @@ def make_report(
     if export is not None:
         export_table(analysis.table, export)
         print(f"scored table ({analysis.table.height} rows) → {export}", file=sys.stderr)
-    if output is None and fmt == "html":
-        output = Path("report.html")
+    output = output or default_output(fmt)
     text = write_report(analysis, output, fmt)
     if output is None:
         sys.stdout.write(text)

@@ -7,10 +7,11 @@ Guarantees, and how they are kept:
   turn that has to be retried is retried by ``next_turn`` alone (the runner's retry loop
   around one model call), so a retry never runs a tool again.
 - A conversation ends with exactly one stop reason (``tooltrial.types.STOP_REASONS``):
-  ``answered`` when the model replies without a tool call and no scripted user turn is
-  left; otherwise the limit that stopped it. Tool calls of a turn that hits a limit are
-  not run: the model would never see their results, and the state would hold changes no
-  turn accounts for.
+  ``answered`` when the model replies without a tool call and the user (``users.User``)
+  has nothing more to say; otherwise the limit that stopped it. A limit never leaves a
+  user message unanswered: the user's next message is sent only if the model may answer.
+  Tool calls of a turn that hits a limit are not run: the model would never see their
+  results, and the state would hold changes no turn accounts for.
 - A model turn that still fails after its retries ends the cell with that ``Failure``
   (recorded as an error line, never as a result, and run again by ``--resume``); except
   a later turn that no longer fits the model's context window (kind ``context_window``),
@@ -22,20 +23,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from tooltrial.apps.tools import ToolExecutor, ToolTimeout
 from tooltrial.definitions.agentic import Limits
-from tooltrial.types import AssistantTurn, Failure, Message, ToolResult, ToolTurn, UserTurn
-
-
-@dataclass(frozen=True)
-class TurnFailed:
-    """A model turn that still failed after its retries: its last failure, how many
-    attempts it took and how long they waited (what the cell's error line records)."""
-
-    failure: Failure
-    attempts: int
-    retry_wait_s: float
-
+from tooltrial.tools import ToolExecutor, ToolTimeout
+from tooltrial.turns import TurnFailed
+from tooltrial.types import AssistantTurn, Message, ToolResult, ToolTurn, UserTurn
+from tooltrial.users import User
 
 NextTurn = Callable[[Sequence[Message]], Awaitable[AssistantTurn | TurnFailed]]
 """The model's next turn given the conversation so far (retried inside), or how it
@@ -52,14 +44,13 @@ class Ended:
 
 async def converse(
     prompt: str,
-    user_turns: Sequence[str],
+    user: User,
     limits: Limits,
     tools: ToolExecutor,
     next_turn: NextTurn,
 ) -> Ended | TurnFailed:
     """Run the loop from the user's ``prompt``; see the module docstring."""
     messages: list[Message] = [UserTurn(text=prompt)]
-    script = list(user_turns)
     turns = calls_made = tokens = 0
     while True:
         reply = await next_turn(tuple(messages))
@@ -73,13 +64,14 @@ async def converse(
         turns += 1
         tokens += reply.response.usage.input_tokens + reply.response.usage.output_tokens
         calls = reply.response.tool_calls
-        if not calls and not script:
+        said = None if calls else await user.reply(tuple(messages))
+        if not calls and said is None:
             return Ended(tuple(messages), "answered")
         stop = _limit_reached(limits, turns, tokens, calls_made + len(calls))
         if stop is not None:
             return Ended(tuple(messages), stop)
-        if not calls:
-            messages.append(UserTurn(text=script.pop(0)))
+        if said is not None:
+            messages.append(UserTurn(text=said))
             continue
         results: list[ToolResult] = []
         for call in calls:

@@ -1,5 +1,4 @@
-"""What a run will do: its cells and their order, its id, its seed per cell, and the
-metadata it records.
+"""What a run will do: its cells and their order, its id and its plan.
 
 A run's grid is models × variants × scenarios × reps. Planning happens before any call,
 so every name in it (variant, scenario) is checked against the experiment here and an
@@ -17,8 +16,8 @@ import secrets
 import subprocess
 import time
 import uuid
-import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +91,32 @@ def model_specs(models: str | Model | Iterable[str] | Iterable[Model]) -> list[s
     return list(dict.fromkeys(specs))
 
 
-def plan_of(cells: Sequence[Cell], runs: int) -> dict[str, Any]:
-    """The run's plan as recorded in metadata settings, so ``--resume`` can rebuild it."""
-    return {
-        "models": list(dict.fromkeys(c.model for c in cells)),
-        "variants": list(dict.fromkeys(c.variant for c in cells)),
-        "scenario_ids": list(dict.fromkeys(c.scenario_id for c in cells)),
-        "runs": runs,
-    }
+@dataclass(frozen=True)
+class Plan:
+    """What a run set out to do, recorded in the metadata (``settings.plan``) so that
+    ``--resume`` can rebuild its cells."""
+
+    models: tuple[str, ...]
+    variants: tuple[str, ...]
+    scenario_ids: tuple[str, ...]
+    runs: int
+
+    @classmethod
+    def of(cls, cells: Sequence[Cell], runs: int) -> Plan:
+        return cls(
+            models=tuple(dict.fromkeys(c.model for c in cells)),
+            variants=tuple(dict.fromkeys(c.variant for c in cells)),
+            scenario_ids=tuple(dict.fromkeys(c.scenario_id for c in cells)),
+            runs=runs,
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "models": list(self.models),
+            "variants": list(self.variants),
+            "scenario_ids": list(self.scenario_ids),
+            "runs": self.runs,
+        }
 
 
 def new_run_id() -> str:
@@ -114,54 +131,3 @@ def git_commit(cwd: str | Path = ".") -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def metadata_for(
-    experiment: Experiment,
-    models: Model | Sequence[Model],
-    runs: int | None,
-    scenario_ids: Sequence[str] | None = None,
-    **settings: Any,
-) -> dict[tuple[str, str], dict[str, Any]]:
-    """The metadata fields of each (model spec, variant)'s files (the pool adds variant,
-    rep, commit): each model records its own spec, temperature and settings.
-
-    ``scenario_ids`` are the ones this run plans (default: all of the experiment's)."""
-    lineup = [models] if isinstance(models, Model) else list(models)
-    return {
-        (model.spec, v.name): {
-            "experiment": experiment.name,
-            "model": model.spec,
-            "temperature": model.temperature,
-            "fixed_timestamp": experiment.fixed_timestamp.isoformat(),
-            "zero_persona": experiment.zero_persona,
-            "variant_hash": v.definition_hash,
-            "scenario_ids": list(scenario_ids or experiment.scenario_ids),
-            "runs": runs,
-            "settings": {
-                **model.settings(),
-                "experiment_source": experiment.source,
-                "max_tokens": experiment.max_tokens,
-                **_agentic_settings(experiment),
-                **settings,
-            },
-        }
-        for model in lineup
-        for v in experiment.variants
-    }
-
-
-def _agentic_settings(experiment: Experiment) -> dict[str, Any]:
-    """An agentic run also records its app and its conversation limits."""
-    if not experiment.agentic:
-        return {}
-    return {"app": experiment.app, "limits": experiment.limits.model_dump()}
-
-
-def cell_seed(cell: Cell) -> int:
-    """Stable per cell, so a local model samples each cell the same way every time.
-
-    Not a promise of identical text: llama.cpp's prompt-prefix reuse changes how the
-    prompt is batched, which shifts logits by float rounding, and near-ties can flip.
-    """
-    return zlib.crc32(f"{cell.variant}/{cell.scenario_id}/{cell.rep}".encode())

@@ -57,6 +57,10 @@ class RunProgress:
             self._task = self._bar.add_task("run", total=self.total, **self._fields())
         return self
 
+    def display(self) -> RunProgress:
+        """Shown while the cells run (``RunObserver.display``)."""
+        return self
+
     def __exit__(
         self,
         kind: type[BaseException] | None,

@@ -11,8 +11,8 @@ refuses the resume with the difference. The remaining cells keep the run's recor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ from tooltrial.errors import ResultsError, ResumeError
 from tooltrial.log.reader import iter_records, latest_results, result_files
 from tooltrial.log.records import Metadata, Record
 from tooltrial.models.base import Model
-from tooltrial.run.plan import order_cells
+from tooltrial.run.options import RunOptions
+from tooltrial.run.plan import Plan, order_cells
 from tooltrial.types import Cell, Order
 
 
@@ -60,17 +61,39 @@ class PriorRun:
         plan = self.setting("plan") or {}
         return plan.get("runs") or self.first.runs or max(m.rep for m in self.metadata)
 
+    @property
+    def plan(self) -> Plan:
+        """What the run set out to do, from its recorded plan (files from before plans
+        were recorded: from their metadata)."""
+        plan = self.setting("plan") or {}
+        return Plan(
+            models=tuple(self.models),
+            variants=tuple(plan.get("variants") or sorted({m.variant for m in self.metadata})),
+            scenario_ids=tuple(plan.get("scenario_ids") or self.first.scenario_ids),
+            runs=self.planned_runs,
+        )
+
     def planned_cells(self) -> list[Cell]:
         """The cells the run set out to make, from its recorded plan."""
-        plan = self.setting("plan") or {}
-        variants = plan.get("variants") or sorted({m.variant for m in self.metadata})
-        ids = plan.get("scenario_ids") or self.first.scenario_ids
-        reps = range(1, self.planned_runs + 1)
-        models = self.models
-        return [Cell(m, v, s, rep) for v in variants for rep in reps for s in ids for m in models]
+        plan = self.plan
+        reps = range(1, plan.runs + 1)
+        return [
+            Cell(m, v, s, rep)
+            for v in plan.variants
+            for rep in reps
+            for s in plan.scenario_ids
+            for m in plan.models
+        ]
 
-    def check_same(self, experiment: Experiment, models: Sequence[Model], runs: int) -> None:
-        """Refuse to resume with anything that would change what the run measures."""
+    def check_same(
+        self,
+        experiment: Experiment,
+        models: Sequence[Model],
+        runs: int,
+        variant_hashes: Mapping[str, str],
+    ) -> None:
+        """Refuse to resume with anything that would change what the run measures
+        (``variant_hashes``: each variant's hash as resolved now)."""
         self._check_models([m.spec for m in models])
         first = self.first
         wanted: dict[str, tuple[Any, Any]] = {
@@ -84,8 +107,7 @@ class PriorRun:
             wanted[f"temperature{of}"] = (was.temperature, model.temperature)
             wanted[f"max_tokens{of}"] = (was.settings.get("max_tokens"), model.max_tokens)
         for meta in self.metadata:
-            variant = next((v for v in experiment.variants if v.name == meta.variant), None)
-            now = variant.definition_hash if variant else "(no such variant now)"
+            now = variant_hashes.get(meta.variant, "(no such variant now)")
             wanted[f"variant {meta.variant!r}"] = (meta.variant_hash, now)
         known = set(experiment.scenario_ids)
         lost = [s for s in (self.setting("plan") or {}).get("scenario_ids", []) if s not in known]
@@ -123,6 +145,44 @@ class PriorRun:
     def remaining(self) -> list[Cell]:
         """The cells without a result, in the run's own order."""
         return order_cells((c for c in self.planned_cells() if c not in self.done), self.order)
+
+
+def resumed_options(prior: PriorRun, options: RunOptions) -> RunOptions:
+    """The options of a resumed run: the run's own runs, temperature and order where
+    none is given; a flag that would change the order is refused."""
+    temperature = options.temperature
+    if temperature is None:
+        recorded = prior.first.temperature
+        temperature = "default" if recorded is None else recorded
+    order = prior.order
+    wanted = (options.order or order.kind, options.order_seed)
+    if wanted[0] != order.kind or wanted[1] not in (None, order.seed):
+        given = " ".join(
+            f"{flag} {value}"
+            for flag, value in (("--order", options.order), ("--order-seed", options.order_seed))
+            if value is not None
+        )
+        raise ResumeError(
+            f"run {prior.run_id} was run in {order.describe()} order; --resume keeps it: "
+            f"drop {given}"
+        )
+    return replace(
+        options,
+        runs=options.runs or prior.planned_runs,
+        temperature=temperature,
+        order=order.kind,
+        order_seed=order.seed,
+    )
+
+
+def resumed_source(prior: PriorRun, given: str | None) -> str:
+    """Where a resumed run's experiment comes from: as given, else as recorded."""
+    source = given or prior.setting("experiment_source")
+    if source is None:
+        raise ResumeError(
+            f"run {prior.run_id} does not record where its experiment came from: name it"
+        )
+    return str(source)
 
 
 def read_run(directory: str | Path, run_id: str) -> PriorRun:

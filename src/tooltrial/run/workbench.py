@@ -1,51 +1,56 @@
-"""An agentic experiment bound to its code: the app class, each variant's tool functions,
+"""An agentic experiment bound to its code: the app class, each variant's tool source,
 each scenario's initial state and reference state.
 
 ``Workbench.bind`` imports the code and checks everything a run will need, before any
 model call, raising one ``DefinitionError`` naming the file and what to fix: the app is
-an ``App``; every tool has its function; every scenario's setup builds; every state check
-names a table and columns the app has; every reference replays without a tool error.
-Initial states are built once per scenario and copied per cell (``fresh``), so a cell
-always starts from the same rows, whatever ran before it.
+an ``App``; every variant's tools resolve (``tools.ToolSource``: for Python tools, every
+tool has its function); every scenario's setup builds; every state check names a table
+and columns the app has; every reference replays through its variant's tools without a
+tool error and passes its own scenario's state checks. Initial states are built once per
+scenario and copied per cell (``fresh``), so a cell always starts from the same rows,
+whatever ran before it.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from tooltrial.apps.base import App, State
 from tooltrial.apps.judge import judge_state
-from tooltrial.apps.tools import PythonTools, ToolFunction, validators_for
 from tooltrial.definitions import Experiment, Scenario, Variant
 from tooltrial.definitions.loading import import_code, run_user_code
 from tooltrial.errors import DefinitionError
+from tooltrial.tools import PythonToolSource, ToolSource, ToolTimeout
 from tooltrial.types import ToolCall
+
+
+def tool_source(variant: Variant, experiment: Experiment) -> ToolSource:
+    """Where the variant's tools come from (Python functions: the only source yet)."""
+    return PythonToolSource(variant, experiment.limits.tool_timeout_s)
 
 
 @dataclass
 class Workbench:
     experiment: Experiment
     app_class: type[App]
-    functions: dict[str, dict[str, ToolFunction]]
-    """Variant name -> tool name -> function."""
+    sources: Mapping[str, ToolSource]
+    """Variant name -> where its tools come from."""
     _initial: dict[str, App] = field(default_factory=dict, repr=False)
     _states: dict[str, State] = field(default_factory=dict, repr=False)
     _references: dict[str, State | None] = field(default_factory=dict, repr=False)
-    _validators: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def bind(cls, experiment: Experiment) -> Workbench:
+    async def bind(cls, experiment: Experiment) -> Workbench:
         """Import and check an agentic experiment's code (see the module docstring)."""
         if experiment.app is None:
             raise DefinitionError(f"experiment {experiment.name!r} names no app")
-        bench = cls(experiment, _app_class(experiment.app), {})
-        for variant in experiment.variants:
-            bench.functions[variant.name] = _functions(variant)
-            bench._validators[variant.name] = validators_for(variant.tools)
+        app_class = _app_class(experiment.app)
+        sources = {v.name: tool_source(v, experiment) for v in experiment.variants}
+        bench = cls(experiment, app_class, sources)
         for scenario in experiment.scenarios:
-            bench._prepare(scenario)
+            await bench._prepare(scenario)
         return bench
 
     def fresh(self, scenario_id: str) -> App:
@@ -58,15 +63,7 @@ class Workbench:
     def reference_state(self, scenario_id: str) -> State | None:
         return self._references[scenario_id]
 
-    def tools(self, variant: str, app: App) -> PythonTools:
-        """The variant's tools bound to one cell's ``app``."""
-        chosen = self.experiment.variant(variant)
-        timeout = self.experiment.limits.tool_timeout_s
-        return PythonTools(
-            self.functions[variant], chosen.tools, app, timeout, self._validators[variant]
-        )
-
-    def _prepare(self, scenario: Scenario) -> None:
+    async def _prepare(self, scenario: Scenario) -> None:
         where = f"{self.experiment.source or '<python>'}: scenario {scenario.id!r}"
         now = self.experiment.fixed_timestamp
         app = run_user_code(self.experiment.app or "", self.app_class, now)
@@ -78,24 +75,29 @@ class Workbench:
         self._initial[scenario.id] = app
         self._states[scenario.id] = app.snapshot()
         _check_tables(self._states[scenario.id], scenario, where)
-        self._references[scenario.id] = self._replay(scenario, where)
+        self._references[scenario.id] = await self._replay(scenario, where)
 
-    def _replay(self, scenario: Scenario, where: str) -> State | None:
+    async def _replay(self, scenario: Scenario, where: str) -> State | None:
         reference = scenario.success.reference if scenario.success else None
         if reference is None:
             return None
         app = self.fresh(scenario.id)
-        tools = self.tools(reference.via, app)
-        for index, step in enumerate(reference.calls, start=1):
-            call = ToolCall(id=f"reference-{index}", name=step.tool, arguments=step.args)
-            result = tools.run(call)
-            if result.is_error:
-                raise DefinitionError(
-                    f"{where}: reference call #{index} {step.tool!r} failed: {result.content}; "
-                    "fix the reference calls"
-                )
-        state = app.snapshot()
-        app.close()
+        try:
+            async with self.sources[reference.via].bind(app) as tools:
+                for index, step in enumerate(reference.calls, start=1):
+                    call = ToolCall(id=f"reference-{index}", name=step.tool, arguments=step.args)
+                    try:
+                        result = await tools.call(call)
+                    except ToolTimeout as exc:
+                        raise DefinitionError(f"{where}: reference call #{index}: {exc}") from None
+                    if result.is_error:
+                        raise DefinitionError(
+                            f"{where}: reference call #{index} {step.tool!r} failed: "
+                            f"{result.content}; fix the reference calls"
+                        )
+            state = app.snapshot()
+        finally:
+            app.close()
         self._check_reference(scenario, state, where)
         return state
 
@@ -120,25 +122,6 @@ def _app_class(reference: str) -> type[App]:
             "tooltrial.apps.App (SQLiteApp for a SQLite backend)"
         )
     return found
-
-
-def _functions(variant: Variant) -> dict[str, ToolFunction]:
-    reference = variant.implementation or ""
-    module, _ = import_code(reference)
-    functions: dict[str, ToolFunction] = {}
-    missing = []
-    for tool in variant.tools:
-        function = getattr(module, tool.name, None)
-        if callable(function):
-            functions[tool.name] = function
-        else:
-            missing.append(tool.name)
-    if missing:
-        raise DefinitionError(
-            f"{reference}: variant {variant.name!r} has no function for tool(s) "
-            f"{', '.join(missing)}; define def {missing[0]}(app, **arguments) there"
-        )
-    return functions
 
 
 def _check_tables(state: State, scenario: Scenario, where: str) -> None:

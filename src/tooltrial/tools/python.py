@@ -1,51 +1,87 @@
-"""Running a model's tool calls: the ``ToolExecutor`` interface and the Python one.
+"""Tools written as Python functions over the app: one function per tool, named as the
+tool, called as ``function(app, **arguments)``.
 
-Guarantees of ``PythonTools`` (and what any executor must keep):
+``PythonToolSource`` loads a variant's ``implementation`` (a ``.py`` file or a module)
+and checks, before any model call, that every tool the variant declares has its function
+(a ``DefinitionError`` naming the file otherwise). Its identity is the code's hash, so a
+changed tool function changes the variant's hash and cannot silently resume an old run.
 
-- A call never raises into the conversation: an unknown tool, arguments that are not a
-  JSON object or fail the tool's JSON Schema, and a tool that raises all come back as a
-  ``ToolResult`` with ``is_error`` set and a message the model can act on.
-- A tool that runs past ``timeout_s`` raises ``ToolTimeout``; the conversation stops
-  there (stop reason ``tool_timeout``) because the app's state is then unknown.
-- What a tool returns reaches the model unchanged: text as text, anything else as JSON.
-
-An MCP client is the other executor this interface is shaped for: ``call`` is async and
-takes the model's ``ToolCall`` as is.
+``PythonTools`` runs one cell's calls and keeps ``tools.base``'s guarantees: an unknown
+tool, arguments that are not a JSON object or fail the tool's JSON Schema, and a tool
+that raises all come back as error results; a call past ``timeout_s`` raises
+``ToolTimeout``; what a tool returns reaches the model as text or JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
 
 import jsonschema
 
 from tooltrial.apps.base import App
-from tooltrial.definitions.variants import Tool
+from tooltrial.definitions import Variant
+from tooltrial.definitions.loading import import_code
+from tooltrial.definitions.variants import Tool, implementation_code
+from tooltrial.errors import DefinitionError
+from tooltrial.tools.base import ToolTimeout
 from tooltrial.types import ToolCall, ToolResult, malformed_arguments
-
-
-class ToolTimeout(Exception):
-    """A tool ran past its time limit; the conversation stops."""
-
-    def __init__(self, call: ToolCall, timeout_s: float) -> None:
-        super().__init__(f"tool {call.name!r} ran past its {timeout_s:g} s limit")
-        self.call = call
-
-
-class ToolExecutor(Protocol):
-    """What the conversation loop needs from a tool set bound to one cell's app."""
-
-    async def call(self, call: ToolCall) -> ToolResult: ...
-
 
 ToolFunction = Callable[..., Any]
 """``function(app, **arguments)``: one tool, named as the tool."""
+
+
+class PythonToolSource:
+    """A variant's tools as Python functions (its ``implementation``), checked at load."""
+
+    def __init__(self, variant: Variant, timeout_s: float) -> None:
+        self.variant = variant
+        self.timeout_s = timeout_s
+        self.functions = _functions(variant)
+        self.validators = validators_for(variant.tools)
+
+    @property
+    def definitions(self) -> tuple[Tool, ...]:
+        return self.variant.tools
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        code = implementation_code(self.variant.implementation)
+        digest = {"implementation": hashlib.sha256(code).hexdigest()} if code else {}
+        return {"kind": "python", **digest}
+
+    @contextlib.asynccontextmanager
+    async def bind(self, app: App) -> AsyncIterator[PythonTools]:
+        yield self.executor(app)
+
+    def executor(self, app: App) -> PythonTools:
+        """The tools acting on ``app`` (nothing to release: ``bind`` is this, scoped)."""
+        return PythonTools(self.functions, self.definitions, app, self.timeout_s, self.validators)
+
+
+def _functions(variant: Variant) -> dict[str, ToolFunction]:
+    reference = variant.implementation or ""
+    module, _ = import_code(reference)
+    functions: dict[str, ToolFunction] = {}
+    missing = []
+    for tool in variant.tools:
+        function = getattr(module, tool.name, None)
+        if callable(function):
+            functions[tool.name] = function
+        else:
+            missing.append(tool.name)
+    if missing:
+        raise DefinitionError(
+            f"{reference}: variant {variant.name!r} has no function for tool(s) "
+            f"{', '.join(missing)}; define def {missing[0]}(app, **arguments) there"
+        )
+    return functions
 
 
 class PythonTools:

@@ -1,0 +1,5 @@
+"""Command line: ``tooltrial run / validate / report`` (``main``)."""
+
+from tooltrial.cli.main import main
+
+__all__ = ["main"]

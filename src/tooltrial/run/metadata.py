@@ -1,0 +1,115 @@
+"""What every file of a run records in its metadata line, built in one place.
+
+Every front end records the same fields for the same run settings (only ``front_end``,
+the run id and the times differ): the experiment's controls, each model's own settings,
+the plan, the order, the cache, and — so a results folder reports without its definition
+files — the kind, the primary metric, each variant exactly as the model saw it (system
+prompt, every tool as resolved, where the tools came from), the scenarios the run planned
+and what the tool definitions cost in tokens for each model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tooltrial.definitions import Experiment, Tool
+from tooltrial.definitions.variants import tool_set_hash
+from tooltrial.log.records import ToolFootprint, VariantDefinition
+from tooltrial.models.base import Model
+from tooltrial.run.plan import Plan
+from tooltrial.types import Order
+
+CHARS_PER_TOKEN = 4
+"""The estimate used where a model cannot count its own tokens here: about 4 characters
+a token, the usual rule of thumb for English text and JSON with BPE tokenizers."""
+
+
+def tool_footprint(model: Model, tools: Sequence[Tool]) -> ToolFootprint:
+    """The tool definitions as ``model``'s API takes them: their characters, and tokens
+    counted by the model's own tokenizer (``Model.count_tokens``) or estimated."""
+    text = json.dumps([model.tool_format(t) for t in tools], ensure_ascii=False)
+    counted = model.count_tokens(text)
+    if counted is not None:
+        return ToolFootprint(chars=len(text), tokens=counted, counted_by=f"{model.spec} tokenizer")
+    estimate = math.ceil(len(text) / CHARS_PER_TOKEN)
+    return ToolFootprint(
+        chars=len(text), tokens=estimate, counted_by=f"estimate ({CHARS_PER_TOKEN} chars/token)"
+    )
+
+
+def variant_definitions(
+    experiment: Experiment, resolved: Mapping[str, tuple[tuple[Tool, ...], dict[str, Any]]]
+) -> dict[str, VariantDefinition]:
+    """Each variant as the model sees it; ``resolved``: its tools and their source's
+    identity (absent: the tools the variant declares)."""
+    out = {}
+    for variant in experiment.variants:
+        tools, identity = resolved.get(variant.name, (variant.tools, {"kind": "declared"}))
+        out[variant.name] = VariantDefinition(
+            name=variant.name,
+            description=variant.description,
+            system_prompt=variant.system_prompt,
+            tools=list(tools),
+            tool_source=identity,
+        )
+    return out
+
+
+def variant_hash(definition: VariantDefinition) -> str:
+    return tool_set_hash(definition.system_prompt, definition.tools, definition.tool_source)
+
+
+def run_metadata(
+    experiment: Experiment,
+    models: Sequence[Model],
+    plan: Plan,
+    order: Order,
+    definitions: Mapping[str, VariantDefinition],
+    *,
+    front_end: str,
+    cache: Path | None,
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The metadata fields of each (model spec, variant)'s files (the pool adds variant,
+    rep and git commit)."""
+    planned = set(plan.scenario_ids)
+    scenarios = [s for s in experiment.scenarios if s.id in planned]
+    run_settings = {
+        "experiment_source": experiment.source,
+        "max_tokens": experiment.max_tokens,
+        **_agentic_settings(experiment),
+        "front_end": front_end,
+        "plan": plan.record(),
+        "cache": str(cache) if cache is not None else None,
+        "order": order.record(),
+    }
+    return {
+        (model.spec, name): {
+            "experiment": experiment.name,
+            "model": model.spec,
+            "temperature": model.temperature,
+            "fixed_timestamp": experiment.fixed_timestamp.isoformat(),
+            "zero_persona": experiment.zero_persona,
+            "variant_hash": variant_hash(definition),
+            "scenario_ids": list(plan.scenario_ids),
+            "runs": plan.runs,
+            "settings": {**model.settings(), **run_settings},
+            "kind": experiment.kind,
+            "primary_metric": experiment.primary_metric,
+            "variant_definition": definition,
+            "scenarios": scenarios,
+            "tool_footprint": tool_footprint(model, definition.tools),
+        }
+        for model in models
+        for name, definition in definitions.items()
+    }
+
+
+def _agentic_settings(experiment: Experiment) -> dict[str, Any]:
+    """An agentic run also records its app and its conversation limits."""
+    if not experiment.agentic:
+        return {}
+    return {"app": experiment.app, "limits": experiment.limits.model_dump()}
