@@ -19,6 +19,7 @@ The engine is built by ``run.session.Run`` alone (the one place a run is put tog
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,16 +30,17 @@ from tooltrial.apps.judge import judge
 from tooltrial.apps.state import diff
 from tooltrial.definitions import Experiment
 from tooltrial.log.writer import WriterPool
-from tooltrial.models.base import Model
+from tooltrial.models.base import Model, safe_text
 from tooltrial.run.conversation import Ended, converse, timed_out
 from tooltrial.run.workbench import Workbench
-from tooltrial.tools import ToolExecutor, ToolTimeout
+from tooltrial.tools import ToolExecutor, ToolSourceFailed, ToolTimeout
 from tooltrial.tracing.base import Span, Tracer
-from tooltrial.turns import TurnFailed, TurnRequest, TurnSource
+from tooltrial.turns import RetryPolicy, TurnFailed, TurnRequest, TurnSource
 from tooltrial.types import (
     AssistantTurn,
     Cell,
     Conversation,
+    Failure,
     Message,
     Outcome,
     ToolCall,
@@ -59,6 +61,10 @@ class Runner:
     workbench: Workbench | None = None
     """An agentic experiment's code, bound; None for a single-turn experiment."""
     tracer: Tracer = field(default_factory=Tracer)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    """How often a cell whose tool source broke is run again (model turns retry inside
+    their ``TurnSource``)."""
+    rng: random.Random = field(default_factory=random.Random)
     concurrency: int = 1
     on_outcome: Callable[[Outcome], None] | None = None
     warn: Callable[[str, str], None] = field(default=lambda _, message: _warning(message))
@@ -124,6 +130,24 @@ class Runner:
         )
 
     async def _conversation(self, request: TurnRequest, span: Span) -> Outcome:
+        """One agentic cell; a tool source that breaks (``ToolSourceFailed``) runs it again
+        from a fresh app, per the retry policy, else ends it as an error line."""
+        waited = 0.0
+        for attempt in range(1, self.retry.max_attempts + 1):
+            started = time.perf_counter()
+            try:
+                return await self._converse(request, span)
+            except ToolSourceFailed as exc:
+                failure = Failure(exc.kind, safe_text(str(exc)), retryable=exc.retryable)
+                if not exc.retryable or attempt == self.retry.max_attempts:
+                    elapsed = time.perf_counter() - started
+                    return self._failed(request.cell, TurnFailed(failure, attempt, waited), elapsed)
+                delay = self.retry.delay(attempt, failure, self.rng)
+                waited += delay
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _converse(self, request: TurnRequest, span: Span) -> Outcome:
         """One agentic cell: a fresh app, its tools bound to it, the loop, the verdict."""
         assert self.workbench is not None
         cell = request.cell

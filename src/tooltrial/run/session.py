@@ -335,6 +335,7 @@ def _opened(run: Run, tracer: Tracer | None, warn: Callable[[str], None] | None)
         ),
         workbench=run.workbench,
         tracer=tracer,
+        retry=options.retry,
         concurrency=options.concurrency,
         on_outcome=run._outcome,
         warn=once,

@@ -1,7 +1,14 @@
 """Where a variant's tools come from (``base.ToolSource``) and how one cell calls them
 (``base.ToolExecutor``); ``python``: tools written as Python functions over the app."""
 
-from tooltrial.tools.base import ToolExecutor, ToolSource, ToolTimeout
+from tooltrial.tools.base import ToolExecutor, ToolSource, ToolSourceFailed, ToolTimeout
 from tooltrial.tools.python import PythonTools, PythonToolSource
 
-__all__ = ["PythonToolSource", "PythonTools", "ToolExecutor", "ToolSource", "ToolTimeout"]
+__all__ = [
+    "PythonToolSource",
+    "PythonTools",
+    "ToolExecutor",
+    "ToolSource",
+    "ToolSourceFailed",
+    "ToolTimeout",
+]

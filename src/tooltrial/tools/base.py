@@ -17,6 +17,8 @@ What every executor keeps (the conversation loop relies on it):
 - A call that runs past the experiment's ``tool_timeout_s`` raises ``ToolTimeout``: the
   app's state is then unknown, so the conversation stops (stop reason ``tool_timeout``).
 - What a tool returns reaches the model unchanged: text as text, anything else as JSON.
+- A failure of the source itself (not of one tool call) raises ``ToolSourceFailed``,
+  from ``bind`` or ``call``: the cell ends as an error line, never half a result.
 
 Sources: ``python`` (one Python function per tool, over the app). The MCP source is
 the next one, in its own folder beside it.
@@ -38,6 +40,17 @@ class ToolTimeout(Exception):
     def __init__(self, call: ToolCall, timeout_s: float) -> None:
         super().__init__(f"tool {call.name!r} ran past its {timeout_s:g} s limit")
         self.call = call
+
+
+class ToolSourceFailed(Exception):
+    """The tool source itself broke (a server that would not start, died mid-cell, broke
+    its protocol, or now lists other tools than at the preflight): not a tool's result
+    the model can act on, so the cell ends as an error line (kind ``kind``) and is run
+    again from a fresh state, per the run's retry policy and by ``--resume``."""
+
+    def __init__(self, message: str, kind: str = "tool_source", retryable: bool = True) -> None:
+        super().__init__(message)
+        self.kind, self.retryable = kind, retryable
 
 
 class ToolExecutor(Protocol):
