@@ -40,7 +40,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def result(folder: Path) -> analysis.Analysis:
-    return analysis.analyze([folder], count_tokens=False)
+    return analysis.analyze([folder])
 
 
 def by_variant(result: analysis.Analysis) -> dict[str, analysis.VariantSummary]:
@@ -184,7 +184,7 @@ def test_input_tokens_and_time_are_tested_for_conversations(result):
 
 def test_time_is_not_tested_when_the_run_was_blocked(tmp_path):
     write_results(write_experiment(tmp_path / "def"), tmp_path / "results", order="blocked")
-    result = analysis.analyze([tmp_path / "results"], count_tokens=False)
+    result = analysis.analyze([tmp_path / "results"])
     (comparison,) = result.models[0].comparisons.values()
     metrics = {d.metric: d for d in comparison}
     assert metrics["latency_s"].p_value is None and metrics["latency_s"].warning
@@ -225,7 +225,7 @@ def test_a_variant_without_successes_has_no_cost_per_success(tmp_path):
     specs = {k: Spec(failed=("state",)) if k[0] == "api" else v for k, v in SPECS.items()}
     specs = {k: v for k, v in specs.items() if k[1] != "confirm-delete"}  # judges no state
     write_results(write_experiment(tmp_path / "def"), tmp_path / "results", specs)
-    result = analysis.analyze([tmp_path / "results"], count_tokens=False)
+    result = analysis.analyze([tmp_path / "results"])
     api = by_variant(result)["api"].conversations
     assert api.successes == 0
     assert set(api.per_success.values()) == {None}
@@ -277,7 +277,7 @@ def test_a_folder_mixing_single_turn_and_agentic_results_is_refused(tmp_path):
     with pytest.raises(
         ResultsError, match=r"mix single-turn results .* with agentic conversations"
     ):
-        analysis.analyze([tmp_path / "results"], count_tokens=False)
+        analysis.analyze([tmp_path / "results"])
 
 
 def test_conversations_against_a_single_turn_definition_are_refused(folder, tmp_path):

@@ -58,7 +58,7 @@ def test_a_single_turn_payload_has_no_agentic_keys(tmp_path):
     from test_analysis import write_results as single_results
 
     single_results(single_experiment(tmp_path / "def"), tmp_path / "res", sample_answers(reps=1))
-    data = payload(analyze([tmp_path / "res"], count_tokens=False))
+    data = payload(analyze([tmp_path / "res"]))
     assert "agentic" not in data
     assert all("conversations" not in v for v in data["variants"])
 
@@ -117,7 +117,7 @@ def test_no_success_shows_a_dash(tmp_path):
         if k[1] != "confirm-delete"
     }
     write_results(write_experiment(tmp_path / "def"), tmp_path / "results", specs)
-    text = write_report(analyze([tmp_path / "results"], count_tokens=False), None, "md")
+    text = write_report(analyze([tmp_path / "results"]), None, "md")
     assert (
         "| api | 9 | 0 | 0.0% | – (2.00) | – (1.00) | – (0.00) | – (300) | – (20) | – (1.00) |"
         in text
@@ -266,7 +266,7 @@ def test_several_models_get_a_section_each_and_the_interaction(tmp_path):
         k: Spec() if k[0] == "api" and k[1] != "confirm-delete" else v for k, v in SPECS.items()
     }
     write_results(experiment, tmp_path / "res", better, model="test:b", timestamp="20250312T1-b")
-    result = analyze([tmp_path / "res"], count_tokens=False)
+    result = analyze([tmp_path / "res"])
     data = json.loads(json.dumps(payload(result)))
     rates = {
         (s["model"], v["variant"]): v["rates"]["success"]
@@ -333,7 +333,7 @@ def test_a_conversation_with_backslashes_and_quotes_reaches_the_drill_down(tmp_p
 
     model = ScriptedModel(name="agent", experiment=experiment, script=agent)
     run_experiment(experiment, model, runs=1, results=tmp_path / "r", variants=["api"])
-    analysis = analyze([tmp_path / "r"], count_tokens=False)
+    analysis = analyze([tmp_path / "r"])
     page = write_report(analysis, tmp_path / "report.html", "html")
     text = (tmp_path / "report.html").read_text() if page is None else page
     assert "C:\\tasks\\new &quot;for real&quot;" in text or "C:\\\\tasks" in text

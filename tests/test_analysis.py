@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -211,7 +212,7 @@ def test_tidy_table_has_one_scored_row_per_result(mini):
 
 def test_per_variant_rates_match_a_hand_count(mini):
     table, definition, _ = analysis.tidy_table([mini[1]])
-    summary = {s.variant: s for s in analysis.summarize(table, definition, count_tokens=False)}
+    summary = {s.variant: s for s in analysis.summarize(table, definition)}
     assert summary["app"].rates == {
         "exact": 1.0,
         "tool_correct": 1.0,
@@ -232,16 +233,14 @@ def test_per_variant_rates_match_a_hand_count(mini):
     )
 
 
-def test_tool_footprint_counts_what_is_sent(tmp_path):
+def test_an_estimated_footprint_counts_what_is_sent(tmp_path):
+    """Files from before the run recorded it: estimated from the tools as JSON."""
     experiment = write_experiment(tmp_path)
     variant = experiment.variant("app")
     chars = len(json.dumps([t.openai_format() for t in variant.tools]))
-    counted = analysis.tool_footprint(variant)
-    assert counted.chars == chars
-    if counted.tokens is not None:  # llama-cpp is installed: the embedded model's tokenizer
-        assert counted.tokenizer == "SmolLM2-135M"
-        assert chars / 8 < counted.tokens < chars  # BPE tokens are a few characters each
-    assert analysis.tool_footprint(variant, count_tokens=False).tokens is None
+    estimated = analysis.estimated_footprint("test:m", variant)
+    assert (estimated.chars, estimated.tokens) == (chars, math.ceil(chars / 4))
+    assert estimated.counted_by == "estimate (4 characters a token)"
 
 
 def test_latest_result_counts_after_a_partial_rerun(mini, tmp_path):
@@ -457,7 +456,7 @@ def test_definition_changed_since_the_run_is_a_warning(mini):
     experiment, results = mini
     app = Path(experiment.source).parent / "app.yaml"
     app.write_text(APP_YAML.replace("app-shaped tools", "new prompt"))
-    result = analysis.analyze([results], count_tokens=False)
+    result = analysis.analyze([results])
     assert any("variant 'app': its definition changed" in w for w in result.warnings)
 
 
@@ -503,6 +502,6 @@ def test_arguments_with_backslashes_and_quotes_are_read_as_written(tmp_path):
         experiment, model, runs=1, results=tmp_path, variants=["applike"],
         scenarios=["create-task-tomorrow-at-3"],
     )  # fmt: skip
-    loaded = analyze([tmp_path], count_tokens=False).loaded.results
+    loaded = analyze([tmp_path]).loaded.results
     (calls,) = loaded["tool_calls"].to_list()
     assert json.loads(calls)[0]["arguments"] == {"title": title}

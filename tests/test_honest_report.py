@@ -25,7 +25,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("honest")
     experiment = write_experiment(root / "def")
     write_results(experiment, root / "results", sample_answers())
-    return json.loads(json.dumps(payload(analyze([root / "results"], count_tokens=False))))
+    return json.loads(json.dumps(payload(analyze([root / "results"]))))
 
 
 def comparison(data: dict) -> dict:
@@ -118,14 +118,14 @@ def test_latency_is_compared_only_when_the_run_was_randomised(tmp_path: Path):
     latency = {}
     for kind in ("random", "blocked"):
         folder = with_order(tmp_path / "results", tmp_path / kind, kind)
-        latency[kind] = comparison(payload(analyze([folder], count_tokens=False)))["latency_s"]
+        latency[kind] = comparison(payload(analyze([folder])))["latency_s"]
     assert latency["random"]["p_value"] is not None and latency["random"]["p_holm"] is not None
     blocked = latency["blocked"]
     assert blocked["p_value"] is None and blocked["p_holm"] is None
     assert blocked["difference"] == pytest.approx(latency["random"]["difference"])
     assert "order blocked" in blocked["warning"]
     # files of tooltrial 0.1 record no order: they ran variant by variant
-    old = comparison(payload(analyze([tmp_path / "results"], count_tokens=False)))
+    old = comparison(payload(analyze([tmp_path / "results"])))
     assert old["latency_s"]["p_value"] is None
 
 
@@ -134,7 +134,7 @@ def test_rate_intervals_stay_within_what_a_difference_of_rates_can_be(tmp_path: 
     experiment = write_experiment(tmp_path / "def")
     answers = {k: v for k, v in sample_answers().items() if k[1] != "agenda"}
     write_results(experiment, tmp_path / "results", answers)
-    data = payload(analyze([tmp_path / "results"], count_tokens=False))
+    data = payload(analyze([tmp_path / "results"]))
     rates = [m for m in comparison(data).values() if m["metric"] in RATE_METRICS]
     defined = [m for m in rates if m["ci_low"] == m["ci_low"]]  # NaN: a single scenario
     assert defined and all(-1 <= m["ci_low"] <= m["ci_high"] <= 1 for m in defined)

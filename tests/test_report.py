@@ -64,7 +64,7 @@ def test_markdown_summary(outputs):
 
 
 def test_markdown_renders_from_the_payload_alone(results):
-    data = json.loads(json.dumps(payload(analyze([results], count_tokens=False))))
+    data = json.loads(json.dumps(payload(analyze([results]))))
     assert render_markdown(data).count("\n|---") >= 3
 
 
@@ -103,7 +103,7 @@ def test_html_escapes_what_the_model_wrote(tmp_path):
     answers = sample_answers(reps=1)
     answers[("api", "small-talk", 1)] = ([], "<script>alert(1)</script></script> & done")
     write_results(experiment, tmp_path / "res", answers)
-    page = write_report(analyze([tmp_path / "res"], count_tokens=False), None)
+    page = write_report(analyze([tmp_path / "res"]), None)
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 

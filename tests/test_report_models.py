@@ -110,7 +110,7 @@ def two_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def result(two_models: Path) -> analysis.Analysis:
-    return analysis.analyze([two_models], count_tokens=False)
+    return analysis.analyze([two_models])
 
 
 def test_every_cell_of_every_model_is_kept(two_models):
@@ -119,7 +119,7 @@ def test_every_cell_of_every_model_is_kept(two_models):
     counts = dict(table.group_by("model").len().iter_rows())
     assert counts == {A: 24, B: 16}
     assert loaded.models == (A, B) and loaded.errors_by_model == {B: 1}
-    summaries = analysis.summarize(table, definition, count_tokens=False)
+    summaries = analysis.summarize(table, definition)
     assert [(s.model, s.variant, s.results) for s in summaries] == [
         (A, "app", 12),
         (A, "api", 12),
@@ -174,12 +174,12 @@ def test_interaction_uses_scenarios_present_in_all_four_cells(result):
 
 
 def test_the_reference_model_can_be_chosen(two_models):
-    flipped = analysis.analyze([two_models], count_tokens=False, reference_model=B)
+    flipped = analysis.analyze([two_models], reference_model=B)
     assert [m.model for m in flipped.models] == [B, A]
     (exact,) = [i for i in flipped.interactions[(A, "api")] if i.metric == "exact"]
     assert exact.interaction == pytest.approx(1 / 6)
     with pytest.raises(UsageError, match="test:c"):
-        analysis.analyze([two_models], count_tokens=False, reference_model="test:c")
+        analysis.analyze([two_models], reference_model="test:c")
 
 
 def test_payload_has_a_section_per_model_and_the_interaction(result):

@@ -67,8 +67,8 @@ from tooltrial.analysis.summary import (
     by_category,
     consistency,
     conversation_costs,
+    estimated_footprint,
     summarize,
-    tool_footprint,
 )
 from tooltrial.analysis.table import (
     AGENTIC,
@@ -109,6 +109,7 @@ __all__ = [
     "compare",
     "consistency",
     "conversation_costs",
+    "estimated_footprint",
     "excludes_zero",
     "experiment_for",
     "export_table",
@@ -134,6 +135,5 @@ __all__ = [
     "summarize",
     "t_interval",
     "tidy_table",
-    "tool_footprint",
     "variance_components",
 ]

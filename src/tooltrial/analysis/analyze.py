@@ -19,7 +19,7 @@ from tooltrial.analysis.compare import (
     reliability_differences,
     variance_components,
 )
-from tooltrial.analysis.load import Loaded
+from tooltrial.analysis.load import Loaded, definition_warnings
 from tooltrial.analysis.stats import (
     PairedStatistics,
     PowerPlan,
@@ -27,17 +27,20 @@ from tooltrial.analysis.stats import (
     scenarios_needed,
 )
 from tooltrial.analysis.summary import (
+    Footprint,
+    FootprintOf,
     Reliability,
     VariantSummary,
     by_category,
     consistency,
+    estimated_footprint,
     reliability,
     summarize,
 )
 from tooltrial.analysis.table import (
     tidy_table,
 )
-from tooltrial.definitions import Experiment
+from tooltrial.definitions import Experiment, Variant
 from tooltrial.errors import ResultsError, UsageError
 
 Power = tuple[VarianceComponents, dict[float, list[PowerPlan]]]
@@ -88,7 +91,6 @@ class Analysis:
 @dataclass(frozen=True)
 class _Options:
     seed: int
-    count_tokens: bool
     detect: Sequence[float]
 
 
@@ -97,7 +99,6 @@ def analyze(
     experiment: str | Path | None = None,
     reference: str | None = None,
     seed: int = 0,
-    count_tokens: bool = True,
     detect: Sequence[float] = (0.1, 0.2),
     reference_model: str | None = None,
 ) -> Analysis:
@@ -121,7 +122,7 @@ def analyze(
         )
     reference = _pick(reference, present, "--reference", "variants")
     models = _pick_first(reference_model, sorted(table["model"].unique().to_list()))
-    options = _Options(seed, count_tokens, tuple(detect))
+    options = _Options(seed, tuple(detect))
     others = [v for v in present if v != reference]
     return Analysis(
         experiment=definition,
@@ -130,8 +131,20 @@ def analyze(
         reference=reference,
         models=[_analyze_model(table, definition, loaded, m, reference, options) for m in models],
         interactions=_interactions(table, reference, others, models, options),
-        warnings=_changed_definitions(definition, loaded),
+        warnings=definition_warnings(loaded, definition),
     )
+
+
+def _footprints(loaded: Loaded) -> FootprintOf:
+    """Each (model, variant)'s footprint as the run recorded it, else estimated."""
+
+    def footprint(model: str, variant: Variant) -> Footprint:
+        recorded = loaded.footprint(model, variant.name)
+        if recorded is None:
+            return estimated_footprint(model, variant)
+        return Footprint(recorded.chars, recorded.tokens, recorded.counted_by)
+
+    return footprint
 
 
 def _interactions(
@@ -160,15 +173,6 @@ def _pick_first(reference_model: str | None, models: list[str]) -> list[str]:
     return [first, *(m for m in models if m != first)]
 
 
-def _changed_definitions(definition: Experiment, loaded: Loaded) -> list[str]:
-    return [
-        f"variant {v.name!r}: its definition changed since the run "
-        f"({loaded.variant_hashes[v.name]} in the files, {v.definition_hash} now)"
-        for v in definition.variants
-        if v.name in loaded.variant_hashes and loaded.variant_hashes[v.name] != v.definition_hash
-    ]
-
-
 def _analyze_model(
     table: pl.DataFrame,
     definition: Experiment,
@@ -189,7 +193,7 @@ def _analyze_model(
     return ModelAnalysis(
         model=model,
         table=rows,
-        variants=summarize(rows, definition, options.count_tokens),
+        variants=summarize(rows, definition, _footprints(loaded)),
         comparisons={
             t: compare(
                 rows,

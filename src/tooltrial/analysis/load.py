@@ -1,4 +1,6 @@
-"""Result files → the latest result of every cell, as a polars frame.
+"""Result files → the latest result of every cell, as a polars frame, and what the files
+say about the run: its kind, its definition (``log.recorded``) and each (model, variant)'s
+tool-definition footprint.
 
 Reading is columnar: polars scans the NDJSON (nested fields kept as JSON text), so no
 line becomes a Python object. An agentic result's ``conversation`` is read as a struct of
@@ -19,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from tooltrial.definitions import Experiment, load_experiment
+from tooltrial.definitions.experiment import Kind
 from tooltrial.errors import DefinitionError, ResultsError
 from tooltrial.log.reader import (
     CELL_KEY,
@@ -27,6 +30,8 @@ from tooltrial.log.reader import (
     read_results,
     result_files,
 )
+from tooltrial.log.recorded import changed_variants, recorded_experiment
+from tooltrial.log.records import Metadata, ToolFootprint
 
 _LINE_SCHEMA: dict[str, Any] = {
     "type": pl.String,
@@ -78,6 +83,16 @@ class Loaded:
     randomised: bool = True
     """Every file ran its cells in a random order; if not, anything that drifts over a run
     (latency) may differ between variants for that reason alone."""
+    kind: Kind = "single-turn"
+    heads: tuple[Metadata, ...] = ()
+    """Every file's metadata line."""
+    recorded: Experiment | None = None
+    """The experiment as the files record it (None for files from before format 4)."""
+
+    def footprint(self, model: str, variant: str) -> ToolFootprint | None:
+        """The tool definitions' footprint the files record for (model, variant)."""
+        found = (h.tool_footprint for h in self.heads if (h.model, h.variant) == (model, variant))
+        return next((f for f in found if f is not None), None)
 
 
 def load_results(paths: Iterable[str | Path]) -> Loaded:
@@ -100,6 +115,7 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
             "give the files of one experiment"
         )
     results = _exact_nested(_latest(lines, experiments[0]), files)
+    heads = tuple(_head(path) for path in files)
     sources = [s for s in meta["source"].unique().to_list() if s]
     hashes = dict(meta.select("variant", "variant_hash").unique("variant").iter_rows())
     errors = lines.filter(pl.col("type") == "scenario_error")
@@ -113,7 +129,35 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
         errors=errors.height,
         errors_by_model=dict(errors.group_by("model").len().iter_rows()),
         randomised=bool((meta["order"] == "random").all()),
+        kind=_kind(heads, files, results),
+        heads=heads,
+        recorded=recorded_experiment(heads),
     )
+
+
+def _head(path: Path) -> Metadata:
+    head = next(iter_records(path))  # the scan above checked it is a metadata line
+    assert isinstance(head, Metadata)
+    return head
+
+
+def _kind(heads: tuple[Metadata, ...], files: list[Path], results: pl.DataFrame) -> Kind:
+    """The kind the files record (files from before format 4: conversations or not); a
+    folder mixing both kinds is refused rather than pooled."""
+    conversations = set(results.filter(pl.col("conversation").is_not_null())["file"].to_list())
+    kinds = {
+        str(path): head.kind or ("agentic" if str(path) in conversations else "single-turn")
+        for path, head in zip(files, heads, strict=True)
+    }
+    if len(set(kinds.values())) > 1:
+        single = next(f for f, k in kinds.items() if k == "single-turn")
+        agentic = next(f for f, k in kinds.items() if k == "agentic")
+        raise ResultsError(
+            f"these files mix single-turn results ({single}) with agentic conversations "
+            f"({agentic}); they cannot be scored or compared together: report each kind "
+            "from its own folder"
+        )
+    return next(iter(kinds.values()))
 
 
 def _exact_nested(results: pl.DataFrame, files: list[Path]) -> pl.DataFrame:
@@ -237,7 +281,41 @@ def _latest(lines: pl.DataFrame, experiment: str) -> pl.DataFrame:
 
 
 def experiment_for(loaded: Loaded, override: str | Path | None = None) -> Experiment:
-    """The definition to score against: ``override``, else the one the metadata names."""
+    """The definition to score against: ``override``, else the one the files record,
+    else (files from before format 4) the one their metadata names. Its kind must be the
+    files' kind."""
+    recorded = loaded.recorded if override is None else None
+    definition = recorded or _load_definition(loaded, override)
+    if definition.kind != loaded.kind:
+        where = f"experiment {definition.name!r} ({definition.source})"
+        said = "names no app" if loaded.kind == "agentic" else "is agentic (it names an app)"
+        results = "conversations" if loaded.kind == "agentic" else "single calls"
+        raise ResultsError(
+            f"{loaded.files[0]}: these results are {results}, but {where} {said}; pass "
+            "the definition they came from with --experiment PATH"
+        )
+    return definition
+
+
+def definition_warnings(loaded: Loaded, definition: Experiment) -> list[str]:
+    """What a reader should know about the definition the results are scored against:
+    a variant that ran with several definitions, or that differs from the one given."""
+    warnings = [
+        f"variant {name!r} ran with {len(hashes)} different definitions in these files "
+        f"({', '.join(hashes)}); it is scored as the newest file records it"
+        for name, hashes in changed_variants(loaded.heads).items()
+    ]
+    if definition is not loaded.recorded:
+        warnings += [
+            f"variant {v.name!r}: its definition changed since the run "
+            f"({loaded.variant_hashes[v.name]} in the files, {v.definition_hash} now)"
+            for v in definition.variants
+            if loaded.variant_hashes.get(v.name, v.definition_hash) != v.definition_hash
+        ]
+    return warnings
+
+
+def _load_definition(loaded: Loaded, override: str | Path | None) -> Experiment:
     target = override or loaded.experiment_source
     if target is None:
         raise ResultsError(

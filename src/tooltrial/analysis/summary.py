@@ -9,13 +9,9 @@ several models in one table are never pooled. Which metrics a table has is
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
-import os
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cache
 from typing import Any
 
 import polars as pl
@@ -23,52 +19,28 @@ import polars as pl
 from tooltrial.analysis.stats import pass_at_k, pass_hat_k, reliability_ks, tasks_below_k
 from tooltrial.analysis.table import CHECK_COLUMNS, COST_METRICS, MetricSet, metric_set
 from tooltrial.definitions import Experiment, Variant
+from tooltrial.models.base import ESTIMATED, estimate_tokens
 
 
 @dataclass(frozen=True)
 class Footprint:
-    """What the variant's tool definitions cost in the prompt, before any request."""
+    """What the variant's tool definitions cost in each prompt, before any request:
+    characters as the model's API takes them, and tokens as ``counted_by`` says."""
 
     chars: int
-    tokens: int | None
-    tokenizer: str
+    tokens: int
+    counted_by: str
 
 
-@cache
-def _smollm2_tokenizer() -> Any:
-    try:
-        from llama_cpp import Llama
-
-        from tooltrial.models.local import smollm2_path
-
-        with _quiet_stderr():  # llama.cpp prints context warnings even when not verbose
-            tokenizer = Llama(model_path=str(smollm2_path()), vocab_only=True, verbose=False)
-        atexit.register(tokenizer.close)  # freed before interpreter teardown, not during
-        return tokenizer
-    except Exception:  # no llama-cpp here: report characters only
-        return None
+FootprintOf = Callable[[str, Variant], Footprint]
+"""(model spec, variant) → its footprint (the run records it; ``estimated_footprint``
+for files from before it did)."""
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def tool_footprint(variant: Variant, count_tokens: bool = True) -> Footprint:
-    """Characters of the tools as sent (OpenAI function JSON) and their SmolLM2 tokens."""
-    text = json.dumps([t.openai_format() for t in variant.tools])
-    tokenizer = _smollm2_tokenizer() if count_tokens else None
-    if tokenizer is None:
-        return Footprint(len(text), None, "none")
-    tokens = len(tokenizer.tokenize(text.encode(), add_bos=False))
-    return Footprint(len(text), tokens, "SmolLM2-135M")
+def estimated_footprint(model: str, variant: Variant) -> Footprint:
+    """The footprint estimated from the tools as JSON (~4 characters a token)."""
+    text = json.dumps([t.openai_format() for t in variant.tools], ensure_ascii=False)
+    return Footprint(len(text), estimate_tokens(text), ESTIMATED)
 
 
 @dataclass(frozen=True)
@@ -115,7 +87,7 @@ class ConversationCosts:
 
 
 def summarize(
-    table: pl.DataFrame, experiment: Experiment, count_tokens: bool = True
+    table: pl.DataFrame, experiment: Experiment, footprint: FootprintOf = estimated_footprint
 ) -> list[VariantSummary]:
     """One summary per (model, variant) with results: models sorted, variants in the
     definition's order."""
@@ -142,7 +114,7 @@ def summarize(
         for variant in experiment.variants:
             row = agg.get((model, variant.name))
             if row is not None:
-                summary = _summary(model, variant, row, count_tokens, metrics)
+                summary = _summary(model, variant, row, footprint(model, variant), metrics)
                 summaries.append(replace(summary, conversations=costs.get((model, variant.name))))
     return summaries
 
@@ -183,7 +155,7 @@ def _most_first(counts: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _summary(
-    model: str, variant: Variant, row: dict[str, Any], count_tokens: bool, metrics: MetricSet
+    model: str, variant: Variant, row: dict[str, Any], footprint: Footprint, metrics: MetricSet
 ) -> VariantSummary:
     return VariantSummary(
         model=model,
@@ -198,7 +170,7 @@ def _summary(
         latency_mean_s=row["lat_mean"],
         latency_p50_s=row["lat_p50"],
         latency_p95_s=row["lat_p95"],
-        footprint=tool_footprint(variant, count_tokens),
+        footprint=footprint,
     )
 
 

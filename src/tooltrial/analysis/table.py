@@ -117,7 +117,7 @@ def is_rate(metric: str) -> bool:
 def score(results: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
     """One row per result: the result's cell and usage, plus its score and answer (or,
     for conversations, its recorded verdict: ``score_conversations``)."""
-    if _conversations(results, experiment):
+    if experiment.agentic:
         return score_conversations(results, experiment)
     _check_known(results, experiment)
     scorer = Scorer(experiment)
@@ -269,34 +269,6 @@ def _categories(experiment: Experiment) -> pl.DataFrame:
             "category": [s.category for s in experiment.scenarios],
         }
     )
-
-
-def _conversations(results: pl.DataFrame, experiment: Experiment) -> bool:
-    """Whether these results are conversations; a mix of kinds, or a kind the definition
-    does not have, is refused rather than pooled or scored against the wrong rules."""
-    if "conversation" not in results.columns:
-        return experiment.agentic
-    has = results["conversation"].is_not_null()
-    agentic = results.filter(has)
-    single = results.filter(~has)
-    if agentic.height and single.height:
-        raise ResultsError(
-            f"these files mix single-turn results ({single['file'][0]}) with agentic "
-            f"conversations ({agentic['file'][0]}); they cannot be scored or compared "
-            "together: report each kind from its own folder"
-        )
-    where = f"experiment {experiment.name!r} ({experiment.source})"
-    if agentic.height and not experiment.agentic:
-        raise ResultsError(
-            f"{agentic['file'][0]}: these results are conversations, but {where} names no "
-            "app; pass the agentic definition they came from with --experiment PATH"
-        )
-    if single.height and experiment.agentic:
-        raise ResultsError(
-            f"{single['file'][0]}: these results are single calls, but {where} is agentic "
-            "(it names an app); pass the definition they came from with --experiment PATH"
-        )
-    return experiment.agentic
 
 
 def _check_known(results: pl.DataFrame, experiment: Experiment) -> None:

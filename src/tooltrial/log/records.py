@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tooltrial._version import __version__
 from tooltrial.definitions import Scenario, Tool
-from tooltrial.definitions.experiment import Kind
+from tooltrial.definitions.experiment import Kind, PrimaryMetric
 from tooltrial.errors import CorruptLine
 from tooltrial.types import (
     CheckResult,
@@ -98,7 +98,7 @@ class Metadata(_Record):
     """Anything else that shaped the run (max_tokens, cache use, provider options, order)."""
     kind: Kind | None = None
     """Format 4 on; before, a file's kind is read from its results."""
-    primary_metric: str | None = None
+    primary_metric: PrimaryMetric | None = None
     variant_definition: VariantDefinition | None = None
     scenarios: list[Scenario] | None = None
     """The scenarios the run planned (``scenario_ids``), as defined."""

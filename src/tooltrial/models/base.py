@@ -18,6 +18,7 @@ message never contains the value of a known API-key variable.
 from __future__ import annotations
 
 import json
+import math
 import os
 from abc import ABC
 from collections.abc import Sequence
@@ -29,6 +30,17 @@ from tooltrial.errors import UsageError
 from tooltrial.types import Failure, Message, ModelResponse, UserTurn
 
 DEFAULT_MODEL = "local:smollm2"
+
+CHARS_PER_TOKEN = 4
+ESTIMATED = f"estimate ({CHARS_PER_TOKEN} characters a token)"
+"""How tokens are counted where a model cannot count its own here (``count_tokens``):
+about 4 characters a token, the usual rule of thumb for English and JSON under BPE
+tokenizers. A rough figure: for SmolLM2 it is 13–17% low on the worked experiments'
+tool definitions. Every footprint says how it was counted."""
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 @dataclass

@@ -403,7 +403,7 @@ def _html_variants(section: dict[str, Any], prefix: str) -> str:
     rows = []
     for v in section["variants"]:
         r, fp = v["rates"], v["tool_footprint"]
-        tokens = f"{fp['tokens']:,} tokens ({escape(fp['tokenizer'])}), " if fp["tokens"] else ""
+        tokens = f"{fp['tokens']:,} tokens ({escape(fp['counted_by'])}), "
         cells = "".join(
             f'<td class="num" data-key="{_key(prefix, "variants", v["variant"], m)}">'
             f"{pct(r[m])}</td>"
@@ -424,9 +424,9 @@ def _html_variants(section: dict[str, Any], prefix: str) -> str:
         f"{header}<th>tool calls per answer</th><th>tokens in</th><th>tokens out</th>"
         "<th>latency s (mean / p95)</th>"
         "<th>tool definitions</th></tr>" + "".join(rows) + "</table>"
-        '<div class="note">Tool definitions: the variant\'s tools as sent (OpenAI function '
-        "JSON), counted in characters and in tokens of the embedded model's tokenizer "
-        "(SmolLM2); other models' tokenizers differ.</div>"
+        "<div class=\"note\">Tool definitions: the variant's tools as the model's API takes "
+        "them, in characters and in tokens, counted when the run started by the model's own "
+        "tokenizer where it has one here, else estimated (as said beside each).</div>"
     )
 
 

@@ -168,7 +168,7 @@ def _md_variants(section: dict[str, Any]) -> str:
     rows = []
     for v in section["variants"]:
         r, fp = v["rates"], v["tool_footprint"]
-        tokens = f"{fp['tokens']} tok / " if fp["tokens"] is not None else ""
+        tokens = f"{fp['tokens']} tok / "
         rows.append(
             [
                 v["variant"],

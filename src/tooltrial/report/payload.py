@@ -154,7 +154,7 @@ def _variant(v: VariantSummary) -> dict[str, Any]:
         "tool_footprint": {
             "chars": v.footprint.chars,
             "tokens": v.footprint.tokens,
-            "tokenizer": v.footprint.tokenizer,
+            "counted_by": v.footprint.counted_by,
         },
         **agentic,
     }

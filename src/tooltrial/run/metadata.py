@@ -11,7 +11,6 @@ and what the tool definitions cost in tokens for each model.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,9 @@ from typing import Any
 from tooltrial.definitions import Experiment, Tool
 from tooltrial.definitions.variants import tool_set_hash
 from tooltrial.log.records import ToolFootprint, VariantDefinition
-from tooltrial.models.base import Model
+from tooltrial.models.base import ESTIMATED, Model, estimate_tokens
 from tooltrial.run.plan import Plan
 from tooltrial.types import Order
-
-CHARS_PER_TOKEN = 4
-"""The estimate used where a model cannot count its own tokens here: about 4 characters
-a token, the usual rule of thumb for English text and JSON with BPE tokenizers."""
 
 
 def tool_footprint(model: Model, tools: Sequence[Tool]) -> ToolFootprint:
@@ -35,10 +30,7 @@ def tool_footprint(model: Model, tools: Sequence[Tool]) -> ToolFootprint:
     counted = model.count_tokens(text)
     if counted is not None:
         return ToolFootprint(chars=len(text), tokens=counted, counted_by=f"{model.spec} tokenizer")
-    estimate = math.ceil(len(text) / CHARS_PER_TOKEN)
-    return ToolFootprint(
-        chars=len(text), tokens=estimate, counted_by=f"estimate ({CHARS_PER_TOKEN} chars/token)"
-    )
+    return ToolFootprint(chars=len(text), tokens=estimate_tokens(text), counted_by=ESTIMATED)
 
 
 def variant_definitions(
