@@ -4,6 +4,7 @@ and the library has what the command line has (cache, pacing, resume)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -51,10 +52,12 @@ def test_the_three_front_ends_record_identical_metadata(env: MessagesServer, tmp
     run_experiment(SAMPLE, MODEL, runs=1, run_id="same-run", order_seed=7, results=library)
     plugin = tmp_path / "pytest"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/experiment/test_experiment.py", "-m", "experiment"]
-        + ["-p", "no:cacheprovider", "-q", "--tooltrial-model", MODEL]
-        + ["--tooltrial-run-id", "same-run", "--tooltrial-order-seed", "7"]
-        + ["--tooltrial-results", str(plugin)],
+        [
+            *(sys.executable, "-m", "pytest", "tests/experiment/test_experiment.py"),
+            *("-m", "experiment", "-p", "no:cacheprovider", "-q", "--tooltrial-model", MODEL),
+            *("--tooltrial-run-id", "same-run", "--tooltrial-order-seed", "7"),
+            *("--tooltrial-results", str(plugin)),
+        ],
         cwd=ROOT,
         env={**os.environ},
         capture_output=True,
@@ -98,7 +101,7 @@ def test_the_library_paces_requests(tmp_path: Path):
     cells = {"runs": 4, "variants": ["baseline"], "scenarios": ["no-call-small-talk"]}
     run = run_experiment(experiment, model, results=tmp_path, rpm=240, concurrency=4, **cells)
     assert run.errors == 0 and len(starts) == 4
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= 0.24  # 240 a minute: one every 0.25 s, whatever the concurrency
 
 
