@@ -35,12 +35,12 @@ from typing import Any
 from bench_runner import measured, test_server
 
 from tooltrial import load_experiment
-from tooltrial.apps import Workbench
 from tooltrial.definitions import Experiment
-from tooltrial.log.writer import WriterPool
 from tooltrial.models import Model, get_model
-from tooltrial.run.plan import metadata_for, plan_cells
-from tooltrial.run.runner import Runner
+from tooltrial.run.options import RunOptions
+from tooltrial.run.plan import plan_cells
+from tooltrial.run.session import open_run
+from tooltrial.run.workbench import Workbench
 from tooltrial.testing.scripted_agent import ScriptedAgent, call, result, say
 from tooltrial.types import Cell, ToolCall
 
@@ -96,19 +96,19 @@ class BareConversations:
     """The same conversations with nothing but LangChain: pre-bound client, a semaphore,
     and tool results looked up (each distinct call ran once, before any measurement)."""
 
-    def __init__(self, experiment: Experiment, model: Model) -> None:
+    def __init__(self, experiment: Experiment, model: Model, workbench: Workbench) -> None:
         (variant,) = experiment.variants
         self.experiment, self.system = experiment, experiment.system_prompt(variant)
         llm = model._client()  # type: ignore[attr-defined]
         self.client = llm.bind_tools([t.anthropic_format() for t in variant.tools])
-        self.workbench = Workbench.bind(experiment)
+        self.workbench = workbench
         self.results: dict[str, str] = {}
 
     def tool_result(self, cell: Cell, name: str, args: dict[str, Any]) -> str:
         key = json.dumps([cell.scenario_id, name, args], sort_keys=True)
         if key not in self.results:  # only during the warm-up
             app = self.workbench.fresh(cell.scenario_id)
-            tools = self.workbench.tools(cell.variant, app)
+            tools = self.workbench.sources[cell.variant].executor(app)  # type: ignore[attr-defined]
             self.results[key] = tools.run(ToolCall(id="x", name=name, arguments=args)).content
         return self.results[key]
 
@@ -144,20 +144,18 @@ class BareConversations:
 async def latency_bound(args: argparse.Namespace, url: str, results: Path) -> dict[str, float]:
     experiment = write_experiment(results)
     model = get_model("anthropic:claude-test", base_url=url, max_tokens=experiment.max_tokens)
-    per_rep = len(experiment.scenarios)
-    cells = plan_cells(experiment, model.spec, -(-args.conversations // per_rep))
-    cells = cells[: args.conversations]
-    runner = Runner(experiment, model, concurrency=args.concurrency)
-    assert await runner.preflight() is None
-    bare = BareConversations(experiment, model)
-    # Warm-up: open the C connections both measured phases reuse; learn the tool results.
-    await bare.run(cells[: args.concurrency], args.concurrency)
-    with measured() as base:
-        bare_turns = await bare.run(cells, args.concurrency)
-    pool = WriterPool("bench", None, metadata_for(experiment, model, None), results)
-    with measured() as run:
-        outcomes = await runner.run(cells, pool)
-    pool.close_all()
+    reps = -(-args.conversations // len(experiment.scenarios))
+    cells = plan_cells(experiment, model.spec, reps)[: args.conversations]
+    settings = RunOptions(results=results, runs=reps, order="blocked", concurrency=args.concurrency)
+    with open_run(experiment, model, settings) as built:
+        assert await built.preflight() is None and built.workbench is not None
+        bare = BareConversations(experiment, model, built.workbench)
+        # Warm-up: open the C connections both measured phases reuse; learn the tool results.
+        await bare.run(cells[: args.concurrency], args.concurrency)
+        with measured() as base:
+            bare_turns = await bare.run(cells, args.concurrency)
+        with measured() as run:
+            outcomes = await built.engine.run(cells, built.pool)  # the engine, preflight done
     conversations = [o.conversation for o in outcomes]
     assert all(c is not None and c.stop_reason == "answered" for c in conversations)
     turns = sum(len(c.assistant_turns) for c in conversations if c is not None)

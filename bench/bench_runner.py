@@ -36,14 +36,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tooltrial.run.pacing import Pacer
-
 from tooltrial import load_experiment
 from tooltrial.definitions import Experiment
-from tooltrial.log.writer import WriterPool
 from tooltrial.models import Model, get_model
-from tooltrial.run.plan import metadata_for, plan_cells
-from tooltrial.run.runner import Runner
+from tooltrial.run.options import RunOptions
+from tooltrial.run.plan import plan_cells
+from tooltrial.run.session import open_run
 from tooltrial.types import Cell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,9 +76,17 @@ def test_server(*flags: str) -> Iterator[tuple[str, dict[str, int]]]:
         stats.update(json.loads(out.strip().splitlines()[-1]))
 
 
+def reps_for(experiment: Experiment, n: int) -> int:
+    return -(-n // (len(experiment.variants) * len(experiment.scenarios)))
+
+
 def cells_for(experiment: Experiment, model: str, n: int) -> list[Cell]:
-    per_rep = len(experiment.variants) * len(experiment.scenarios)
-    return plan_cells(experiment, model, -(-n // per_rep))[:n]
+    return plan_cells(experiment, model, reps_for(experiment, n))[:n]
+
+
+def options(experiment: Experiment, n: int, results: Path, **more: Any) -> RunOptions:
+    """A blocked run of enough reps to hold ``cells_for``'s cells."""
+    return RunOptions(results=results, runs=reps_for(experiment, n), order="blocked", **more)
 
 
 async def bare_calls(experiment: Experiment, model: Model, cells: list[Cell], c: int) -> None:
@@ -122,16 +128,15 @@ async def latency_bound(args: argparse.Namespace, url: str, results: Path) -> di
     experiment = load_experiment(EXPERIMENT)
     model = get_model("anthropic:claude-test", base_url=url, max_tokens=experiment.max_tokens)
     cells = cells_for(experiment, model.spec, args.calls)
-    runner = Runner(experiment, model, concurrency=args.concurrency)
-    assert await runner.preflight() is None
-    # Warm-up: open the C connections both measured phases will reuse.
-    await bare_calls(experiment, model, cells[: args.concurrency], args.concurrency)
-    with measured() as bare:
-        await bare_calls(experiment, model, cells, args.concurrency)
-    pool = WriterPool("bench", None, metadata_for(experiment, model, None), results)
-    with measured() as run:
-        outcomes = await runner.run(cells, pool)
-    pool.close_all()
+    settings = options(experiment, args.calls, results, concurrency=args.concurrency)
+    with open_run(experiment, model, settings) as built:
+        assert await built.preflight() is None
+        # Warm-up: open the C connections both measured phases will reuse.
+        await bare_calls(experiment, model, cells[: args.concurrency], args.concurrency)
+        with measured() as bare:
+            await bare_calls(experiment, model, cells, args.concurrency)
+        with measured() as run:
+            outcomes = await built.engine.run(cells, built.pool)  # the engine, preflight done
     assert all(o.response is not None for o in outcomes), "a call failed in a fault-free run"
     bound = args.calls * args.latency / args.concurrency
     return {
@@ -166,21 +171,15 @@ async def rate_bound(args: argparse.Namespace, url: str, results: Path) -> dict[
     experiment = load_experiment(EXPERIMENT)
     model = get_model("anthropic:claude-test", base_url=url, max_tokens=experiment.max_tokens)
     cells = cells_for(experiment, model.spec, args.rpm_calls)
-    pacer = Pacer(rpm=args.rpm_limit)
-    retries = 0
-
-    def count_retry(cell: Cell, failure: Any) -> None:
-        nonlocal retries
-        retries += 1
-
-    runner = Runner(experiment, model, concurrency=args.concurrency, pacer=pacer)
-    runner.on_retry = count_retry
-    assert await runner.preflight() is None  # counts against the limit, like any request
-    pool = WriterPool("bench-rpm", None, metadata_for(experiment, model, None), results)
-    with measured() as run:
-        outcomes = await runner.run(cells, pool)
-    pool.close_all()
+    settings = options(
+        experiment, args.rpm_calls, results, concurrency=args.concurrency, rpm=args.rpm_limit
+    )
+    with open_run(experiment, model, settings) as built:
+        assert await built.preflight() is None  # counts against the limit, like any request
+        with measured() as run:
+            outcomes = await built.engine.run(cells, built.pool)
     assert all(o.response is not None for o in outcomes)
+    retries = sum(o.attempts - 1 for o in outcomes)
     bound = args.rpm_calls / args.rpm_limit * 60
     return {"bound_s": bound, "wall_s": run.wall, "ratio": run.wall / bound, "retries": retries}
 
