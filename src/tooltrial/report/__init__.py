@@ -1,35 +1,37 @@
-"""The report: one payload (what ``--format json`` prints), rendered as HTML or Markdown.
+"""The report: one typed payload (what ``--format json`` prints), rendered as HTML or
+Markdown.
 
-Every number on the HTML page and in the Markdown comes from :func:`payload`, so the
-three formats cannot disagree. The HTML is one self-contained file: inline CSS, inline
-SVG charts, and a few lines of inline JavaScript (filtering); nothing is fetched, so it
-opens offline. Modules: ``payload`` (analysis → JSON-able dict), ``markdown``, ``html``
-(with ``assets``), ``formatting`` (how a number is shown), and for agentic experiments
-``agentic`` (the rows both formats show: costs per success, why conversations failed)
-and ``conversations`` (the HTML drill-down: every conversation, variants side by side).
+Every number on the HTML page and in the Markdown comes from :func:`payload`, a
+:class:`~tooltrial.report.document.ReportPayload`, so the three formats cannot disagree.
+The HTML is one self-contained file: inline CSS, inline SVG charts, and a few lines of
+inline JavaScript (filtering); nothing is fetched, so it opens offline. Modules:
+``document`` (the payload's types), ``payload`` (analysis → payload), ``schema`` (its
+published JSON Schema, ``report.schema.json``), ``markdown``, ``html`` (with ``charts``,
+``markup``, ``assets`` and the single-turn drill-down ``responses``), ``formatting`` (how
+a number is shown), and for agentic experiments ``agentic`` (the rows both formats show:
+costs per success, why conversations failed) and ``conversations`` (the HTML drill-down:
+every conversation, variants side by side).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from pathlib import Path
-from typing import Any
 
 from tooltrial.analysis import Analysis, analyze, export_table
 from tooltrial.errors import UsageError
+from tooltrial.report.document import ReportPayload
 from tooltrial.report.html import render_html
 from tooltrial.report.markdown import render_markdown
-from tooltrial.report.payload import payload, sections
+from tooltrial.report.payload import payload
 
 __all__ = [
     "FORMATS",
+    "ReportPayload",
     "make_report",
     "payload",
     "render_html",
     "render_markdown",
-    "sections",
     "write_report",
 ]
 
@@ -40,9 +42,9 @@ def write_report(analysis: Analysis, output: str | Path | None, fmt: str = "html
     """Render ``analysis`` as ``fmt``; write it to ``output`` (if given) and return it."""
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
-    data = _finite(payload(analysis))
+    data = payload(analysis)
     if fmt == "json":
-        text = json.dumps(data, indent=2) + "\n"
+        text = data.to_json() + "\n"
     elif fmt == "md":
         text = render_markdown(data)
     else:
@@ -50,17 +52,6 @@ def write_report(analysis: Analysis, output: str | Path | None, fmt: str = "html
     if output is not None:
         Path(output).write_text(text, encoding="utf-8")
     return text
-
-
-def _finite(value: Any) -> Any:
-    """NaN (an undefined rate) becomes null, so the JSON is valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def make_report(

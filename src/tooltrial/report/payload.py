@@ -1,41 +1,31 @@
-"""The report's payload: an :class:`~tooltrial.analysis.Analysis` as plain JSON-able data.
+"""The report's payload: an :class:`~tooltrial.analysis.Analysis` as a typed
+:class:`~tooltrial.report.document.ReportPayload` (see ``document`` for its shape).
 
 Every number the Markdown and the HTML show comes from here, so the formats cannot
-disagree. Shape:
+disagree. Guarantees:
 
-- one model: the keys of tooltrial report 1, unchanged (``variants``, ``comparisons``,
-  ``categories``, ``consistency``, ``scenarios`` at the top level);
-- several models: ``reference_model``, ``per_model`` (one section per model, reference
-  model first, each with ``model``, ``results``, ``error_lines`` and the same keys as a
-  one-model report) and ``interaction`` (does treatment − reference differ between each
-  model and the reference model?). The top-level ``scenarios`` then hold no rates.
-
-``sections(data)`` gives (model, section) pairs for either shape, so a reader of the JSON
-can write ``data.get("per_model", [data])``.
-
-An agentic experiment's payload (``"agentic": true``) has the same shape; its metrics are
-``analysis.AGENTIC``'s (``success`` first), each variant adds ``conversations`` (costs per
-conversation and per success, failed verdict parts, stop reasons), per-scenario rates are
-keyed ``success`` (not ``exact``) and scenarios have no ``expect``. A single-turn payload
-is exactly what it was before agentic experiments.
+- the experiment's kind is decided once, by :func:`experiment_kind`; every rule that
+  depends on it (metrics, labels, method, per-scenario rate) follows from that value;
+- each variant's headline rate is computed once (``analysis.compare.headline_rates``:
+  per-scenario means, averaged over the scenarios every variant has); with two variants,
+  or any number that cover the same scenarios, the primary comparison pairs those same
+  per-scenario means, so its means are these rates and its difference is theirs;
+- a footprint is mapped from the analysis in one function, :func:`tool_footprint`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 import polars as pl
 
-from tooltrial.analysis import (
-    Analysis,
-    ConversationCosts,
-    MetricSet,
-    ModelAnalysis,
-    Reliability,
-    VariantSummary,
-    metric_set,
-)
+import tooltrial.analysis as an
+from tooltrial.analysis import AGENTIC, SINGLE_TURN, Analysis, MetricSet, ModelAnalysis
+from tooltrial.analysis.compare import headline_rates
+from tooltrial.report import document as doc
 
+METRIC_SETS: dict[doc.Kind, MetricSet] = {"single-turn": SINGLE_TURN, "agentic": AGENTIC}
+"""The metrics, labels and per-scenario rate of each kind of experiment."""
 METHOD = {
     "primary": "the experiment's declared primary metric is the headline and is not "
     "adjusted; every other tested metric shows its p-value Holm-adjusted over that "
@@ -45,6 +35,9 @@ METHOD = {
     "(c of n results succeed on the primary metric; errors are not tries), averaged over "
     "scenarios; a scenario with fewer than k results is left out of that k",
     "unit": "scenario (reps are averaged within scenario and variant first)",
+    "headline": "each variant's headline rate is the mean, over the scenarios every "
+    "variant has, of its per-scenario means (each scenario weighs the same however many "
+    "reps it has); the paired test compares these same per-scenario means",
     "interval": "95% t-interval on the per-scenario differences (the t-test's own, so "
     "it excludes zero exactly when p < 0.05)",
     "test": "paired t-test on per-scenario differences, two-sided; p (sign-flip): "
@@ -76,139 +69,177 @@ INTERACTION_METHOD = (
 )
 
 
-def payload(analysis: Analysis) -> dict[str, Any]:
-    """Everything the report says, as plain JSON-able data."""
-    head = _head(analysis)
-    method = AGENTIC_METHOD if analysis.experiment.agentic else METHOD
-    if len(analysis.models) == 1:
-        return {**head, **_section(analysis, analysis.models[0]), "method": method}
-    return {
-        **head,
-        "reference_model": analysis.reference_model,
-        "per_model": [
-            {
-                "model": m.model,
-                "results": m.table.height,
-                "error_lines": m.errors,
-                **_section(analysis, m),
-            }
-            for m in analysis.models
-        ],
-        "interaction": _interactions(analysis),
-        "scenarios": _scenarios(analysis, _all_variants(analysis)),
-        "method": {**method, "interaction": INTERACTION_METHOD},
-    }
+def payload(analysis: Analysis) -> doc.ReportPayload:
+    """Everything the report says, typed."""
+    kind = experiment_kind(analysis)
+    metrics = METRIC_SETS[kind]
+    method = dict(AGENTIC_METHOD if kind == "agentic" else METHOD)
+    if len(analysis.models) > 1:
+        method["interaction"] = INTERACTION_METHOD
+    experiment = analysis.experiment
+    return doc.ReportPayload(
+        kind=kind,
+        experiment=experiment.name,
+        definition=experiment.source,
+        fixed_timestamp=experiment.fixed_timestamp.isoformat(),
+        models=tuple(m.model for m in analysis.models),
+        reference_model=analysis.reference_model,
+        files=tuple(str(f) for f in analysis.loaded.files),
+        results=analysis.table.height,
+        error_lines=analysis.loaded.errors,
+        warnings=tuple(analysis.warnings),
+        reference=analysis.reference,
+        primary_metric=experiment.primary_metric,
+        primary_label=metrics.labels[experiment.primary_metric],
+        scenario_metric=metrics.headline,
+        scenarios=_scenarios(analysis, kind),
+        per_model=tuple(_section(analysis, m, metrics) for m in analysis.models),
+        interaction=_interactions(analysis, metrics),
+        method=method,
+    )
 
 
-def sections(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(model, section) for every model; the section holds ``variants``, ``comparisons``,
-    ``categories``, ``consistency`` and ``scenarios`` (with rates)."""
-    if "per_model" in data:
-        return [(s["model"], s) for s in data["per_model"]]
-    return [(data["models"][0], data)]
+def experiment_kind(analysis: Analysis) -> doc.Kind:
+    """The experiment's kind: the one place the report decides it (``ReportPayload``
+    refuses any other value)."""
+    return cast(doc.Kind, an.metric_set(analysis.table).kind)
 
 
-def _head(analysis: Analysis) -> dict[str, Any]:
-    loaded = analysis.loaded
-    kind = {"agentic": True} if analysis.experiment.agentic else {}
-    return {
-        **kind,
-        "tooltrial_report": 1,
-        "experiment": analysis.experiment.name,
-        "definition": analysis.experiment.source,
-        "fixed_timestamp": analysis.experiment.fixed_timestamp.isoformat(),
-        "models": [m.model for m in analysis.models],
-        "files": [str(f) for f in loaded.files],
-        "results": analysis.table.height,
-        "error_lines": loaded.errors,
-        "warnings": analysis.warnings,
-        "reference": analysis.reference,
-        "primary_metric": analysis.experiment.primary_metric,
-        "primary_label": metric_set(analysis.table).labels[analysis.experiment.primary_metric],
-    }
+def tool_footprint(footprint: an.Footprint) -> doc.ToolFootprint:
+    """The analysis's footprint as the payload's (the one mapping)."""
+    return doc.ToolFootprint(
+        chars=footprint.chars, tokens=footprint.tokens, counted_by=footprint.tokenizer
+    )
 
 
-def _section(analysis: Analysis, m: ModelAnalysis) -> dict[str, Any]:
-    return {
-        "variants": [_variant(v) for v in m.variants],
-        "comparisons": [_comparison(analysis.reference, m, t) for t in m.comparisons],
-        "categories": m.categories.drop("model").to_dicts(),
-        "consistency": _consistency(m.consistency, metric_set(m.table)),
-        "reliability": [_reliability(r) for r in m.reliability],
-        "scenarios": _scenarios(analysis, [v.variant for v in m.variants], m.table),
-    }
+def _section(analysis: Analysis, m: ModelAnalysis, metrics: MetricSet) -> doc.ModelSection:
+    primary = analysis.experiment.primary_metric
+    names = [v.variant for v in m.variants]
+    headline = headline_rates(m.table, primary, names)
+    return doc.ModelSection(
+        model=m.model,
+        results=m.table.height,
+        error_lines=m.errors,
+        headline=doc.Headline(
+            metric=primary, scenarios=len(headline.scenarios), rates=headline.rates
+        ),
+        variants=tuple(_variant(v) for v in m.variants),
+        comparisons=tuple(_comparison(analysis.reference, m, t, metrics) for t in m.comparisons),
+        categories=tuple(
+            doc.CategoryRate(
+                category=row["category"],
+                variant=row["variant"],
+                results=row["results"],
+                rate=row[metrics.headline],
+            )
+            for row in m.categories.iter_rows(named=True)
+        ),
+        consistency=_consistency(m.consistency, metrics),
+        reliability=tuple(_reliability(r) for r in m.reliability),
+        scenarios=_scenario_rates(m.table, analysis.experiment.scenario_ids, names, metrics),
+    )
 
 
-def _variant(v: VariantSummary) -> dict[str, Any]:
-    agentic = {"conversations": _costs(v.conversations)} if v.conversations else {}
-    return {
-        "variant": v.variant,
-        "results": v.results,
-        "scenarios": v.scenarios,
-        "reps": v.reps,
-        "rates": v.rates,
-        "calls_per_answer": v.calls_per_answer,
-        "input_tokens": v.input_tokens,
-        "output_tokens": v.output_tokens,
-        "latency_s": {"mean": v.latency_mean_s, "p50": v.latency_p50_s, "p95": v.latency_p95_s},
-        "tool_footprint": {
-            "chars": v.footprint.chars,
-            "tokens": v.footprint.tokens,
-            "tokenizer": v.footprint.tokenizer,
-        },
-        **agentic,
-    }
+def _variant(v: an.VariantSummary) -> doc.Variant:
+    return doc.Variant(
+        variant=v.variant,
+        results=v.results,
+        scenarios=v.scenarios,
+        reps=v.reps,
+        rates=v.rates,
+        calls_per_answer=v.calls_per_answer,
+        input_tokens=v.input_tokens,
+        output_tokens=v.output_tokens,
+        latency_s=doc.Latency(mean=v.latency_mean_s, p50=v.latency_p50_s, p95=v.latency_p95_s),
+        tool_footprint=tool_footprint(v.footprint),
+        conversations=None if v.conversations is None else _costs(v.conversations),
+    )
 
 
-def _costs(c: ConversationCosts) -> dict[str, Any]:
-    return {
-        "conversations": c.conversations,
-        "successes": c.successes,
-        "failed": c.failed,
-        "mean": c.mean,
-        "per_success": c.per_success,
-        "failed_checks": c.failed_checks,
-        "judged_checks": c.judged_checks,
-        "stop_reasons": c.stop_reasons,
-    }
+def _costs(c: an.ConversationCosts) -> doc.ConversationCosts:
+    return doc.ConversationCosts(
+        conversations=c.conversations,
+        successes=c.successes,
+        failed=c.failed,
+        mean=c.mean,
+        per_success=c.per_success,
+        failed_checks=c.failed_checks,
+        judged_checks=c.judged_checks,
+        stop_reasons=c.stop_reasons,
+    )
 
 
-def _comparison(reference: str, m: ModelAnalysis, treatment: str) -> dict[str, Any]:
-    labels = metric_set(m.table).labels
-    return {
-        "reference": reference,
-        "treatment": treatment,
-        "metrics": [{**d.__dict__, "label": labels[d.metric]} for d in m.comparisons[treatment]],
-        "reliability_differences": [
-            {"k": k, **s.__dict__} for k, s in m.reliability_differences[treatment].items()
-        ],
-        "largest_differences": m.largest[treatment]
-        .rename({reference: "reference", treatment: "treatment"})
-        .to_dicts(),
-        "power": _power(m, treatment),
-    }
+def _comparison(
+    reference: str, m: ModelAnalysis, treatment: str, metrics: MetricSet
+) -> doc.Comparison:
+    largest = m.largest[treatment].rename({reference: "reference", treatment: "treatment"})
+    return doc.Comparison(
+        reference=reference,
+        treatment=treatment,
+        metrics=tuple(_difference(d, metrics.labels[d.metric]) for d in m.comparisons[treatment]),
+        reliability_differences=tuple(
+            _reliability_difference(k, s) for k, s in m.reliability_differences[treatment].items()
+        ),
+        largest_differences=tuple(
+            doc.LargestDifference(**row) for row in largest.iter_rows(named=True)
+        ),
+        power=_power(m, treatment),
+    )
 
 
-def _power(m: ModelAnalysis, treatment: str) -> dict[str, Any]:
+def _difference(d: an.Difference, label: str) -> doc.MetricDifference:
+    return doc.MetricDifference(
+        metric=d.metric,
+        label=label,
+        reference=d.reference,
+        treatment=d.treatment,
+        reference_mean=d.reference_mean,
+        treatment_mean=d.treatment_mean,
+        difference=d.difference,
+        ci_low=d.ci_low,
+        ci_high=d.ci_high,
+        p_value=d.p_value,
+        p_sign_flip=d.p_sign_flip,
+        scenarios=d.scenarios,
+        primary=d.primary,
+        p_holm=d.p_holm,
+        sign_flip_floor=d.sign_flip_floor,
+        warning=d.warning,
+    )
+
+
+def _reliability_difference(k: int, s: an.PairedStatistics) -> doc.ReliabilityDifference:
+    return doc.ReliabilityDifference(
+        k=k,
+        estimate=s.estimate,
+        ci_low=s.ci_low,
+        ci_high=s.ci_high,
+        p_value=s.p_value,
+        p_sign_flip=s.p_sign_flip,
+        scenarios=s.scenarios,
+    )
+
+
+def _power(m: ModelAnalysis, treatment: str) -> doc.Power:
     components, plans = m.power[treatment]
-    return {
-        "metric": m.reliability[0].metric if m.reliability else "exact",
-        "between_var": components.between,
-        "within_var": components.within,
-        "pilot_scenarios": components.pilot_scenarios,
-        "pilot_reps": components.pilot_reps,
-        "worst_case": components.worst_case,
-        "target_power": 0.8,
-        "plans": [
-            {"difference": delta, "reps": p.reps, "scenarios": p.scenarios}
+    return doc.Power(
+        metric=m.reliability[0].metric if m.reliability else "exact",
+        between_var=components.between,
+        within_var=components.within,
+        pilot_scenarios=components.pilot_scenarios,
+        pilot_reps=components.pilot_reps,
+        worst_case=components.worst_case,
+        target_power=0.8,
+        plans=tuple(
+            doc.PowerPlan(difference=delta, reps=p.reps, scenarios=p.scenarios)
             for delta, rows in plans.items()
             for p in rows
-        ],
-    }
+        ),
+    )
 
 
-def _consistency(table: pl.DataFrame, metrics: MetricSet) -> dict[str, Any]:
-    """Per variant agreement and flips (on the headline metric), and flips per rate."""
+def _consistency(table: pl.DataFrame, metrics: MetricSet) -> doc.Consistency:
+    """Per variant agreement and flips (on the per-scenario rate), and flips per rate."""
     per_variant = (
         table.group_by("variant")
         .agg(
@@ -219,52 +250,55 @@ def _consistency(table: pl.DataFrame, metrics: MetricSet) -> dict[str, Any]:
         .sort("variant")
     )
     flips = table.filter(pl.col("flips")).select(
-        "scenario_id", "variant", metrics.headline, "agreement"
+        "scenario_id", "variant", pl.col(metrics.headline).alias("rate"), "agreement"
     )
     by_metric = table.group_by("variant").agg(
         pl.col(f"flips_{metric}").sum().alias(metric) for metric in metrics.rates
     )
-    return {
-        "per_variant": per_variant.to_dicts(),
-        "flips": flips.to_dicts(),
-        "flipping_by_metric": {row.pop("variant"): row for row in by_metric.to_dicts()},
-    }
+    return doc.Consistency(
+        per_variant=tuple(
+            doc.VariantConsistency(**row) for row in per_variant.iter_rows(named=True)
+        ),
+        flips=tuple(doc.Flip(**row) for row in flips.iter_rows(named=True)),
+        flipping_by_metric={row.pop("variant"): row for row in by_metric.iter_rows(named=True)},
+    )
 
 
-def _reliability(r: Reliability) -> dict[str, Any]:
-    """k as text keys, as JSON has them."""
-    return {
-        "variant": r.variant,
-        "metric": r.metric,
-        "scenarios": r.scenarios,
-        "pass_hat": {str(k): v for k, v in r.pass_hat.items()},
-        "pass_at": {str(k): v for k, v in r.pass_at.items()},
-        "excluded": {str(k): v for k, v in r.excluded.items()},
-    }
+def _reliability(r: an.Reliability) -> doc.Reliability:
+    return doc.Reliability(
+        variant=r.variant,
+        metric=r.metric,
+        scenarios=r.scenarios,
+        pass_hat=r.pass_hat,
+        pass_at=r.pass_at,
+        excluded=r.excluded,
+    )
 
 
-def _scenarios(
-    analysis: Analysis, names: list[str], table: pl.DataFrame | None = None
-) -> list[dict[str, Any]]:
-    """Every scenario of the definition; with ``table``, its headline rate per variant
-    (``exact``; ``success`` for conversations, whose scenarios have no ``expect``)."""
-    agentic = analysis.experiment.agentic
-    out = [
-        {
-            "id": s.id,
-            "category": s.category,
-            "prompt": s.prompt,
-            **({} if agentic else {"expect": {v: s.expectation_for(v).kind for v in names}}),
-        }
+def _scenarios(analysis: Analysis, kind: doc.Kind) -> tuple[doc.Scenario, ...]:
+    """Every scenario of the definition; single-turn ones with the expected kind for
+    each variant with results."""
+    names = _all_variants(analysis)
+    return tuple(
+        doc.Scenario(
+            id=s.id,
+            category=s.category,
+            prompt=s.prompt,
+            expect=(None if kind == "agentic" else {v: s.expectation_for(v).kind for v in names}),
+        )
         for s in analysis.experiment.scenarios
-    ]
-    if table is not None:
-        metric = metric_set(table).headline
-        rates = table.group_by("scenario_id", "variant").agg(pl.col(metric).cast(pl.Float64).mean())
-        lookup = {(s, v): r for s, v, r in rates.iter_rows()}
-        for s in out:
-            s[metric] = {v: lookup.get((s["id"], v)) for v in names}
-    return out
+    )
+
+
+def _scenario_rates(
+    table: pl.DataFrame, ids: tuple[str, ...], names: list[str], metrics: MetricSet
+) -> tuple[doc.ScenarioRates, ...]:
+    """Every scenario of the definition with its per-scenario rate per variant."""
+    rates = table.group_by("scenario_id", "variant").agg(
+        pl.col(metrics.headline).cast(pl.Float64).mean()
+    )
+    lookup = {(s, v): r for s, v, r in rates.iter_rows()}
+    return tuple(doc.ScenarioRates(id=s, rates={v: lookup.get((s, v)) for v in names}) for s in ids)
 
 
 def _all_variants(analysis: Analysis) -> list[str]:
@@ -272,15 +306,33 @@ def _all_variants(analysis: Analysis) -> list[str]:
     return [v.name for v in analysis.experiment.variants if v.name in present]
 
 
-def _interactions(analysis: Analysis) -> list[dict[str, Any]]:
-    labels = metric_set(analysis.table).labels
-    return [
-        {
-            "model": model,
-            "reference_model": analysis.reference_model,
-            "reference": analysis.reference,
-            "treatment": treatment,
-            "metrics": [{**i.__dict__, "label": labels[i.metric]} for i in rows],
-        }
+def _interactions(analysis: Analysis, metrics: MetricSet) -> tuple[doc.Interaction, ...]:
+    return tuple(
+        doc.Interaction(
+            model=model,
+            reference_model=analysis.reference_model,
+            reference=analysis.reference,
+            treatment=treatment,
+            metrics=tuple(_interaction(i, metrics.labels[i.metric]) for i in rows),
+        )
         for (model, treatment), rows in analysis.interactions.items()
-    ]
+    )
+
+
+def _interaction(i: an.Interaction, label: str) -> doc.InteractionMetric:
+    return doc.InteractionMetric(
+        metric=i.metric,
+        label=label,
+        reference=i.reference,
+        treatment=i.treatment,
+        reference_model=i.reference_model,
+        model=i.model,
+        reference_model_difference=i.reference_model_difference,
+        model_difference=i.model_difference,
+        interaction=i.interaction,
+        ci_low=i.ci_low,
+        ci_high=i.ci_high,
+        p_value=i.p_value,
+        p_sign_flip=i.p_sign_flip,
+        scenarios=i.scenarios,
+    )
