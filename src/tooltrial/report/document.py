@@ -15,9 +15,11 @@ Guarantees:
 Shape (``tooltrial_report`` 2): the head (experiment, models, files, counts, warnings,
 reference, primary metric), ``scenarios`` (the definition's), ``per_model`` (one
 :class:`ModelSection` per model, the reference model first, even when there is only one),
-``interaction`` (empty with one model) and ``method``. Field names are those of report 1;
-values keyed by a metric's name in report 1 (``exact`` or ``success`` per scenario,
-category and flip) are ``rate`` / ``rates`` here, named by ``scenario_metric``.
+``interaction`` (empty with one model) and ``method``. Field names are those of report 1,
+except: ``kind`` replaces ``"agentic": true``; ``tool_footprint.counted_by`` replaces
+``tokenizer``; values keyed by a metric's name (``exact`` or ``success`` per scenario,
+category and flip) are ``rate`` / ``rates``, the metric named once by
+``scenario_metric``; each section adds its ``headline``.
 """
 
 from __future__ import annotations
