@@ -17,7 +17,7 @@ from test_report import _External, open_in_chromium
 from tooltrial import load_experiment, run_experiment
 from tooltrial.analysis import analyze
 from tooltrial.cli import main
-from tooltrial.report import payload, render_markdown, write_report
+from tooltrial.report import ReportPayload, payload, render_markdown, write_report
 from tooltrial.testing.scripted import Request, ScriptedModel, reply
 
 MINI = Path(__file__).parent / "mini_agentic"
@@ -39,16 +39,17 @@ def data(outputs: dict[str, Path]) -> dict:
 
 
 def test_json_says_agentic_and_holds_the_costs(data):
-    assert data["agentic"] is True and data["primary_metric"] == "success"
+    assert data["kind"] == "agentic" and data["primary_metric"] == "success"
     assert data["primary_label"] == "success"
-    api = next(v for v in data["variants"] if v["variant"] == "api")
+    (section,) = data["per_model"]
+    api = next(v for v in section["variants"] if v["variant"] == "api")
     costs = api["conversations"]
     assert (costs["conversations"], costs["successes"], costs["failed"]) == (12, 6, 6)
     assert costs["per_success"]["input_tokens"] == pytest.approx(4600 / 6)
     assert costs["stop_reasons"] == {"answered": 10, "max_tool_calls": 1, "max_turns": 1}
-    scenario = next(s for s in data["scenarios"] if s["id"] == "drop-bill")
-    assert scenario["success"] == {"api": 0.0, "app": pytest.approx(2 / 3)}
-    assert "expect" not in scenario
+    scenario = next(s for s in section["scenarios"] if s["id"] == "drop-bill")
+    assert scenario["rates"] == {"api": 0.0, "app": pytest.approx(2 / 3)}
+    assert next(s for s in data["scenarios"] if s["id"] == "drop-bill")["expect"] is None
     assert "per_success" in data["method"] and "clarify_rule" not in data["method"]
 
 
@@ -59,8 +60,8 @@ def test_a_single_turn_payload_has_no_agentic_keys(tmp_path):
 
     single_results(single_experiment(tmp_path / "def"), tmp_path / "res", sample_answers(reps=1))
     data = payload(analyze([tmp_path / "res"]))
-    assert "agentic" not in data
-    assert all("conversations" not in v for v in data["variants"])
+    assert data.kind == "single-turn"
+    assert all(v.conversations is None for v in data.per_model[0].variants)
 
 
 def test_markdown_leads_with_success_and_pass_k(outputs):
@@ -125,7 +126,7 @@ def test_no_success_shows_a_dash(tmp_path):
 
 
 def test_markdown_renders_from_the_payload_alone(outputs):
-    data = json.loads(outputs["json"].read_text())
+    data = ReportPayload.model_validate_json(outputs["json"].read_text())
     assert render_markdown(data) == outputs["md"].read_text()
 
 
@@ -267,7 +268,7 @@ def test_several_models_get_a_section_each_and_the_interaction(tmp_path):
     }
     write_results(experiment, tmp_path / "res", better, model="test:b", timestamp="20250312T1-b")
     result = analyze([tmp_path / "res"])
-    data = json.loads(json.dumps(payload(result)))
+    data = json.loads(payload(result).to_json())
     rates = {
         (s["model"], v["variant"]): v["rates"]["success"]
         for s in data["per_model"]
@@ -280,7 +281,7 @@ def test_several_models_get_a_section_each_and_the_interaction(tmp_path):
     assert success["interaction"] == pytest.approx(-1 / 6 - 1 / 3)
     page = write_report(result, None)
     assert page.count('<td data-column="test:b · api">') == 12
-    assert "## Model test:b" in render_markdown(data)
+    assert "## Model test:b" in render_markdown(payload(result))
 
 
 # --- end to end: a real (scripted) run, reported and validated --------------------------
@@ -309,10 +310,11 @@ def test_a_scripted_run_reports_and_validates(tmp_path, capsys):
     out = tmp_path / "report.json"
     assert main(["report", str(tmp_path), "--format", "json", "-o", str(out)]) == 0
     data = json.loads(out.read_text())
-    rates = {v["variant"]: v["rates"]["success"] for v in data["variants"]}
+    (section,) = data["per_model"]
+    rates = {v["variant"]: v["rates"]["success"] for v in section["variants"]}
     # api moves the task; app calls list_tasks, which it does not have, and never moves it
     assert rates == {"api": 1.0, "app": 0.5}
-    app = next(v for v in data["variants"] if v["variant"] == "app")["conversations"]
+    app = next(v for v in section["variants"] if v["variant"] == "app")["conversations"]
     assert app["failed_checks"]["state"] == 2 and app["mean"]["tool_errors"] == 0.5
     page = tmp_path / "report.html"
     assert main(["report", str(tmp_path), "-o", str(page)]) == 0

@@ -439,8 +439,9 @@ def test_cli_report_json_and_export(mini, tmp_path, capsys):
     )
     assert code == 0
     data = json.loads(out.read_text())
-    assert [v["variant"] for v in data["variants"]] == ["app", "api"]
-    assert data["comparisons"][0]["treatment"] == "api"
+    (section,) = data["per_model"]
+    assert [v["variant"] for v in section["variants"]] == ["app", "api"]
+    assert section["comparisons"][0]["treatment"] == "api"
     assert pl.read_csv(table).height == 24
 
 

@@ -17,7 +17,7 @@ from test_analysis import sample_answers, write_experiment, write_results
 
 from tooltrial.analysis import RATE_METRICS, analyze, holm
 from tooltrial.cli import main
-from tooltrial.report import payload, render_markdown
+from tooltrial.report import ReportPayload, payload, render_markdown
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +25,15 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("honest")
     experiment = write_experiment(root / "def")
     write_results(experiment, root / "results", sample_answers())
-    return json.loads(json.dumps(payload(analyze([root / "results"]))))
+    return as_json(payload(analyze([root / "results"])))
+
+
+def as_json(report: ReportPayload) -> dict:
+    return json.loads(report.to_json())
 
 
 def comparison(data: dict) -> dict:
-    (comp,) = data["comparisons"]
+    (comp,) = data["per_model"][0]["comparisons"]
     return {m["metric"]: m for m in comp["metrics"]}
 
 
@@ -57,28 +61,28 @@ def test_input_tokens_are_reported_not_tested(data):
 
 
 def test_pass_hat_k_and_pass_at_k_match_a_hand_computation(data):
-    rel = {r["variant"]: r for r in data["reliability"]}
+    rel = {r["variant"]: r for r in data["per_model"][0]["reliability"]}
     # api: c/n = 1/3, 3/3, 3/3, 1/3 over its 4 scenarios
     assert rel["api"]["pass_hat"] == pytest.approx({"1": 2 / 3, "2": 0.5, "3": 0.5})
     # pass@2 of make-task and vague: 1 − C(2,2)/C(3,2) = 2/3
     at_2 = (2 / 3 + 1 + 1 + 2 / 3) / 4
     assert rel["api"]["pass_at"] == pytest.approx({"1": 2 / 3, "2": at_2, "3": 1.0})
     assert rel["app"]["pass_hat"] == pytest.approx({"1": 1.0, "2": 1.0, "3": 1.0})
-    (comp,) = data["comparisons"]
+    (comp,) = data["per_model"][0]["comparisons"]
     by_k = {d["k"]: d for d in comp["reliability_differences"]}
     assert by_k[3]["estimate"] == pytest.approx(-0.5)  # per scenario −1, 0, 0, −1
     assert by_k[1]["estimate"] == pytest.approx(2 / 3 - 1)
 
 
 def test_flips_are_counted_for_every_yes_no_metric(data):
-    flipping = data["consistency"]["flipping_by_metric"]
+    flipping = data["per_model"][0]["consistency"]["flipping_by_metric"]
     assert flipping["app"] == {m: 0 for m in flipping["app"]}
     assert flipping["api"]["exact"] == 2  # make-task and vague
     assert flipping["api"]["hallucinated"] == 1  # make-task rep 3 only
 
 
 def test_markdown_headline_names_the_primary_metric(data):
-    text = render_markdown(data)
+    text = render_markdown(ReportPayload.model_validate(data))
     headline = text.split("## Headline", 1)[1].split("##", 1)[0]
     assert "**exact match** (the declared primary metric)" in headline
     assert "| exact match (primary) |" in text
@@ -97,7 +101,7 @@ def test_a_declared_primary_metric_changes_the_headline(tmp_path: Path):
     assert data["primary_metric"] == "tool_correct"
     metrics = comparison(data)
     assert metrics["tool_correct"]["primary"] and metrics["exact"]["p_holm"] is not None
-    assert data["reliability"][0]["metric"] == "tool_correct"
+    assert data["per_model"][0]["reliability"][0]["metric"] == "tool_correct"
 
 
 def with_order(results: Path, target: Path, kind: str) -> Path:
@@ -118,14 +122,14 @@ def test_latency_is_compared_only_when_the_run_was_randomised(tmp_path: Path):
     latency = {}
     for kind in ("random", "blocked"):
         folder = with_order(tmp_path / "results", tmp_path / kind, kind)
-        latency[kind] = comparison(payload(analyze([folder])))["latency_s"]
+        latency[kind] = comparison(as_json(payload(analyze([folder]))))["latency_s"]
     assert latency["random"]["p_value"] is not None and latency["random"]["p_holm"] is not None
     blocked = latency["blocked"]
     assert blocked["p_value"] is None and blocked["p_holm"] is None
     assert blocked["difference"] == pytest.approx(latency["random"]["difference"])
     assert "order blocked" in blocked["warning"]
     # files of tooltrial 0.1 record no order: they ran variant by variant
-    old = comparison(payload(analyze([tmp_path / "results"])))
+    old = comparison(as_json(payload(analyze([tmp_path / "results"]))))
     assert old["latency_s"]["p_value"] is None
 
 
@@ -134,8 +138,8 @@ def test_rate_intervals_stay_within_what_a_difference_of_rates_can_be(tmp_path: 
     experiment = write_experiment(tmp_path / "def")
     answers = {k: v for k, v in sample_answers().items() if k[1] != "agenda"}
     write_results(experiment, tmp_path / "results", answers)
-    data = payload(analyze([tmp_path / "results"]))
+    data = as_json(payload(analyze([tmp_path / "results"])))
     rates = [m for m in comparison(data).values() if m["metric"] in RATE_METRICS]
-    defined = [m for m in rates if m["ci_low"] == m["ci_low"]]  # NaN: a single scenario
+    defined = [m for m in rates if m["ci_low"] is not None]  # None: a single scenario
     assert defined and all(-1 <= m["ci_low"] <= m["ci_high"] <= 1 for m in defined)
     assert any(m["ci_low"] == -1 or m["ci_high"] == 1 for m in rates)

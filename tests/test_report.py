@@ -19,7 +19,7 @@ from test_analysis import sample_answers, write_experiment, write_results
 
 from tooltrial.analysis import analyze
 from tooltrial.cli import main
-from tooltrial.report import payload, render_markdown, write_report
+from tooltrial.report import ReportPayload, payload, render_markdown, write_report
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +43,16 @@ def outputs(results: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 def test_json_holds_the_headline(outputs):
     data = json.loads(outputs["json"].read_text())
     assert data["experiment"] == "mini" and data["results"] == 24
-    rates = {v["variant"]: v["rates"]["exact"] for v in data["variants"]}
+    (section,) = data["per_model"]
+    rates = {v["variant"]: v["rates"]["exact"] for v in section["variants"]}
     assert rates == {"app": 1.0, "api": pytest.approx(8 / 12)}
-    (comp,) = data["comparisons"]
+    (comp,) = section["comparisons"]
     exact = next(m for m in comp["metrics"] if m["metric"] == "exact")
     assert exact["difference"] == pytest.approx(-1 / 3)
     assert exact["ci_low"] <= exact["difference"] <= exact["ci_high"]
     assert [d["scenario_id"] for d in comp["largest_differences"]] == ["make-task", "vague"]
     assert {p["reps"] for p in comp["power"]["plans"]} == {1, 3, 5, 10}
-    assert [f["scenario_id"] for f in data["consistency"]["flips"]] == ["make-task", "vague"]
+    assert [f["scenario_id"] for f in section["consistency"]["flips"]] == ["make-task", "vague"]
 
 
 def test_markdown_summary(outputs):
@@ -64,7 +65,7 @@ def test_markdown_summary(outputs):
 
 
 def test_markdown_renders_from_the_payload_alone(results):
-    data = json.loads(json.dumps(payload(analyze([results]))))
+    data = ReportPayload.model_validate_json(payload(analyze([results])).to_json())
     assert render_markdown(data).count("\n|---") >= 3
 
 
@@ -260,12 +261,15 @@ def test_page_in_headless_chromium_matches_the_json(outputs, tmp_path):
     assert shown["svgs"] >= 4
     keys = shown["keys"]
     assert int(keys["results"]) == data["results"]
-    for v in data["variants"]:
+    (section,) = data["per_model"]
+    for variant, rate in section["headline"]["rates"].items():
+        assert _number(keys[f"variants.{variant}.exact"]) == pytest.approx(100 * rate, abs=0.05)
+    for v in section["variants"]:
         for metric, rate in v["rates"].items():
-            assert _number(keys[f"variants.{v['variant']}.{metric}"]) == pytest.approx(
+            assert _number(keys[f"rates.{v['variant']}.{metric}"]) == pytest.approx(
                 100 * rate, abs=0.05
             ), metric
-    for comp in data["comparisons"]:
+    for comp in section["comparisons"]:
         t = comp["treatment"]
         exact = next(m for m in comp["metrics"] if m["metric"] == "exact")
         assert _number(keys[f"diff.{t}.exact"]) == pytest.approx(

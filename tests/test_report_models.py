@@ -183,7 +183,7 @@ def test_the_reference_model_can_be_chosen(two_models):
 
 
 def test_payload_has_a_section_per_model_and_the_interaction(result):
-    data = json.loads(json.dumps(payload(result)))
+    data = json.loads(payload(result).to_json())
     assert data["models"] == [A, B] and data["reference_model"] == A
     assert data["results"] == 40 and data["error_lines"] == 1
     sections = {s["model"]: s for s in data["per_model"]}
@@ -202,7 +202,7 @@ def test_payload_has_a_section_per_model_and_the_interaction(result):
 
 
 def test_markdown_has_a_section_per_model(result):
-    text = render_markdown(json.loads(json.dumps(payload(result))))
+    text = render_markdown(payload(result))
     assert "## Model test:a (reference model)" in text and "## Model test:b" in text
     assert "| app | 8 | 100.0% |" in text  # model B's variant table
     assert "### api − app: test:b vs test:a" in text
@@ -252,9 +252,12 @@ def test_html_headline_numbers_equal_the_json(result):
     for section in data["per_model"]:
         model = section["model"]
         assert int(keys[f"{model}/results"]) == section["results"]
+        for variant, rate in section["headline"]["rates"].items():
+            shown = keys[f"{model}/variants.{variant}.exact"]
+            assert _number(shown) == pytest.approx(100 * rate, abs=0.05)
         for v in section["variants"]:
             for metric, rate in v["rates"].items():
-                shown = keys[f"{model}/variants.{v['variant']}.{metric}"]
+                shown = keys[f"{model}/rates.{v['variant']}.{metric}"]
                 assert _number(shown) == pytest.approx(100 * rate, abs=0.05)
         for comp in section["comparisons"]:
             exact = next(m for m in comp["metrics"] if m["metric"] == "exact")

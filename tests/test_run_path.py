@@ -136,7 +136,7 @@ def test_a_report_needs_no_definition_files(env: MessagesServer, tmp_path: Path,
     assert before == after == 0, capsys.readouterr().err
     first, second = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
     assert first == second
-    footprint = first["variants"][0]["tool_footprint"]
+    footprint = first["per_model"][0]["variants"][0]["tool_footprint"]
     assert footprint["counted_by"] == "estimate (4 characters a token)"  # Claude counts remotely
     assert footprint["tokens"] == -(-footprint["chars"] // 4)
 

@@ -72,6 +72,7 @@ from tooltrial.analysis.summary import (
 )
 from tooltrial.analysis.table import (
     AGENTIC,
+    METRIC_SETS,
     METRICS,
     RATE_METRICS,
     SINGLE_TURN,
@@ -88,6 +89,7 @@ from tooltrial.log.reader import result_files
 __all__ = [
     "AGENTIC",
     "METRICS",
+    "METRIC_SETS",
     "RATE_METRICS",
     "SINGLE_TURN",
     "Analysis",

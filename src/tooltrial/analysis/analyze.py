@@ -41,6 +41,7 @@ from tooltrial.analysis.table import (
     tidy_table,
 )
 from tooltrial.definitions import Experiment, Variant
+from tooltrial.definitions.experiment import Kind
 from tooltrial.errors import ResultsError, UsageError
 
 Power = tuple[VarianceComponents, dict[float, list[PowerPlan]]]
@@ -86,6 +87,11 @@ class Analysis:
     @property
     def reference_model(self) -> str:
         return self.models[0].model
+
+    @property
+    def kind(self) -> Kind:
+        """The kind the results record (``Loaded.kind``)."""
+        return self.loaded.kind
 
 
 @dataclass(frozen=True)

@@ -58,19 +58,57 @@ def scenario_means(
     model: str | None = None,
 ) -> pl.DataFrame:
     """Per scenario: the mean of ``metric`` over reps for each variant (both present)."""
+    means = _per_scenario(one_model(table, model), metric, [reference, treatment])
+    if not {reference, treatment} <= set(means.columns):  # a variant without any value
+        return pl.DataFrame(
+            schema={"scenario_id": pl.String, reference: pl.Float64, treatment: pl.Float64}
+        )
+    return means
+
+
+def _per_scenario(table: pl.DataFrame, metric: str, variants: Sequence[str]) -> pl.DataFrame:
+    """``scenario_id``, then each variant with any value of ``metric`` (in the order
+    given): its mean over reps, per scenario. Only the scenarios every one of those
+    variants has, sorted by id."""
     means = (
-        one_model(table, model)
-        .filter(pl.col("variant").is_in([reference, treatment]))
+        table.filter(pl.col("variant").is_in(list(variants)))
         .filter(pl.col(metric).is_not_null())
         .group_by("scenario_id", "variant")
         .agg(pl.col(metric).cast(pl.Float64).mean().alias("mean"))
         .pivot(on="variant", index="scenario_id", values="mean")
     )
-    if not {reference, treatment} <= set(means.columns):  # a variant without any value
-        return pl.DataFrame(
-            schema={"scenario_id": pl.String, reference: pl.Float64, treatment: pl.Float64}
-        )
-    return means.select("scenario_id", reference, treatment).drop_nulls().sort("scenario_id")
+    present = [v for v in variants if v in means.columns]
+    return means.select("scenario_id", *present).drop_nulls().sort("scenario_id")
+
+
+@dataclass(frozen=True)
+class HeadlineRates:
+    """Each variant's rate on one metric as the paired tests see it: per scenario the
+    mean over its reps, then the mean over ``scenarios`` (each scenario weighs the same,
+    however many reps it has)."""
+
+    metric: str
+    scenarios: tuple[str, ...]
+    """The scenarios every variant with any value of ``metric`` has."""
+    rates: dict[str, float | None]
+    """Variant → its rate; None for a variant without any value (or no common scenario)."""
+
+
+def headline_rates(
+    table: pl.DataFrame, metric: str, variants: Sequence[str], *, model: str | None = None
+) -> HeadlineRates:
+    """The headline of one model's variants on ``metric`` (the declared primary metric).
+
+    Guarantee: with two variants (or any number covering the same scenarios) these are
+    bit for bit :func:`compare`'s ``reference_mean`` and ``treatment_mean`` for that
+    metric, over the same scenarios, so a comparison's difference is the difference of
+    these rates (up to the rounding of :data:`~tooltrial.analysis.stats.ROUND_DIGITS`)."""
+    means = _per_scenario(one_model(table, model), metric, variants)
+    rates: dict[str, float | None] = {
+        v: float(means[v].to_numpy().mean()) if v in means.columns and means.height else None
+        for v in variants
+    }
+    return HeadlineRates(metric, tuple(means["scenario_id"].to_list()), rates)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from tooltrial.analysis.load import _ANSWER, Loaded, experiment_for, load_result
 from tooltrial.analysis.scoring import Call, Scorer
 from tooltrial.definitions import Experiment
 from tooltrial.definitions.agentic import CHECK_NAMES
+from tooltrial.definitions.experiment import Kind
 from tooltrial.errors import ResultsError, UsageError
 
 METRICS: dict[str, str] = {
@@ -103,6 +104,10 @@ AGENTIC = MetricSet("agentic", AGENTIC_METRICS, AGENTIC_RATE_METRICS, "success",
 """Input tokens are tested here: a conversation's input tokens grow with every turn and
 every tool result it carries, so they measure the path the model took, not only the
 variant's prompt (which every turn repeats; see the tool-definition footprint)."""
+
+
+METRIC_SETS: dict[Kind, MetricSet] = {"single-turn": SINGLE_TURN, "agentic": AGENTIC}
+"""The metrics, labels and per-scenario rate of each kind of experiment."""
 
 
 def metric_set(table: pl.DataFrame) -> MetricSet:

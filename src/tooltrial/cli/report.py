@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tooltrial.report.formats import FORMATS, default_output
 from tooltrial.run.places import check_report_places
-
-FORMATS = ("html", "md", "json")
 
 
 def add_parser(commands: Any) -> None:
@@ -26,7 +25,7 @@ def add_parser(commands: Any) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from tooltrial.report import default_output, make_report  # polars/scipy load only here
+    from tooltrial.report.render import make_report  # polars and scipy load only here
 
     check_report_places(args.output or default_output(args.format), args.export)
     return make_report(

@@ -3,16 +3,18 @@ Markdown and the HTML both render: pass^k beside success in the headline, what a
 costs (steps, tokens, tool errors, time), and why conversations failed.
 
 Guarantee: every cell is a payload number formatted by ``formatting``, so the two formats
-cannot disagree; a cost per success with no success shows as "–".
+cannot disagree; a cost per success with no success shows as "–". Callers ask only for
+sections of an agentic payload (``ReportPayload.kind``); a variant without conversations
+has no row.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from tooltrial.analysis.table import CHECK_COLUMNS
-from tooltrial.report.formatting import fmt_diff, number, p_text, pct
+from tooltrial.report.document import ConversationCosts, ModelSection, Variant
+from tooltrial.report.formatting import fmt_pass_k_difference, number, p_text, pct
 
 COSTS = (
     ("turns", "turns", 2),
@@ -36,15 +38,9 @@ FAILURE_NOTE = (
 )
 
 
-def is_agentic(section: dict[str, Any]) -> bool:
-    """Whether a (model) section of the payload holds conversations."""
-    return any("conversations" in v for v in section["variants"])
-
-
-def top_k(section: dict[str, Any]) -> int | None:
+def top_k(section: ModelSection) -> int | None:
     """The largest k with pass^k for every variant: the headline's pass^k."""
-    rel = section["reliability"]
-    ks = [{int(k) for k, v in r["pass_hat"].items() if _defined(v)} for r in rel]
+    ks = [{k for k, v in r.pass_hat.items() if _defined(v)} for r in section.reliability]
     common = set.intersection(*ks) if ks else set()
     return max(common) if common else None
 
@@ -53,61 +49,60 @@ def _defined(value: float | None) -> bool:
     return value is not None and not math.isnan(value)
 
 
-def pass_k_lines(section: dict[str, Any]) -> list[str]:
+def pass_k_lines(section: ModelSection) -> list[str]:
     """pass^k for the headline: per variant, and each paired difference from the
     reference."""
     k = top_k(section)
     if k is None:
         return []
-    values = ", ".join(
-        f"{r['variant']} {pct(r['pass_hat'][str(k)])}" for r in section["reliability"]
-    )
+    values = ", ".join(f"{r.variant} {pct(r.pass_hat[k])}" for r in section.reliability)
     out = [f"pass^{k} (all {k} tries of a scenario succeed): {values}"]
-    for comp in section["comparisons"]:
-        d = next((d for d in comp["reliability_differences"] if d["k"] == k), None)
+    for comp in section.comparisons:
+        d = next((d for d in comp.reliability_differences if d.k == k), None)
         if d is not None:
-            diff, ci = fmt_diff({**d, "metric": "success"}, "estimate")
+            diff, ci = fmt_pass_k_difference(d)
             out.append(
-                f"pass^{k}, {comp['treatment']} − {comp['reference']}: {diff} {ci}, "
-                f"p = {p_text(d['p_value'])}"
+                f"pass^{k}, {comp.treatment} − {comp.reference}: {diff} {ci}, "
+                f"p = {p_text(d.p_value)}"
             )
     return out
 
 
-def cost_table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Per variant: conversations, successes, success rate, then each cost per success
-    and (in brackets) per conversation."""
+def _conversations(section: ModelSection) -> list[tuple[Variant, ConversationCosts]]:
+    return [(v, v.conversations) for v in section.variants if v.conversations is not None]
+
+
+def cost_table(section: ModelSection) -> tuple[list[str], list[list[str]]]:
+    """Per variant: conversations, successes, success rate (share of conversations),
+    then each cost per success and (in brackets) per conversation."""
     header = ["variant", "conversations", "successes", "success"]
     header += [label for _, label, _ in COSTS]
-    rows = []
-    for v in section["variants"]:
-        c = v["conversations"]
-        rows.append(
-            [
-                v["variant"],
-                str(c["conversations"]),
-                str(c["successes"]),
-                pct(v["rates"]["success"]),
-                *(
-                    f"{number(c['per_success'][m], digits)} ({number(c['mean'][m], digits)})"
-                    for m, _, digits in COSTS
-                ),
-            ]
-        )
+    rows = [
+        [
+            v.variant,
+            str(c.conversations),
+            str(c.successes),
+            pct(v.rates["success"]),
+            *(
+                f"{number(c.per_success[m], digits)} ({number(c.mean[m], digits)})"
+                for m, _, digits in COSTS
+            ),
+        ]
+        for v, c in _conversations(section)
+    ]
     return header, rows
 
 
-def failure_table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def failure_table(section: ModelSection) -> tuple[list[str], list[list[str]]]:
     """Per variant: failed conversations, failed of judged per verdict part, stop reasons."""
     parts = list(CHECK_COLUMNS)
     header = ["variant", "failed", *parts, "stop reasons"]
     rows = []
-    for v in section["variants"]:
-        c = v["conversations"]
+    for v, c in _conversations(section):
         cells = [
-            f"{c['failed_checks'][p]} of {c['judged_checks'][p]}" if c["judged_checks"][p] else "–"
+            f"{c.failed_checks[p]} of {c.judged_checks[p]}" if c.judged_checks[p] else "–"
             for p in parts
         ]
-        stops = ", ".join(f"{reason} {n}" for reason, n in c["stop_reasons"].items())
-        rows.append([v["variant"], f"{c['failed']} of {c['conversations']}", *cells, stops])
+        stops = ", ".join(f"{reason} {n}" for reason, n in c.stop_reasons.items())
+        rows.append([v.variant, f"{c.failed} of {c.conversations}", *cells, stops])
     return header, rows

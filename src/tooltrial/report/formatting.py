@@ -5,10 +5,11 @@ Guarantee: an undefined value (None or NaN) always shows as "–", never as "nan
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
 
 from tooltrial.analysis import is_rate
+from tooltrial.report.document import Comparison, MetricDifference, ReliabilityDifference
 
 _DIGITS = {"latency_s": 3, "turns": 2, "tool_calls": 2, "tool_errors": 2}
 """Decimals of a metric that is not a rate (default 1): seconds, and the small counts of
@@ -36,29 +37,41 @@ def p_text(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def holm_text(m: dict[str, Any]) -> str:
+def holm_text(m: MetricDifference) -> str:
     """The Holm column: the primary metric is the one unadjusted test."""
-    if m["primary"]:
+    if m.primary:
         return "primary"
-    return "not tested" if m["p_value"] is None else p_text(m["p_holm"])
+    return "not tested" if m.p_value is None else p_text(m.p_holm)
 
 
-def comparison_notes(comp: dict[str, Any]) -> list[str]:
+def comparison_notes(comp: Comparison) -> list[str]:
     """What a reader must know to trust a comparison's p-values, as sentences."""
-    return [f"{m['label']}: {m['warning']}" for m in comp["metrics"] if m.get("warning")]
+    return [f"{m.label}: {m.warning}" for m in comp.metrics if m.warning]
 
 
-def fmt_diff(m: dict[str, Any], key: str = "difference") -> tuple[str, str]:
-    """(m[key], interval) as text: rates in percentage points, others in units."""
-    if is_rate(m["metric"]):
-        show = signed_pct
-    else:
-        digits = _DIGITS.get(m["metric"], 1)
+def fmt_diff(
+    metric: str, value: float | None, ci_low: float | None, ci_high: float | None
+) -> tuple[str, str]:
+    """(value, interval) as text: differences of rates in percentage points, others in
+    the metric's units."""
+    show = signed_pct if is_rate(metric) else functools.partial(_signed, _DIGITS.get(metric, 1))
+    return show(value), f"[{show(ci_low)}, {show(ci_high)}]"
 
-        def show(value: float | None) -> str:
-            return "–" if value is None else f"{round(value, digits) + 0.0:+,.{digits}f}"
 
-    return show(m[key]), f"[{show(m['ci_low'])}, {show(m['ci_high'])}]"
+def _signed(digits: int, value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{round(value, digits) + 0.0:+,.{digits}f}"
+
+
+def fmt_difference(m: MetricDifference) -> tuple[str, str]:
+    """A comparison's difference on one metric and its interval, as text."""
+    return fmt_diff(m.metric, m.difference, m.ci_low, m.ci_high)
+
+
+def fmt_pass_k_difference(d: ReliabilityDifference) -> tuple[str, str]:
+    """A difference in pass^k (a probability) and its interval, in percentage points."""
+    return signed_pct(d.estimate), f"[{signed_pct(d.ci_low)}, {signed_pct(d.ci_high)}]"
 
 
 def fmt_mean(metric: str, value: float | None) -> str:

@@ -1,120 +1,135 @@
 """The report as Markdown, rendered from the payload alone (no analysis objects).
 
-Guarantee: every number is one of the payload's, formatted by ``formatting``. With one
-model the document is the one-model report; with several, a section per model (variant
-table, comparisons, categories, consistency) and an interaction section. An agentic
-experiment's sections lead with success and pass^k, then what a success costs and why
-conversations failed (``report.agentic``), instead of the single-turn variant table.
+Guarantee: every number is one of the payload's, formatted by ``formatting``; the
+headline rates are the payload's ``headline`` (per-scenario), the same numbers the HTML
+cards show. With one model the document is the one-model report; with several, a section
+per model (variant table, comparisons, categories, consistency) and an interaction
+section. An agentic experiment's sections lead with success and pass^k, then what a
+success costs and why conversations failed (``report.agentic``), instead of the
+single-turn variant table.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from tooltrial.report.agentic import (
     FAILURE_NOTE,
     PER_SUCCESS_NOTE,
     cost_table,
     failure_table,
-    is_agentic,
     pass_k_lines,
+)
+from tooltrial.report.document import (
+    Comparison,
+    Interaction,
+    ModelSection,
+    Power,
+    ReportPayload,
 )
 from tooltrial.report.formatting import (
     comparison_notes,
     fmt_diff,
+    fmt_difference,
     fmt_mean,
+    fmt_pass_k_difference,
     holm_text,
     number,
     p_text,
     pct,
     signed_pct,
 )
-from tooltrial.report.payload import sections
 
 WORST_CASE = (
     "These results do not vary at all, so they cannot size a study: the table assumes "
     "the worst case, a 50% rate in both variants."
 )
+SHARES_NOTE = (
+    "Rates here are shares of all results, so a scenario with more reps weighs more; the "
+    "headline and the comparisons weigh each scenario the same."
+)
 
 
-def render_markdown(data: dict[str, Any]) -> str:
+def render_markdown(data: ReportPayload) -> str:
     lines = [
-        f"# tooltrial report: {data['experiment']}",
+        f"# tooltrial report: {data.experiment}",
         "",
-        f"{data['results']} results from {len(data['files'])} files; "
-        f"model(s): {', '.join(data['models'])}; {data['error_lines']} error lines (not counted).",
+        f"{data.results} results from {len(data.files)} files; "
+        f"model(s): {', '.join(data.models)}; {data.error_lines} error lines (not counted).",
         "",
     ]
-    lines += [f"> warning: {w}" for w in data["warnings"]]
-    if "per_model" not in data:
-        lines += _md_model(data, "##")
+    lines += [f"> warning: {w}" for w in data.warnings]
+    if not data.several_models:
+        lines += _md_model(data, data.per_model[0], "##")
     else:
-        for model, section in sections(data):
-            lines += _md_model_header(data, model, section)
-            lines += _md_model(section, "###")
+        for section in data.per_model:
+            lines += _md_model_header(data, section)
+            lines += _md_model(data, section, "###")
         lines += _md_interaction(data)
     lines += ["", "## Method", ""]
-    lines += [f"- {k}: {v}" for k, v in data["method"].items()]
+    lines += [f"- {k}: {v}" for k, v in data.method.items()]
     return "\n".join(lines) + "\n"
 
 
-def _md_model_header(data: dict[str, Any], model: str, section: dict[str, Any]) -> list[str]:
-    role = " (reference model)" if model == data["reference_model"] else ""
+def _md_model_header(data: ReportPayload, section: ModelSection) -> list[str]:
+    role = " (reference model)" if section.model == data.reference_model else ""
     return [
-        f"## Model {model}{role}",
+        f"## Model {section.model}{role}",
         "",
-        f"{section['results']} results; {section['error_lines']} error lines (not counted).",
+        f"{section.results} results; {section.error_lines} error lines (not counted).",
         "",
     ]
 
 
-def _md_model(section: dict[str, Any], h: str) -> list[str]:
-    agentic = is_agentic(section)
-    metric, rate = ("success", "success rate") if agentic else ("exact", "exact-match rate")
-    lines = _md_headline(section, h)
+def _md_model(data: ReportPayload, section: ModelSection, h: str) -> list[str]:
+    agentic = data.kind == "agentic"
+    rate = "success rate" if agentic else "exact-match rate"
+    lines = _md_headline(data, section, h)
     lines += (
-        _md_agentic(section, h) if agentic else [f"{h} Per variant", "", _md_variants(section), ""]
+        _md_agentic(section, h)
+        if agentic
+        else [f"{h} Per variant", "", _md_variants(section), "", f"> {SHARES_NOTE}", ""]
     )
     lines += _md_reliability(section, h)
-    for comp in section["comparisons"]:
+    for comp in section.comparisons:
         lines += _md_comparison(comp, h, rate)
     label = "success" if agentic else "exact match"
-    lines += [f"{h} Per category ({label})", "", _md_categories(section, metric), ""]
+    lines += [f"{h} Per category ({label})", "", _md_categories(section), ""]
     lines += [f"{h} Consistency across repetitions", ""]
     answers = "final states" if agentic else "answers"
     outcome = "success and failure" if agentic else "right and wrong"
-    for row in section["consistency"]["per_variant"]:
+    for row in section.consistency.per_variant:
         lines.append(
-            f"- **{row['variant']}**: reps agree on {pct(row['mean_agreement'])} of {answers} "
-            f"on average; {pct(row['all_reps_agree'])} of scenarios give the same answer "
-            f"every rep; {row['flipping_scenarios']} scenario(s) flip between {outcome}."
+            f"- **{row.variant}**: reps agree on {pct(row.mean_agreement)} of {answers} "
+            f"on average; {pct(row.all_reps_agree)} of scenarios give the same answer "
+            f"every rep; {row.flipping_scenarios} scenario(s) flip between {outcome}."
         )
-    flips = section["consistency"]["flips"]
+    flips = section.consistency.flips
     if flips:
-        lines.append(
-            "- flipping: " + ", ".join(f"{f['scenario_id']} ({f['variant']})" for f in flips)
-        )
+        lines.append("- flipping: " + ", ".join(f"{f.scenario_id} ({f.variant})" for f in flips))
     return lines
 
 
-def _md_headline(section: dict[str, Any], h: str) -> list[str]:
-    """The declared primary metric, one line per comparison."""
+def _md_headline(data: ReportPayload, section: ModelSection, h: str) -> list[str]:
+    """The declared primary metric, one line per comparison: the headline rates and the
+    paired difference."""
     out = [f"{h} Headline", ""]
-    for comp in section["comparisons"]:
-        m = next(x for x in comp["metrics"] if x["primary"])
-        diff, ci = fmt_diff(m)
+    rates, metric = section.headline.rates, section.headline.metric
+    for comp in section.comparisons:
+        m = comp.primary
+        if m is None:
+            continue
+        diff, ci = fmt_difference(m)
         out.append(
-            f"**{m['label']}** (the declared primary metric): {comp['treatment']} "
-            f"{fmt_mean(m['metric'], m['treatment_mean'])} vs {comp['reference']} "
-            f"{fmt_mean(m['metric'], m['reference_mean'])}, {diff} {ci}, "
-            f"p = {p_text(m['p_value'])} (paired t over {m['scenarios']} scenarios)."
+            f"**{m.label}** (the declared primary metric): {comp.treatment} "
+            f"{fmt_mean(metric, rates[comp.treatment])} vs {comp.reference} "
+            f"{fmt_mean(metric, rates[comp.reference])}, {diff} {ci}, "
+            f"p = {p_text(m.p_value)} (paired t over {m.scenarios} scenarios)."
         )
-    if is_agentic(section):
+    if data.kind == "agentic":
         out += ["", *(f"- {line}" for line in pass_k_lines(section))]
     return [*out, ""]
 
 
-def _md_agentic(section: dict[str, Any], h: str) -> list[str]:
+def _md_agentic(section: ModelSection, h: str) -> list[str]:
     """What a success costs, and why conversations failed."""
     return [
         f"{h} Steps, tokens and tool errors per success",
@@ -132,28 +147,21 @@ def _md_agentic(section: dict[str, Any], h: str) -> list[str]:
     ]
 
 
-def _md_reliability(section: dict[str, Any], h: str) -> list[str]:
+def _md_reliability(section: ModelSection, h: str) -> list[str]:
     """pass^k and pass@k per variant, and their paired differences."""
-    rel = section["reliability"]
+    rel = section.reliability
     if not rel:
         return []
-    ks = sorted({int(k) for r in rel for k in r["pass_hat"]})
+    ks = sorted({k for r in rel for k in r.pass_hat})
     header = ["variant", *(f"pass^{k}" for k in ks), f"pass@{ks[-1]}"]
-    rows = [
-        [
-            r["variant"],
-            *(pct(r["pass_hat"].get(str(k))) for k in ks),
-            pct(r["pass_at"][str(ks[-1])]),
-        ]
-        for r in rel
-    ]
-    out = [f"{h} Reliability over repetitions ({rel[0]['metric']})", "", md_table(header, rows)]
-    for comp in section["comparisons"]:
-        for d in comp["reliability_differences"]:
-            diff, ci = fmt_diff({**d, "metric": "exact"}, "estimate")
+    rows = [[r.variant, *(pct(r.pass_hat.get(k)) for k in ks), pct(r.pass_at[ks[-1]])] for r in rel]
+    out = [f"{h} Reliability over repetitions ({rel[0].metric})", "", md_table(header, rows)]
+    for comp in section.comparisons:
+        for d in comp.reliability_differences:
+            diff, ci = fmt_pass_k_difference(d)
             out.append(
-                f"- pass^{d['k']}, {comp['treatment']} − {comp['reference']}: {diff} {ci}, "
-                f"p = {p_text(d['p_value'])}"
+                f"- pass^{d.k}, {comp.treatment} − {comp.reference}: {diff} {ci}, "
+                f"p = {p_text(d.p_value)}"
             )
     return [*out, ""]
 
@@ -164,25 +172,25 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def _md_variants(section: dict[str, Any]) -> str:
+def _md_variants(section: ModelSection) -> str:
     rows = []
-    for v in section["variants"]:
-        r, fp = v["rates"], v["tool_footprint"]
-        tokens = f"{fp['tokens']} tok / "
+    for v in section.variants:
+        r, fp = v.rates, v.tool_footprint
+        tokens = f"{fp.tokens} tok / "
         rows.append(
             [
-                v["variant"],
-                str(v["results"]),
+                v.variant,
+                str(v.results),
                 pct(r["exact"]),
                 pct(r["tool_correct"]),
                 pct(r["args_correct"]),
                 pct(r["abstain_correct"]),
                 pct(r["hallucinated"]),
-                number(v["calls_per_answer"], 2),
-                number(v["input_tokens"], 0),
-                number(v["output_tokens"], 0),
-                number(v["latency_s"]["mean"], 2),
-                f"{tokens}{fp['chars']} chars",
+                number(v.calls_per_answer, 2),
+                number(v.input_tokens, 0),
+                number(v.output_tokens, 0),
+                number(v.latency_s.mean, 2),
+                f"{tokens}{fp.chars} chars",
             ]
         )
     header = [
@@ -202,22 +210,22 @@ def _md_variants(section: dict[str, Any]) -> str:
     return md_table(header, rows)
 
 
-def _md_comparison(comp: dict[str, Any], h: str, rate: str = "exact-match rate") -> list[str]:
-    ref, trt = comp["reference"], comp["treatment"]
+def _md_comparison(comp: Comparison, h: str, rate: str) -> list[str]:
+    ref, trt = comp.reference, comp.treatment
     rows = []
-    for m in comp["metrics"]:
-        diff, ci = fmt_diff(m)
+    for m in comp.metrics:
+        diff, ci = fmt_difference(m)
         rows.append(
             [
-                m["label"] + (" (primary)" if m["primary"] else ""),
-                fmt_mean(m["metric"], m["reference_mean"]),
-                fmt_mean(m["metric"], m["treatment_mean"]),
+                m.label + (" (primary)" if m.primary else ""),
+                fmt_mean(m.metric, m.reference_mean),
+                fmt_mean(m.metric, m.treatment_mean),
                 diff,
                 ci,
-                p_text(m["p_value"]),
+                p_text(m.p_value),
                 holm_text(m),
-                p_text(m["p_sign_flip"]),
-                str(m["scenarios"]),
+                p_text(m.p_sign_flip),
+                str(m.scenarios),
             ]
         )
     header = [
@@ -232,42 +240,41 @@ def _md_comparison(comp: dict[str, Any], h: str, rate: str = "exact-match rate")
         "scenarios",
     ]
     out = [f"{h} {trt} vs {ref}", "", md_table(header, rows), ""]
-    out += [f"> {note}" for note in comparison_notes(comp)]
-    out += [""] if comparison_notes(comp) else []
-    if comp["largest_differences"]:
+    notes = comparison_notes(comp)
+    out += [f"> {note}" for note in notes]
+    out += [""] if notes else []
+    if comp.largest_differences:
         out += [f"Scenarios that differ most ({rate}):", ""]
         out += [
-            f"- {d['scenario_id']}: {pct(d['reference'])} → {pct(d['treatment'])}"
-            for d in comp["largest_differences"]
+            f"- {d.scenario_id}: {pct(d.reference)} → {pct(d.treatment)}"
+            for d in comp.largest_differences
         ]
         out.append("")
-    return out + _md_power(comp["power"])
+    return out + _md_power(comp.power)
 
 
-def _md_power(power: dict[str, Any]) -> list[str]:
-    plans = power["plans"]
-    if not plans:
+def _md_power(power: Power) -> list[str]:
+    if not power.plans:
         return []
-    out = [f"Scenarios needed for 80% power ({power['metric']}, these results as a pilot):", ""]
-    out += [f"> {WORST_CASE}", ""] if power["worst_case"] else []
+    out = [f"Scenarios needed for 80% power ({power.metric}, these results as a pilot):", ""]
+    out += [f"> {WORST_CASE}", ""] if power.worst_case else []
     rows = [
-        [signed_pct(p["difference"]), str(p["reps"]), str(p["scenarios"] or "> 10000")]
-        for p in plans
+        [signed_pct(p.difference), str(p.reps), str(p.scenarios or "> 10000")] for p in power.plans
     ]
     return [*out, md_table(["difference", "reps", "scenarios"], rows), ""]
 
 
-def _md_categories(section: dict[str, Any], metric: str = "exact") -> str:
-    names = [v["variant"] for v in section["variants"]]
+def _md_categories(section: ModelSection) -> str:
+    names = section.variant_names()
     table: dict[str, dict[str, str]] = {}
-    for row in section["categories"]:
-        table.setdefault(row["category"], {})[row["variant"]] = pct(row[metric])
+    for row in section.categories:
+        table.setdefault(row.category, {})[row.variant] = pct(row.rate)
     rows = [[c, *(cells.get(n, "–") for n in names)] for c, cells in table.items()]
     return md_table(["category", *names], rows)
 
 
-def _md_interaction(data: dict[str, Any]) -> list[str]:
-    first = data["reference_model"]
+def _md_interaction(data: ReportPayload) -> list[str]:
+    first = data.reference_model
     out = [
         "## Interaction: does the difference between variants depend on the model?",
         "",
@@ -275,24 +282,29 @@ def _md_interaction(data: dict[str, Any]) -> list[str]:
         "mean over the scenarios with results in all four cells.",
         "",
     ]
-    for block in data["interaction"]:
-        model, trt, ref = block["model"], block["treatment"], block["reference"]
-        rows = []
-        for m in block["metrics"]:
-            diff, ci = fmt_diff(m, "interaction")
-            rows.append(
-                [
-                    m["label"],
-                    signed_pct(m["reference_model_difference"]),
-                    signed_pct(m["model_difference"]),
-                    diff,
-                    ci,
-                    p_text(m["p_value"]),
-                    p_text(m["p_sign_flip"]),
-                    str(m["scenarios"]),
-                ]
-            )
-        header = ["metric", f"Δ {first}", f"Δ {model}", "interaction", "95% CI"]
-        header += ["p (t)", "p (sign-flip)", "scenarios"]
-        out += [f"### {trt} − {ref}: {model} vs {first}", "", md_table(header, rows), ""]
+    for block in data.interaction:
+        out += _md_interaction_block(block)
     return out
+
+
+def _md_interaction_block(block: Interaction) -> list[str]:
+    first = block.reference_model
+    rows = []
+    for m in block.metrics:
+        diff, ci = fmt_diff(m.metric, m.interaction, m.ci_low, m.ci_high)
+        rows.append(
+            [
+                m.label,
+                signed_pct(m.reference_model_difference),
+                signed_pct(m.model_difference),
+                diff,
+                ci,
+                p_text(m.p_value),
+                p_text(m.p_sign_flip),
+                str(m.scenarios),
+            ]
+        )
+    header = ["metric", f"Δ {first}", f"Δ {block.model}", "interaction", "95% CI"]
+    header += ["p (t)", "p (sign-flip)", "scenarios"]
+    title = f"### {block.treatment} − {block.reference}: {block.model} vs {first}"
+    return [title, "", md_table(header, rows), ""]
