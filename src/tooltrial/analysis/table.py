@@ -111,7 +111,9 @@ METRIC_SETS: dict[Kind, MetricSet] = {"single-turn": SINGLE_TURN, "agentic": AGE
 
 
 def metric_set(table: pl.DataFrame) -> MetricSet:
-    """The metrics of a tidy table: agentic when its rows are conversations."""
+    """The metrics a tidy table holds. Its columns follow from the experiment's kind
+    (``score`` builds one shape per kind, from the kind the files record), so this reads
+    the table's shape; it never decides the kind."""
     return AGENTIC if "success" in table.columns else SINGLE_TURN
 
 
