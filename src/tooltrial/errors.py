@@ -52,6 +52,17 @@ class ModelUnavailable(TooltrialError):
     """A model that cannot be used here: unknown name, missing package or key."""
 
 
+class MissingExtra(ModelUnavailable):
+    """A part of tooltrial whose optional dependencies are not installed."""
+
+    def __init__(self, extra: str, what: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{what} needs tooltrial's {extra!r} extra, which is not installed here: "
+            f"pip install 'tooltrial[{extra}]'"
+        )
+
+
 class AuthenticationFailed(ModelUnavailable):
     """The provider refused the credentials (HTTP 401/403)."""
 

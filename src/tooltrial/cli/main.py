@@ -1,4 +1,4 @@
-"""Command line: ``tooltrial run / validate / report``.
+"""Command line: ``tooltrial init / check / run / validate / report``.
 
 Exit codes: 0 done; 1 the run or the files are incomplete; 2 bad input (definitions,
 arguments, files, environment); 3 the model refused a setting; 4 a bug in tooltrial
@@ -18,7 +18,7 @@ import traceback
 
 from rich.markup import escape
 
-from tooltrial.cli import report, run, validate
+from tooltrial.cli import check, init, report, run, validate
 from tooltrial.cli.console import console
 from tooltrial.errors import TooltrialError
 from tooltrial.run.lock import SIGTERM_EXIT, Terminated, sigterm_raises
@@ -52,6 +52,8 @@ def parser() -> argparse.ArgumentParser:
     """The whole command line (the reference in the docs is generated from it)."""
     top = argparse.ArgumentParser(prog="tooltrial", description=__doc__.splitlines()[0])
     commands = top.add_subparsers(required=True, metavar="COMMAND")
+    init.add_parser(commands)
+    check.add_parser(commands)
     run.add_parser(commands)
     validate.add_parser(commands)
     report.add_parser(commands)

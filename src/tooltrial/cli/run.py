@@ -22,6 +22,30 @@ from tooltrial.turns import RetryPolicy
 from tooltrial.types import Outcome
 
 
+def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    """What a run is planned from: shared by ``run`` and ``check``."""
+    parser.add_argument(
+        "experiment",
+        nargs="?",
+        help="folder, experiment.yaml/.toml, file.py or module:attr "
+        "(with --resume: default, the run's own)",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="e.g. local:smollm2 (default), anthropic:claude-sonnet-4-5; repeat (or separate "
+        "with commas) to compare models in one run",
+    )
+    parser.add_argument("--base-url", help="for openai:/anthropic: models, the server's URL")
+    parser.add_argument("--runs", type=int, help="repetitions of every cell (3)")
+    parser.add_argument(
+        "--temperature",
+        help="override the experiment's; 'default' sends none (provider default)",
+    )
+    parser.add_argument("--variant", action="append", help="only this variant (repeatable)")
+    parser.add_argument("--scenario", action="append", help="only this scenario id (repeatable)")
+
+
 def add_parser(commands: Any) -> None:
     run = commands.add_parser(
         "run",
@@ -30,27 +54,8 @@ def add_parser(commands: Any) -> None:
         "at once. "
         "Ctrl-C stops cleanly and prints the command that resumes the run.",
     )
-    run.add_argument(
-        "experiment",
-        nargs="?",
-        help="folder, experiment.yaml/.toml, file.py or module:attr "
-        "(with --resume: default, the run's own)",
-    )
-    run.add_argument(
-        "--model",
-        action="append",
-        help="e.g. local:smollm2 (default), anthropic:claude-sonnet-4-5; repeat (or separate "
-        "with commas) to compare models in one run",
-    )
-    run.add_argument("--base-url", help="for openai:/anthropic: models, the server's URL")
-    run.add_argument("--runs", type=int, help="repetitions of every cell (3)")
+    add_plan_arguments(run)
     run.add_argument("--concurrency", type=int, default=1, help="calls in flight at once (1)")
-    run.add_argument(
-        "--temperature",
-        help="override the experiment's; 'default' sends none (provider default)",
-    )
-    run.add_argument("--variant", action="append", help="only this variant (repeatable)")
-    run.add_argument("--scenario", action="append", help="only this scenario id (repeatable)")
     run.add_argument("--results", default="results", type=Path, help="output folder (results)")
     run.add_argument("--run-id", help="run id to record (default: a new one)")
     run.add_argument(
@@ -123,7 +128,7 @@ def options(args: argparse.Namespace) -> RunOptions:
         tpm=args.tpm,
         retry=RetryPolicy(max_attempts=args.max_attempts, timeout_s=args.timeout),
         cache=args.cache,
-        temperature=_temperature(args.temperature),
+        temperature=temperature_option(args.temperature),
         base_url=args.base_url,
         trace=True,
         langsmith_experiment=args.langsmith_experiment,
@@ -132,7 +137,8 @@ def options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def _temperature(text: str | None) -> TemperatureOption:
+def temperature_option(text: str | None) -> TemperatureOption:
+    """``--temperature`` as the option: None (the experiment's), "default" or a number."""
     if text is None:
         return None
     if text == "default":

@@ -20,24 +20,28 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from tooltrial.errors import ModelUnavailable, UsageError
+from tooltrial.extras import require
 from tooltrial.models.base import DEFAULT_MODEL, Model
 
 ModelFactory = Callable[..., Model]
 
 
 def _anthropic(**settings: Any) -> Model:
+    require("anthropic", "an anthropic: model")
     from tooltrial.models.langchain import AnthropicModel  # LangChain loads only when used
 
     return AnthropicModel(**settings)
 
 
 def _openai(**settings: Any) -> Model:
+    require("openai", "an openai: model")
     from tooltrial.models.langchain import OpenAIModel
 
     return OpenAIModel(**settings)
 
 
 def _embedded(**settings: Any) -> Model:
+    require("local", "the embedded model (local:smollm2)")
     from tooltrial.models.local import LocalModel  # llama_cpp loads only when used
 
     return LocalModel(**settings)

@@ -186,7 +186,7 @@ def open_run(
     options = options or RunOptions()
     check_run_places(options.results, options.cache)
     if options.resume is None:
-        run = _build(experiment, models, options, None)
+        run = prepare_run(experiment, models, options)
         with _lock(options, run.run_id):
             if options.run_id is not None:
                 _refuse_a_finished_run_id(options.results, options.run_id)
@@ -199,7 +199,7 @@ def open_run(
         prior = read_run(options.results, options.resume)
         resumed = resumed_options(prior, options)
         source = experiment if experiment is not None else resumed_source(prior, None)
-        run = _build(source, models or prior.models, resumed, prior)
+        run = prepare_run(source, models or prior.models, resumed, prior)
         with _opened(run, tracer, warn):
             yield run
 
@@ -222,13 +222,16 @@ def _refuse_a_finished_run_id(results: Path, run_id: str) -> None:
         )
 
 
-def _build(
+def prepare_run(
     given: Experiment | str | Path | None,
-    models: ModelsArg,
-    options: RunOptions,
-    prior: PriorRun | None,
+    models: ModelsArg = None,
+    options: RunOptions | None = None,
+    prior: PriorRun | None = None,
 ) -> Run:
-    """Every check a run can make before it creates anything; see ``open_run``."""
+    """Every check a run can make before it creates anything (the definition, the models,
+    an agentic experiment's code and references, the plan), and the run it plans; not
+    opened: ``open_run`` opens it (``tooltrial check`` only shows it)."""
+    options = options or RunOptions()
     if given is None:
         raise UsageError("name the experiment to run (a folder or file), or --resume RUN_ID")
     experiment = given if isinstance(given, Experiment) else load_experiment(given)

@@ -35,6 +35,7 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from tooltrial.extras import found
 from tooltrial.tracing.base import Span, Tracer
 from tooltrial.tracing.context import (
     TraceContext,
@@ -99,7 +100,7 @@ def probe_langsmith(endpoint: str | None = None, timeout_s: float = 3.0) -> str 
 def langsmith_ready() -> bool:
     """Key set, tracing not switched off, and the service answering: the condition for
     LangSmith's pytest integration, whose setup calls fail the test when it is away."""
-    return langsmith_enabled() and probe_langsmith() is None
+    return langsmith_enabled() and found("langsmith") and probe_langsmith() is None
 
 
 def _utc() -> dt.datetime:

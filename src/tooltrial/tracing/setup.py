@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable, Sequence
 
 from tooltrial.definitions import Experiment
+from tooltrial.extras import found
 from tooltrial.models.base import Model
 from tooltrial.tracing.base import FanOutTracer, Tracer
 from tooltrial.tracing.context import TraceContext, Warn, warn_on_stderr
@@ -37,6 +38,21 @@ def from_env(
     context = TraceContext(experiment, lineup, run_id, git_commit, names)
     tracers: list[Tracer] = []
     otel_on = bool(otel_endpoint or _otel_env_endpoint())
+    missing = [
+        name
+        for name, wanted, module in (
+            ("LangSmith", langsmith_enabled(), "langsmith"),
+            ("OpenTelemetry", otel_on, "opentelemetry.sdk"),
+        )
+        if wanted and not found(module)
+    ]
+    if missing:
+        warn(
+            f"{' and '.join(missing)}: no traces are sent: tooltrial's 'tracing' extra is "
+            "not installed (pip install 'tooltrial[tracing]'). The run goes on; the "
+            "results are complete in the JSONL files."
+        )
+        return Tracer()
     if langsmith_enabled():
         reason = probe_langsmith()
         if reason is None:
