@@ -51,7 +51,7 @@ from tooltrial.run.resume import (
 from tooltrial.run.runner import Runner
 from tooltrial.run.workbench import Workbench
 from tooltrial.tracing import Tracer, from_env, warn_on_stderr
-from tooltrial.turns import LiveTurns, Pacer, ResponseCache, RetryPolicy
+from tooltrial.turns import LiveTurns, Pacer, ResponseCache, RetryPolicy, TurnSource
 from tooltrial.types import Cell, Failure, Order, Outcome
 
 ModelsArg = str | Model | Iterable[str | Model] | None
@@ -111,8 +111,8 @@ class Run:
     _observer: RunObserver | None = None
 
     @property
-    def turns(self) -> LiveTurns:
-        assert isinstance(self.engine.turns, LiveTurns)
+    def turns(self) -> TurnSource:
+        """Where the run's model turns come from."""
         return self.engine.turns
 
     @property
