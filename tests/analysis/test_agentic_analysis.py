@@ -1,8 +1,8 @@
 """Analysis of agentic results: the recorded verdict is the score, success is primary,
 costs per success, pass^k, and a folder mixing kinds is refused.
 
-Every expected number below is computed by hand from ``agentic_results.SPECS`` (4
-scenarios × 2 variants × 3 reps; ``api`` the reference):
+Every expected number below is computed by hand from ``support.agentic_results.SPECS``
+(4 scenarios × 2 variants × 3 reps; ``api`` the reference):
 
     successes   api: move 1/3, confirm 3/3, finish 2/3, drop 0/3  → 6/12
                 app: move 3/3, confirm 2/3, finish 3/3, drop 2/3  → 10/12
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from agentic_results import SPECS, Spec, write_experiment, write_results
 from statsmodels.stats.multitest import multipletests
-from test_analysis import sample_answers
-from test_analysis import write_experiment as write_single_turn_experiment
-from test_analysis import write_results as write_single_turn_results
+from support.agentic_results import SPECS, Spec, write_experiment, write_results
+from support.sample_results import sample_answers
+from support.sample_results import write_experiment as write_single_turn_experiment
+from support.sample_results import write_results as write_single_turn_results
 
 from tooltrial import analysis
 from tooltrial.errors import ResultsError

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support.paths import TESTS
 
 from tooltrial.analysis.scoring import Call, Scorer
 from tooltrial.definitions import Experiment
@@ -339,11 +340,10 @@ def test_unknown_scenario_or_variant_is_a_clear_error():
 
 
 def test_sample_experiment_expectations_all_compile():
-    from pathlib import Path
 
     from tooltrial.definitions import load_experiment
 
-    sample = load_experiment(Path(__file__).parent / "experiment")
+    sample = load_experiment(TESTS / "experiment")
     scorer = Scorer(sample)
     assert scorer.kind("clarify-move-meeting", "applike") == "clarify"
     s = scorer.score(

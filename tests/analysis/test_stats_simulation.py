@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from support.paths import ROOT
 
 from tooltrial import analysis
 from tooltrial.analysis import stats
 
 
 def _load_sim():  # bench/ is not a package
-    path = Path(__file__).resolve().parents[1] / "bench" / "sim_stats.py"
+    path = ROOT / "bench" / "sim_stats.py"
     spec = importlib.util.spec_from_file_location("sim_stats", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -3,42 +3,20 @@ by part, and the conversation on the result line (``tests/mini_agentic``)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+from support.agents import api_agent, run
+from support.paths import TESTS
 
 from tooltrial import load_experiment, run_experiment
 from tooltrial.log.reader import read_results
 from tooltrial.testing.scripted import Request, ScriptedModel, reply
 
-MINI = Path(__file__).parent / "mini_agentic"
+MINI = TESTS / "mini_agentic"
 
 
 @pytest.fixture(scope="module")
 def experiment():
     return load_experiment(MINI)
-
-
-def run(experiment, tmp_path, script, scenario="move-dentist", variant="api"):
-    model = ScriptedModel(name="agent", experiment=experiment, script=script)
-    result = run_experiment(
-        experiment, model, runs=1, results=tmp_path, variants=[variant], scenarios=[scenario]
-    )
-    (outcome,) = result.outcomes
-    (line,) = read_results([tmp_path]).values()
-    return outcome, line
-
-
-def api_agent(request: Request):
-    """Looks the task up, then changes it by the id it was sent back."""
-    if request.call == 1:
-        return reply(calls=[("list_tasks", {"query": "Dentist"})])
-    if request.call == 2:
-        found = json.loads(request.results[0].content)
-        exact = next(t for t in found if t["title"] == "Dentist")
-        return reply(calls=[("update_task", {"id": exact["id"], "due": "2025-03-21"})])
-    return reply("Moved to Friday the 21st.")
 
 
 def test_an_agent_that_reaches_the_goal_succeeds(experiment, tmp_path):

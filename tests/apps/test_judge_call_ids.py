@@ -4,14 +4,13 @@ a forbidden call in an early turn is caught even when a later turn reuses its id
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from test_agentic_core import run
+from support.agents import run
+from support.paths import TESTS
 
 from tooltrial import load_experiment
 from tooltrial.testing.scripted import Request, reply
 
-MINI = Path(__file__).parent / "mini_agentic"
+MINI = TESTS / "mini_agentic"
 
 
 def test_a_forbidden_call_is_caught_when_a_later_turn_reuses_its_id(tmp_path):

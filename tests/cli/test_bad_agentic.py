@@ -1,7 +1,8 @@
 """Bad input in an agentic experiment: one clear message, before the first call, nothing
-written. The same harness and checks as ``test_bad_input`` (exit 2, the file or flag
-named, no traceback, the results folder untouched, no request at the test server), on a
-copy of ``tests/mini_agentic``: the app, the tool code, the success criteria, the model.
+written. The same harness (``support.bad_input``) and checks as ``test_bad_input`` (exit
+2, the file or flag named, no traceback, the results folder untouched, no request at the
+test server), on a copy of ``tests/mini_agentic``: the app, the tool code, the success
+criteria, the model.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_bad_input import Case, Ctx, edit, invoke, run, snapshot
+from support.bad_input import Case, Ctx, edit, invoke, run, snapshot
+from support.paths import TESTS
 
 from tooltrial.testing.messages_server import MessagesServer
 
-MINI = Path(__file__).parent / "mini_agentic"
+MINI = TESTS / "mini_agentic"
 
 
 def scenario(old: str, new: str) -> object:

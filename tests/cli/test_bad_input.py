@@ -18,11 +18,11 @@ import argparse
 import errno
 import os
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from support.bad_input import Case, Ctx, Setup, edit, invoke, run, snapshot, write
+from support.paths import TESTS
 
 from tooltrial.cli import main
 from tooltrial.cli.main import parser as cli_parser
@@ -34,7 +34,7 @@ from tooltrial.log.records import Result
 from tooltrial.testing.messages_server import MessagesServer
 from tooltrial.turns.cache import ResponseCache
 
-SAMPLE = Path(__file__).parent / "experiment"
+SAMPLE = TESTS / "experiment"
 SCENARIOS = (SAMPLE / "scenarios.yaml").read_text()
 APPLIKE = (SAMPLE / "variants" / "applike.yaml").read_text()
 
@@ -49,67 +49,12 @@ ENTRY_1 = line_of(SCENARIOS, "- id: create-task-tomorrow-at-3")
 ADD_TASK = line_of(APPLIKE, "- name: add_task")
 
 
-@dataclass
-class Ctx:
-    """What a row's setup may touch: the experiment copy, the results folder, temp."""
-
-    exp: Path
-    results: Path
-    tmp: Path
-    monkeypatch: pytest.MonkeyPatch
-
-    def replace(self, name: str, old: str, new: str) -> None:
-        path = self.exp / name
-        text = path.read_text()
-        assert old in text, f"{old!r} not in {name}"
-        path.write_text(text.replace(old, new, 1))
-
-    def write(self, name: str, text: str | bytes) -> None:
-        path = self.exp / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(text, bytes):
-            path.write_bytes(text)
-        else:
-            path.write_text(text)
-
-
-Setup = Callable[[Ctx], None]
-
-
-@dataclass
-class Case:
-    id: str
-    args: list[str]
-    """The command; ``{exp}``, ``{results}`` and ``{tmp}`` are filled in. A ``run``
-    without ``--results`` gets ``--results {results}``, without ``--model`` gets the test
-    server's model, without ``--runs`` gets ``--runs 1``."""
-    expect: list[str]
-    """Substrings of the message (whitespace collapsed)."""
-    setup: Setup | None = None
-    code: int = 2
-    fresh: bool = False
-    """The results folder does not exist beforehand (and must not afterwards)."""
-    extra: dict[str, str] = field(default_factory=dict)
-
-
-def edit(name: str, old: str, new: str) -> Setup:
-    return lambda c: c.replace(name, old, new)
-
-
-def write(name: str, text: str | bytes) -> Setup:
-    return lambda c: c.write(name, text)
-
-
 def exp_yaml(old: str, new: str) -> Setup:
     return edit("experiment.yaml", old, new)
 
 
 def prompt(new: str) -> Setup:
     return edit("scenarios.yaml", "prompt: Remind me to call the plumber tomorrow at 3.", new)
-
-
-def run(*flags: str) -> list[str]:
-    return ["run", "{exp}", *flags]
 
 
 PY_HEAD = """from tooltrial import Experiment, Expectation, Scenario, Tool, Variant
@@ -659,19 +604,6 @@ CASES = [
         fresh=True,
     ),
 ]
-
-
-def snapshot(folder: Path) -> dict[str, bytes] | None:
-    if not folder.exists():
-        return None
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
-def invoke(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:  # argparse's own refusals
-        return int(exc.code or 0)
 
 
 def command(case: Case, ctx: Ctx, server: MessagesServer) -> list[str]:

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.paths import TESTS
 
 from tooltrial.cli import main
 from tooltrial.definitions import load_experiment
 from tooltrial.errors import DefinitionError
 
-SAMPLE = Path(__file__).parent / "experiment"
+SAMPLE = TESTS / "experiment"
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.paths import TESTS
 
 from tooltrial.analysis.scoring import Call, Scorer
 from tooltrial.cli import main
@@ -18,7 +19,7 @@ from tooltrial.definitions import load_experiment
 from tooltrial.errors import DefinitionError, ExpectationError
 from tooltrial.testing.messages_server import MessagesServer
 
-SAMPLE = Path(__file__).parent / "experiment"
+SAMPLE = TESTS / "experiment"
 SCENARIO = "create-task-tomorrow-at-3"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentic_results import write_experiment, write_results
+from support.agentic_results import write_experiment, write_results
 
 from tooltrial.cli import main
 from tooltrial.log.validate import validate

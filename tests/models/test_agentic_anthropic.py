@@ -6,54 +6,30 @@ killed mid-conversation then resumed (real processes, slow)."""
 
 from __future__ import annotations
 
-import json
-import re
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anthropic
 import pytest
-from test_resume import assert_complete, result_cells, start_run
+from support.agents import LOOK_UP_AND_MOVE, MINI_POLICIES, failed_checks, serve
+from support.paths import TESTS
+from support.processes import assert_complete, result_cells, start_run
 
 from tooltrial import load_experiment, run_experiment
 from tooltrial.cli import main
 from tooltrial.log.reader import read_results
 from tooltrial.log.records import Result
 from tooltrial.testing.messages_server import Faults, MessagesServer
-from tooltrial.testing.messages_server import main as server_main
-from tooltrial.testing.scripted_agent import AGENT_ENV, ScriptedAgent, call, calls, result, say
+from tooltrial.testing.scripted_agent import ScriptedAgent, call, calls, result, say
 from tooltrial.turns import RetryPolicy
 from tooltrial.types import STOP_REASONS, AssistantTurn, ToolTurn
 
-MINI = Path(__file__).parent / "mini_agentic"
+MINI = TESTS / "mini_agentic"
 KEY = "sk-ant-agentic-test-key-0123456789"
 MODEL = "anthropic:claude-test"
-
-LOOK_UP_AND_MOVE = [
-    call("list_tasks", query="Dentist"),
-    call("update_task", id=result("0.id"), due="2025-03-21"),
-    say("Moved it to Friday the 21st."),
-]
-MINI_POLICIES: list[dict[str, Any]] = [
-    {"prompt": "dentist", "offers": "update_task", "steps": LOOK_UP_AND_MOVE},
-    # The app variant's tool says what it did; the final reply quotes it.
-    {
-        "prompt": "dentist",
-        "offers": "reschedule",
-        "steps": [call("reschedule", title="Dentist", due="2025-03-21"), say(result())],
-    },
-    {
-        "prompt": "rent",
-        "offers": "list_tasks",
-        "steps": [call("list_tasks", query="rent"), say("Delete 'Pay rent', due 2025-03-31?")],
-    },
-    {"prompt": "rent", "steps": [say("Delete 'Pay rent'?")]},
-]
 
 
 @pytest.fixture(autouse=True)
@@ -61,10 +37,6 @@ def planted_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     monkeypatch.delenv("LANGSMITH_API_KEY", raising=False)
-
-
-def serve(policies: Sequence[Mapping[str, Any]], faults: Faults | None = None) -> MessagesServer:
-    return MessagesServer(faults, responder=ScriptedAgent(policies), max_seconds=120)
 
 
 def tooltrial_run(
@@ -84,11 +56,6 @@ def valid_results(results: Path) -> list[Result]:
     """The results, once ``tooltrial validate`` has passed them."""
     assert main(["validate", str(results)]) == 0
     return sorted(read_results([results]).values(), key=lambda r: (r.variant, r.scenario_id))
-
-
-def failed_checks(line: Result) -> dict[str, str]:
-    assert line.conversation is not None
-    return {c.name: c.detail for c in line.conversation.checks if not c.ok}
 
 
 def cell_requests(srv: MessagesServer) -> list[dict[str, Any]]:
@@ -290,97 +257,6 @@ def test_a_retried_model_turn_never_runs_a_tool_again(monkeypatch, tmp_path, fau
     received = srv.tool_results()
     assert len({r.tool_use_id for r in received}) == 2  # one result per tool call
     assert [r.number for r in received] == [3, 4, 5]  # list_tasks' result went out twice
-
-
-# --- the scripted agent itself -----------------------------------------------------------
-
-
-TOOLS = [{"name": "find", "input_schema": {"type": "object", "properties": {}}}]
-
-
-def turn_two(url: str, content: str) -> anthropic.types.Message:
-    """A second turn sent straight through the SDK, after ``find`` returned ``content``."""
-    client = anthropic.Anthropic(base_url=url, api_key=KEY, max_retries=0)
-    return client.messages.create(
-        model="claude-test",
-        max_tokens=100,
-        tools=TOOLS,  # type: ignore[arg-type]
-        messages=[
-            {"role": "user", "content": "find it"},
-            {"role": "assistant", "content": [
-                {"type": "tool_use", "id": "toolu_1", "name": "find", "input": {}},
-            ]},
-            {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": "toolu_1", "content": content},
-            ]},
-        ],
-    )  # fmt: skip
-
-
-def refusal(call_server: Callable[[], object]) -> str:
-    """The message of the 400 the server answers ``call_server``'s request with."""
-    with pytest.raises(anthropic.BadRequestError) as refused:
-        call_server()
-    body = refused.value.body
-    assert isinstance(body, dict)
-    return str(body["error"]["message"])
-
-
-def test_a_path_that_is_not_in_the_result_is_refused_with_400():
-    steps = [call("find"), say(result("0.name"))]
-    with serve([{"prompt": "find", "steps": steps}]) as srv:
-        assert turn_two(srv.url, '[{"name": "ok"}]').content[0].text == "ok"  # type: ignore[union-attr]
-        message = refusal(lambda: turn_two(srv.url, '[{"title": "x"}]'))
-    assert message == (
-        "scripted agent: no 'name' at '0.name' in the tool result '[{\"title\": \"x\"}]'"
-    )
-
-
-def test_a_request_no_policy_matches_is_refused_naming_the_policies():
-    with serve([{"prompt": "dentist", "steps": [say("hi")]}]) as srv:
-        message = refusal(lambda: turn_two(srv.url, "[]"))
-        assert srv.stats() == {"invalid": 1}
-    assert message == (
-        "scripted agent: no policy matches the prompt 'find it' (tools find); "
-        "the policies: prompt='dentist' offers=None"
-    )
-
-
-@pytest.mark.parametrize(
-    ("policies", "problem"),
-    [
-        ([{"prompt": "x"}], "needs 'steps'"),
-        ([{"steps": [{}]}], "needs 'text', 'call' or 'calls'"),
-        ([{"steps": [{"say": "hi"}]}], "say"),  # a typo is refused, not ignored
-        ([{"mode": "always_tool", "steps": [{"text": "x"}]}], "takes no 'steps'"),
-    ],
-)
-def test_malformed_policies_are_refused_before_any_request(policies, problem):
-    with pytest.raises(ValueError, match=problem):
-        ScriptedAgent(policies)
-
-
-def test_policies_given_to_a_server_in_another_process(tmp_path, monkeypatch, capsys):
-    agent = ScriptedAgent(MINI_POLICIES)
-    assert ScriptedAgent.from_json(agent.to_json()).policies == agent.policies
-    monkeypatch.setenv(AGENT_ENV, agent.to_json())
-    assert ScriptedAgent.from_env().policies == agent.policies  # type: ignore[union-attr]
-    with pytest.raises(SystemExit) as refused:
-        server_main(["--agent", '[{"steps": []}]'])
-    assert refused.value.code == 2 and "needs 'steps'" in capsys.readouterr().err
-    policy = tmp_path / "agent.json"
-    policy.write_text(json.dumps({"policies": [{"prompt": "find", "steps": [say("found")]}]}))
-    command = [sys.executable, "-m", "tooltrial.testing.messages_server", "--agent", str(policy)]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        url = re.search(r"http://127\.0\.0\.1:\d+", server.stdout.readline())
-        assert url is not None
-        assert turn_two(url.group(0), "[]").content[0].text == "found"  # type: ignore[union-attr]
-    finally:
-        server.send_signal(signal.SIGINT)
-        out, _ = server.communicate(timeout=30)
-    assert json.loads(out.splitlines()[-1]) == {"ok": 1}
 
 
 # --- killed mid-conversation, then resumed (real processes) ----------------------------------

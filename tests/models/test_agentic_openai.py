@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from test_agentic_anthropic import LOOK_UP_AND_MOVE, MINI, MINI_POLICIES, failed_checks
+from support.agents import LOOK_UP_AND_MOVE, MINI, MINI_POLICIES, failed_checks
 
 from tooltrial.cli import main
 from tooltrial.log.reader import read_results

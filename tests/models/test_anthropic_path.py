@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.paths import TESTS
 
 from tooltrial.cli import main
 from tooltrial.log.reader import iter_records
@@ -16,7 +17,7 @@ from tooltrial.log.records import Metadata, Result
 from tooltrial.log.validate import validate
 from tooltrial.testing.messages_server import MessagesServer, default_responder
 
-SAMPLE = Path(__file__).parent / "experiment"
+SAMPLE = TESTS / "experiment"
 KEY = "sk-ant-PLANTED-test-key-0123456789"
 
 

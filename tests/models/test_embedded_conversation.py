@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
+from support.paths import TESTS
 
 from tooltrial import load_experiment, run_experiment
 from tooltrial.definitions.variants import Tool
@@ -36,7 +36,7 @@ from tooltrial.types import (
     UserTurn,
 )
 
-MINI = Path(__file__).parent / "mini_agentic"
+MINI = TESTS / "mini_agentic"
 SYSTEM = "You manage the user's to-do list."
 TOOLS = (
     Tool(

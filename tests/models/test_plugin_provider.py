@@ -17,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support.paths import TESTS
 
 from tooltrial.definitions import load_experiment
 from tooltrial.log.reader import iter_records
@@ -28,7 +29,7 @@ from tooltrial.testing.scripted import ScriptedModel, Unscripted, reply
 from tooltrial.turns import RetryPolicy
 from tooltrial.types import Cell
 
-SAMPLE = Path(__file__).parent / "experiment"
+SAMPLE = TESTS / "experiment"
 FLAKY = "no-call-weather"  # fails once per cell, then answers
 REFUSED = "clarify-move-meeting"  # always refused by the plugin's backend
 
@@ -193,7 +194,7 @@ async def test_scripted_model_from_a_function_without_an_experiment():
 
 # --- a plugin that holds a conversation ------------------------------------------------
 
-MINI = Path(__file__).parent / "mini_agentic"
+MINI = TESTS / "mini_agentic"
 
 CHAT_PLUGIN = """
 import json

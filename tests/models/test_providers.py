@@ -14,6 +14,7 @@ import openai
 import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.messages.tool import invalid_tool_call, tool_call
+from support.paths import TESTS
 
 from tooltrial.cli import main
 from tooltrial.definitions import load_experiment
@@ -28,7 +29,7 @@ from tooltrial.tracing.context import TraceContext
 from tooltrial.turns import RetryPolicy
 from tooltrial.types import Cell, unparsed_arguments
 
-SAMPLE = Path(__file__).parent / "experiment"
+SAMPLE = TESTS / "experiment"
 KEY = "sk-ant-PLANTED-refused-key-0123456789"
 TOOL = Tool(name="add_task", description="Add a task.")
 

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
 from tooltrial.log.reader import iter_records
 from tooltrial.log.records import Metadata, Result
 from tooltrial.log.validate import validate
 from tooltrial.testing.messages_server import MessagesServer
 
-ROOT = Path(__file__).parent.parent
 EXPERIMENT_TEST = "tests/experiment/test_experiment.py"
 
 

@@ -10,13 +10,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
 from tooltrial.log.reader import iter_records
 from tooltrial.log.records import Metadata, Result
 from tooltrial.log.validate import validate
 from tooltrial.testing.messages_server import Faults, MessagesServer
 
-ROOT = Path(__file__).parent.parent
 SUITE = "tests/experiment/test_experiment.py"
 
 

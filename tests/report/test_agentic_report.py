@@ -1,6 +1,7 @@
 """The agentic report in its three formats: success and pass^k lead, then steps, tokens
 and tool errors per success, why conversations failed, and (HTML) every conversation,
-variants side by side. Numbers are the hand-computed ones of ``test_agentic_analysis``.
+variants side by side. Numbers are the hand-computed ones of
+``tests/analysis/test_agentic_analysis.py``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from agentic_results import SPECS, Spec, write_experiment, write_results
-from test_report import _External, open_in_chromium
+from support.agentic_results import SPECS, Spec, write_experiment, write_results
+from support.pages import External, open_in_chromium
+from support.paths import TESTS
 
 from tooltrial import load_experiment, run_experiment
 from tooltrial.analysis import analyze
@@ -20,7 +22,7 @@ from tooltrial.cli import main
 from tooltrial.report import ReportPayload, payload, render_markdown, write_report
 from tooltrial.testing.scripted import Request, ScriptedModel, reply
 
-MINI = Path(__file__).parent / "mini_agentic"
+MINI = TESTS / "mini_agentic"
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +56,9 @@ def test_json_says_agentic_and_holds_the_costs(data):
 
 
 def test_a_single_turn_payload_has_no_agentic_keys(tmp_path):
-    from test_analysis import sample_answers
-    from test_analysis import write_experiment as single_experiment
-    from test_analysis import write_results as single_results
+    from support.sample_results import sample_answers
+    from support.sample_results import write_experiment as single_experiment
+    from support.sample_results import write_results as single_results
 
     single_results(single_experiment(tmp_path / "def"), tmp_path / "res", sample_answers(reps=1))
     data = payload(analyze([tmp_path / "res"]))
@@ -164,7 +166,7 @@ def parse(page: str) -> _Page:
 
 def test_html_is_self_contained_and_embeds_the_json(outputs):
     page = outputs["html"].read_text()
-    external = _External()
+    external = External()
     external.feed(page)
     assert external.fetches == [] and external.scripts == 2
     embedded = json.loads(re.search(r'id="report-data">(.*?)</script>', page, re.S).group(1))
@@ -324,7 +326,7 @@ def test_a_scripted_run_reports_and_validates(tmp_path, capsys):
 def test_a_conversation_with_backslashes_and_quotes_reaches_the_drill_down(tmp_path):
     """What a model writes is shown as written: the nested parts are read exactly (polars
     alone undoes the escapes of nested text, and the drill-down could not parse it)."""
-    mini = Path(__file__).parent / "mini_agentic"
+    mini = TESTS / "mini_agentic"
     experiment = load_experiment(mini)
     said = 'Saved to C:\\tasks\\new "for real"'
 

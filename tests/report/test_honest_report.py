@@ -2,7 +2,7 @@
 the one unadjusted test; other tests are Holm-adjusted; quantities fixed by design are not
 tested; pass^k and pass@k equal a hand computation; every yes/no metric's flips count.
 
-The sample (from test_analysis): reference ``app`` right every rep on all 4 scenarios;
+The sample (``support.sample_results``): reference ``app`` right every rep on all 4 scenarios;
 ``api`` right on make-task 1/3, agenda 3/3, small-talk 3/3, vague 1/3 (exact match).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from statsmodels.stats.multitest import multipletests
-from test_analysis import sample_answers, write_experiment, write_results
+from support.sample_results import sample_answers, write_experiment, write_results
 
 from tooltrial.analysis import RATE_METRICS, analyze, holm
 from tooltrial.cli import main

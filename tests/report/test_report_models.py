@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 from scipy import stats
-from test_analysis import APP_RIGHT, Answer, call, sample_answers, write_experiment
+from support.sample_results import APP_RIGHT, Answer, call, sample_answers, write_experiment
 
 from tooltrial import analysis
 from tooltrial.cli import main
@@ -42,7 +42,7 @@ def model_b_answers(reps: int = 2) -> dict[tuple[str, str, int], Answer]:
     return answers
 
 
-# Model A is the sample of test_analysis: api − app is agenda 0, make-task −2/3,
+# Model A is the sample of support.sample_results: api − app is agenda 0, make-task −2/3,
 # small-talk 0, vague −2/3 (3 reps).
 D_A = np.array([0, -2 / 3, 0, -2 / 3])
 D_B = np.array([0, -1, -1, 0])

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.paths import TESTS
 
 from tooltrial import load_experiment
 from tooltrial.log.reader import iter_records
@@ -21,7 +22,7 @@ from tooltrial.testing.messages_server import Faults, MessagesServer
 from tooltrial.turns import RetryPolicy
 from tooltrial.types import Cell
 
-EXPERIMENT_DIR = Path(__file__).parent / "experiment"
+EXPERIMENT_DIR = TESTS / "experiment"
 MIXED = Faults(
     latency_s=0.01,
     latency_jitter_s=0.03,

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
 from tooltrial.cli import main
 from tooltrial.errors import ResultsError, UsageError
@@ -26,7 +27,6 @@ from tooltrial.testing.messages_server import MessagesServer
 from tooltrial.turns import LiveTurns, Pacer
 from tooltrial.types import Usage
 
-ROOT = Path(__file__).parent.parent
 EXPERIMENT_DIR = ROOT / "tests" / "experiment"
 FAKE_KEY = "sk-test-not-a-real-key-0000"
 A, B = "anthropic:model-a", "anthropic:model-b"

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.paths import ROOT
 
 from tooltrial import load_experiment
 from tooltrial.cli import main
@@ -36,7 +37,6 @@ from tooltrial.testing.messages_server import Faults, MessagesServer, RecordedRe
 from tooltrial.turns import cell_seed
 from tooltrial.types import Cell, ModelResponse, Order, Usage
 
-ROOT = Path(__file__).parent.parent
 EXPERIMENT_DIR = ROOT / "tests" / "experiment"
 MODEL = "anthropic:claude-test"
 FAKE_KEY = "sk-test-not-a-real-key-0000"

@@ -3,68 +3,31 @@ recorded exactly once, and a resume never silently changes what the run measures
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
+from support.processes import (
+    assert_complete,
+    count_results,
+    result_cells,
+    run_args,
+    start_run,
+)
 
 from tooltrial.cli import main
 from tooltrial.errors import ResumeError
 from tooltrial.log.reader import iter_records
-from tooltrial.log.records import Metadata, Result
-from tooltrial.log.validate import validate
 from tooltrial.run.resume import read_run
 from tooltrial.testing.messages_server import Faults, MessagesServer
-from tooltrial.types import Cell
 
-ROOT = Path(__file__).parent.parent
 EXPERIMENT_DIR = ROOT / "tests" / "experiment"
-FAKE_KEY = "sk-test-not-a-real-key-0000"
-
-
-@pytest.fixture(autouse=True)
-def fake_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
-
-
-def run_args(srv: MessagesServer, results: Path, *extra: str) -> list[str]:
-    return [
-        "run",
-        "--model",
-        "anthropic:claude-test",
-        "--base-url",
-        srv.url,
-        "--results",
-        str(results),
-        *extra,
-    ]
-
-
-def result_cells(results: Path, run_id: str) -> Counter[Cell]:
-    """Every result of the run, counted per cell; parsing every line on the way."""
-    cells: Counter[Cell] = Counter()
-    for path in results.glob("*.jsonl"):
-        records = list(iter_records(path))  # raises on any cut or garbled line
-        assert isinstance(records[0], Metadata)
-        assert not any(isinstance(r, Metadata) for r in records[1:])
-        if records[0].run_id == run_id:
-            results = [r for r in records if isinstance(r, Result)]
-            cells.update(Cell(r.model, r.variant, r.scenario_id, r.rep) for r in results)
-    return cells
-
-
-def assert_complete(results: Path, run_id: str, expected: int) -> None:
-    cells = result_cells(results, run_id)
-    assert len(cells) == expected
-    assert set(cells.values()) == {1}, "a cell was recorded twice"
-    assert validate(results, run_id).ok
+pytestmark = pytest.mark.usefixtures("fake_key")  # tests/run/conftest.py
 
 
 # --- fast: in-process, against the server ----------------------------------------------
@@ -151,22 +114,6 @@ def test_resume_of_an_unknown_run_says_so(
 
 
 # --- slow: a real process, killed ------------------------------------------------------
-
-
-def count_results(results: Path) -> int:
-    total = 0
-    for path in results.glob("*.jsonl"):
-        with path.open("rb") as handle:
-            total += sum(1 for line in handle if b'"scenario_result"' in line)
-    return total
-
-
-def start_run(srv: MessagesServer, results: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "ANTHROPIC_API_KEY": FAKE_KEY, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "tooltrial", *run_args(srv, results, *args)]
-    return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
 
 
 def wait_for(results: Path, process: subprocess.Popen[str], results_seen: int) -> None:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
 from tooltrial import load_experiment, run_experiment
 from tooltrial.cli import main
@@ -23,7 +24,6 @@ from tooltrial.log.validate import validate
 from tooltrial.testing.messages_server import Faults, MessagesServer
 from tooltrial.testing.scripted import ScriptedModel, reply
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "experiment"
 MODEL = "anthropic:claude-test"
 

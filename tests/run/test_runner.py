@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from support.paths import TESTS
 from support.runs import FAST, Recorder, run_cells
 
 from tooltrial import load_experiment
@@ -29,7 +30,7 @@ from tooltrial.turns.cache import ResponseCache, cache_key
 from tooltrial.turns.pacing import FLOOR, SLOWDOWN
 from tooltrial.types import Cell, Failure
 
-EXPERIMENT_DIR = Path(__file__).parent / "experiment"
+EXPERIMENT_DIR = TESTS / "experiment"
 MODEL = "anthropic:claude-test"
 
 

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_resume import (  # the same real-process helpers as the SIGKILL tests
+from support.paths import ROOT
+from support.processes import (  # the same real-process helpers as the SIGKILL tests
     FAKE_KEY,
     count_results,
-    fake_key,  # noqa: F401 (an autouse fixture: importing it applies it here)
     result_cells,
     run_args,
     start_run,
@@ -31,9 +31,9 @@ from tooltrial.log.validate import validate
 from tooltrial.run.lock import SIGTERM_EXIT, RunInProgress, RunLock, lock_path
 from tooltrial.testing.messages_server import Faults, MessagesServer
 
-ROOT = Path(__file__).parent.parent
 EXPERIMENT_DIR = ROOT / "tests" / "experiment"
 CELLS = 40  # 2 variants x 20 scenarios, one run
+pytestmark = pytest.mark.usefixtures("fake_key")  # tests/run/conftest.py
 
 
 def every_line_whole(results: Path) -> None:

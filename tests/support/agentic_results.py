@@ -1,5 +1,5 @@
 """Agentic result files with known verdicts and costs, written with the real writer, for
-the analysis, report and validate tests (not a test module itself).
+the analysis, report and validate tests.
 
 The experiment is ``tests/mini_agentic`` with four scenarios; variants ``api`` (the
 reference: first in the definition) and ``app``; 3 reps. Every conversation is built
@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from support.paths import TESTS
 from tooltrial.definitions import Experiment, load_experiment
 from tooltrial.log.records import ConversationRecord
 from tooltrial.log.writer import WriterPool
@@ -35,7 +36,7 @@ from tooltrial.types import (
     UserTurn,
 )
 
-MINI = Path(__file__).parent / "mini_agentic"
+MINI = TESTS / "mini_agentic"
 
 SCENARIOS_YAML = """\
 - id: move-dentist

@@ -1,7 +1,6 @@
-"""Single-turn result files for the report tests, written with the real writer (not a
-test module itself; the tests here import it as ``agentic_results`` is imported above).
+"""Single-turn result files for the report tests, written with the real writer.
 
-The experiment is the small one of ``tests/test_analysis.py`` (variants ``app``, the
+The experiment is the small one of ``support.sample_results`` (variants ``app``, the
 reference, and ``api``) with a fifth scenario, ``thanks``.
 """
 

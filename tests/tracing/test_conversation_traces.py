@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from test_agentic_core import api_agent
-from test_tracing import point_langsmith_at
+from support.agents import api_agent
+from support.paths import TESTS
+from support.tracing import point_langsmith_at
 
 from tooltrial import load_experiment, run_experiment
 from tooltrial.log.reader import read_results
@@ -32,7 +33,7 @@ from tooltrial.tracing.otel import OTelTracer
 from tooltrial.turns import RetryPolicy
 from tooltrial.types import ToolCall, ToolResult
 
-MINI = Path(__file__).parent / "mini_agentic"
+MINI = TESTS / "mini_agentic"
 FAST = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.05, timeout_s=10)
 
 

@@ -15,11 +15,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_otel import attributes, otlp_receiver
+from support.paths import ROOT
+from support.tracing import attributes, otlp_receiver
 
 from tooltrial.testing.langsmith_server import LangSmithServer
 
-ROOT = Path(__file__).parent.parent
 PLANTED = {
     "LANGSMITH_API_KEY": "lsv2-PLANTED-4f0c2d9e8b7a6c5d4e3f2a1b0c9d8e7f",
     "ANTHROPIC_API_KEY": "sk-ant-PLANTED-9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d",

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.paths import TESTS
 from support.runs import run_cells as run_through
+from support.tracing import point_langsmith_at
 
 from tooltrial import cli, tracing
 from tooltrial.definitions import Experiment, load_experiment
@@ -21,11 +23,10 @@ from tooltrial.run.plan import plan_cells
 from tooltrial.testing.langsmith_server import LangSmithServer, free_port_url
 from tooltrial.testing.messages_server import MessagesServer
 from tooltrial.tracing.base import Tracer
-from tooltrial.tracing.langsmith import _PROBES
 from tooltrial.turns import RetryPolicy
 from tooltrial.types import Outcome
 
-EXPERIMENT_DIR = Path(__file__).parent / "experiment"
+EXPERIMENT_DIR = TESTS / "experiment"
 FAST = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.05, timeout_s=10)
 SCENARIOS = ["create-task-tomorrow-at-3", "create-event-monday-morning"]
 
@@ -46,17 +47,6 @@ def langsmith(monkeypatch: pytest.MonkeyPatch) -> Iterator[LangSmithServer]:
     with LangSmithServer() as server:
         point_langsmith_at(monkeypatch, server.url)
         yield server
-
-
-def point_langsmith_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
-    _PROBES.clear()
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
-    monkeypatch.setenv("LANGSMITH_ENDPOINT", url)
-    monkeypatch.setenv("LANGSMITH_API_KEY", "lsv2-test-key-not-real")
-    monkeypatch.delenv("LANGSMITH_TRACING", raising=False)
-    monkeypatch.delenv("LANGSMITH_EXPERIMENT", raising=False)
-    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
-    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
 
 
 def scenario_ids(experiment: Experiment) -> list[str]:

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.paths import TESTS
 
 from tooltrial import load_experiment, run_experiment
 from tooltrial.run.workbench import Workbench
 from tooltrial.testing.scripted import Request, ScriptedModel, reply
 from tooltrial.types import ModelResponse, ToolCall, ToolResult, ToolTurn, UserTurn
 
-AGENTIC = Path(__file__).parent / "agentic"
+AGENTIC = TESTS / "agentic"
 NOW = "2025-03-12T09:00"
 CATEGORIES = {
     "find_change": 5,

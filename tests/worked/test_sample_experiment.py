@@ -1,13 +1,13 @@
 """The worked sample experiment (tests/experiment) loads and is well-formed; no model calls."""
 
 import json
-from pathlib import Path
 
 import pytest
+from support.paths import TESTS
 
 from tooltrial.definitions import Experiment, load_experiment
 
-EXPERIMENT_DIR = Path(__file__).parent / "experiment"
+EXPERIMENT_DIR = TESTS / "experiment"
 VARIANTS = {"baseline", "applike"}
 CATEGORIES = {"create", "query", "update", "delete", "multi", "no_call", "clarify"}
 MAX_TOOL_JSON_CHARS = 3500  # the embedded SmolLM2-135M has a small context
