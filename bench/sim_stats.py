@@ -8,7 +8,7 @@ difficulty distribution; the reference variant succeeds with p_s, the treatment 
 clip(p_s + effect, 0, 1); each of r reps is a Bernoulli draw. The true mean difference is
 E[clip(p + effect, 0, 1) − p] over the distribution (clipping shrinks it where p is near
 1). The statistics see only the per-scenario differences of rep means, as in a report.
-tests/test_stats_simulation.py imports this module and asserts on the same numbers.
+tests/analysis/test_stats_simulation.py imports this module and asserts on the same numbers.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ import pytest
 
 from tooltrial.testing.messages_server import MessagesServer
 
+# The shared helpers' asserts explain themselves as a test module's do (imported from
+# tests/support/ by the test modules, after this file).
+pytest.register_assert_rewrite("support")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The worked experiment makes real model calls: it runs only when ``-m`` names it.

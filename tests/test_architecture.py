@@ -1,5 +1,6 @@
 """The layout's rules, checked: layers import only downward, nothing imports in a circle,
-and the light entry points stay light.
+and the light entry points stay light; and the tests' own layout: no test module imports
+another (nor a conftest), and each sits in the folder of what it tests.
 
 Every ``import`` statement counts, including the ones inside functions (lazy imports are
 still dependencies), read from the source with ``ast``.
@@ -227,3 +228,58 @@ def test_an_anthropic_run_imports_only_what_its_model_needs(tmp_path):
     unneeded = {"polars", "scipy", "numpy", "llama_cpp", "langchain_openai"}
     assert not unneeded & loaded
     assert "tooltrial.tracing.otel" not in loaded and "tooltrial.analysis" not in loaded
+
+
+# --- the tests' own layout ---------------------------------------------------------------
+
+TESTS = Path(__file__).resolve().parent
+WHOLE_PROJECT = {"test_architecture.py", "test_public_api.py", "test_secrets.py"}
+"""The test modules kept at ``tests/`` root: they check the project as a whole (layering,
+the public API as the README shows it, no key in any output). Every other one sits in the
+folder of what it tests."""
+NOT_A_PACKAGE = {
+    "worked": "the worked experiments, checked end to end without model calls",
+    "experiment": "the worked single-turn experiment (its pytest suite)",
+    "agentic": "the agentic worked experiment (its pytest suite)",
+}
+"""Test folders that mirror no module of ``src/tooltrial/``."""
+
+
+def imported_test_modules(path: Path) -> list[str]:
+    """Each import of a test module or a conftest in ``path``, as ``line: statement``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module.split(".") if node.module else []
+            names = [[*base, alias.name] for alias in node.names]
+            names_text = ", ".join(alias.name for alias in node.names)
+            dotted = f"from {'.' * node.level}{node.module or ''} import {names_text}"
+        elif isinstance(node, ast.Import):
+            names = [alias.name.split(".") for alias in node.names]
+            dotted = "import " + ", ".join(alias.name for alias in node.names)
+        else:
+            continue
+        if any(p.startswith("test_") or p == "conftest" for parts in names for p in parts):
+            found.append(f"{node.lineno}: {dotted}")
+    return found
+
+
+def test_no_test_file_imports_a_test_module_or_a_conftest():
+    """Shared helpers live in ``tests/support/`` (fixtures in a conftest.py), so every test
+    module stands alone and the suite runs under ``--import-mode=importlib``."""
+    imports = {
+        str(path.relative_to(TESTS)): found
+        for path in sorted(TESTS.rglob("*.py"))
+        if (found := imported_test_modules(path))
+    }
+    assert not imports, f"move what these import into tests/support/: {imports}"
+
+
+def test_test_modules_sit_in_the_folder_of_what_they_test():
+    modules = sorted(TESTS.rglob("test_*.py"))
+    at_root = {p.name for p in modules if p.parent == TESTS} - WHOLE_PROJECT
+    assert not at_root, f"put these in the folder of the package they test: {sorted(at_root)}"
+    mirrored = {p.stem for p in PACKAGE.iterdir() if p.suffix == ".py" or p.is_dir()}
+    folders = {p.relative_to(TESTS).parts[0] for p in modules if p.parent != TESTS}
+    unknown = folders - mirrored - NOT_A_PACKAGE.keys()
+    assert not unknown, f"test folders named after no part of src/tooltrial/: {sorted(unknown)}"

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from test_otel import otlp_receiver
+from support.tracing import otlp_receiver
 
 from tooltrial.testing.langsmith_server import LangSmithServer, free_port_url
 from tooltrial.testing.messages_server import Faults, MessagesServer

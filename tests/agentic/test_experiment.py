@@ -11,12 +11,14 @@ feedback when LangSmith is configured (LANGSMITH_API_KEY) and answers; without i
 tests run offline.
 """
 
+from pathlib import Path
+
 import pytest
 
+from tooltrial import load_experiment
 from tooltrial.tracing import langsmith_ready
 
-from .conftest import EXPERIMENT
-
+EXPERIMENT = load_experiment(Path(__file__).parent)  # as conftest.py's tooltrial_experiment
 LANGSMITH = langsmith_ready()  # a service that is away must not fail the tests
 pytestmark = [pytest.mark.experiment] + ([pytest.mark.langsmith] if LANGSMITH else [])
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats
-from single_turn_results import WRONG, Answer, Cell, right, write_experiment, write_results
+from support.single_turn_results import WRONG, Answer, Cell, right, write_experiment, write_results
 
 from tooltrial.analysis import analyze, compare, t_interval
 from tooltrial.analysis.compare import headline_rates

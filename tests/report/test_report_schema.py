@@ -14,7 +14,8 @@ from typing import Any
 import jsonschema
 import pydantic
 import pytest
-from single_turn_results import WRONG, right, write_experiment, write_results
+from support.paths import TESTS
+from support.single_turn_results import WRONG, right, write_experiment, write_results
 
 from tooltrial import load_experiment, run_experiment
 from tooltrial.cli import main
@@ -23,7 +24,7 @@ from tooltrial.report.document import Headline, PowerPlan, ToolFootprint
 from tooltrial.report.schema import published, schema, schema_text
 from tooltrial.testing.scripted import Request, ScriptedModel, reply
 
-MINI_AGENTIC = Path(__file__).parents[1] / "mini_agentic"
+MINI_AGENTIC = TESTS / "mini_agentic"
 
 
 def report_json(results: Path, out: Path) -> dict[str, Any]:
