@@ -233,7 +233,7 @@ def test_an_anthropic_run_imports_only_what_its_model_needs(tmp_path):
 # --- the tests' own layout ---------------------------------------------------------------
 
 TESTS = Path(__file__).resolve().parent
-WHOLE_PROJECT = {"test_architecture.py", "test_public_api.py", "test_secrets.py"}
+WHOLE_PROJECT = {"test_architecture.py", "test_public_api.py", "test_secrets.py", "test_wheel.py"}
 """The test modules kept at ``tests/`` root: they check the project as a whole (layering,
 the public API as the README shows it, no key in any output). Every other one sits in the
 folder of what it tests."""
