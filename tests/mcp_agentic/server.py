@@ -80,7 +80,9 @@ def build(version: str, db: str, now: datetime) -> MCPServer:
         )
         for t in tools
     ]
-    return MCPServer("tasks-calendar", version=f"{version}.0.0", tools=registered, log_level="WARNING")
+    return MCPServer(
+        "tasks-calendar", version=f"{version}.0.0", tools=registered, log_level="WARNING"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

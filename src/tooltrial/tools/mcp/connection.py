@@ -81,6 +81,15 @@ class Connection:
     errlog: IO[str]
     faults: list[str] = field(default_factory=list)
     """Transport faults seen so far (each a protocol break)."""
+    pidfile: Path | None = None
+    """Where the launcher wrote its process group's id (None: no process of ours)."""
+
+    def kill(self) -> None:
+        """End the server's processes now (SIGKILL to its group): for a server that
+        hangs, whose state is unknown anyway. Closing the connection then finds it gone."""
+        with contextlib.suppress(OSError, ValueError):
+            if self.pidfile is not None:
+                os.killpg(int(self.pidfile.read_text()), signal.SIGKILL)
 
     @property
     def server_info(self) -> dict[str, Any]:
@@ -112,7 +121,7 @@ class Connection:
             result = await self._guarded(self.client.call_tool(name, dict(arguments)))
         except mcp.MCPError as exc:
             return Called(f"MCP error {exc.code}: {exc.message}", True, "mcp_error")
-        self.check()
+        await self.check()
         dumped = result.model_dump(mode="json", by_alias=True)
         text = model_text(dumped.get("content") or [], result.structured_content)
         return Called(text, bool(result.is_error), "tool_error" if result.is_error else None)
@@ -135,8 +144,11 @@ class Connection:
                 raise ServerFailed(self.failure(f"is unreachable ({type(exc).__name__})")) from None
             raise
 
-    def check(self) -> None:
-        """``ServerFailed`` if the server has broken the protocol so far."""
+    async def check(self) -> None:
+        """``ServerFailed`` if the server has broken the protocol so far (the SDK hands
+        a fault over in a task of its own: let it run first)."""
+        for _ in range(3):
+            await asyncio.sleep(0)
         if self.faults:
             raise ServerFailed(self.failure(f"broke the MCP protocol ({self.faults[0]})"))
 
@@ -185,11 +197,12 @@ def server_env(server: McpServer, values: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def launched(server: McpServer, values: Mapping[str, str]) -> list[str]:
+def launched(server: McpServer, values: Mapping[str, str], pidfile: Path) -> list[str]:
     """The command line that starts the server through the launcher."""
     assert server.command is not None
     command = [fill(a, dict(values)) for a in (server.command, *server.args)]
-    return [sys.executable, "-I", "-S", str(LAUNCHER), str(os.getpid()), "--", *command]
+    launcher = [sys.executable, "-I", "-S", str(LAUNCHER), str(os.getpid()), str(pidfile)]
+    return [*launcher, "--", *command]
 
 
 @contextlib.asynccontextmanager
@@ -197,9 +210,25 @@ async def connect(
     server: McpServer, values: Mapping[str, str], label: str
 ) -> AsyncIterator[Connection]:
     """A session with the server ``server`` describes, placeholders filled from
-    ``values`` (see the module docstring)."""
+    ``values`` (see the module docstring). What the block raises leaves it as raised
+    (the SDK's task groups would wrap it in an exception group)."""
+    try:
+        async with _session(server, values, label) as connection:
+            yield connection
+    except BaseExceptionGroup as group:
+        raise leaf(group) from None
+
+
+@contextlib.asynccontextmanager
+async def _session(
+    server: McpServer, values: Mapping[str, str], label: str
+) -> AsyncIterator[Connection]:
     mcp = sdk()
-    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
+    with (
+        tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog,
+        tempfile.TemporaryDirectory(prefix="tooltrial-mcp-") as scratch,
+    ):
+        pidfile = Path(scratch) / "launcher.pid" if server.command is not None else None
         async with contextlib.AsyncExitStack() as stack:
             faults: list[str] = []
 
@@ -208,7 +237,8 @@ async def connect(
                     faults.append(_first_line(message))
 
             if server.url is None:
-                command = launched(server, values)
+                assert pidfile is not None
+                command = launched(server, values, pidfile)
                 params = mcp.StdioServerParameters(
                     command=command[0],
                     args=command[1:],
@@ -217,8 +247,9 @@ async def connect(
                 )
                 transport = mcp.stdio_client(params, errlog=errlog)
             else:
-                if server.command is not None:
-                    await stack.enter_async_context(_http_server(server, values, label, errlog))
+                if pidfile is not None:
+                    http = _http_server(server, values, label, errlog, pidfile)
+                    await stack.enter_async_context(http)
                 from mcp.client.streamable_http import streamable_http_client
 
                 transport = streamable_http_client(fill(server.url, dict(values)))
@@ -228,7 +259,7 @@ async def connect(
                 message_handler=on_message,
                 client_info=mcp.Implementation(name="tooltrial", version=__version__),
             )
-            connection = Connection(client, label, errlog, faults)
+            connection = Connection(client, label, errlog, faults, pidfile)
             try:
                 async with asyncio.timeout(server.startup_timeout_s):
                     await stack.enter_async_context(client)
@@ -260,11 +291,11 @@ def _cwd(server: McpServer, values: Mapping[str, str]) -> str:
 
 @contextlib.asynccontextmanager
 async def _http_server(
-    server: McpServer, values: Mapping[str, str], label: str, errlog: IO[str]
+    server: McpServer, values: Mapping[str, str], label: str, errlog: IO[str], pidfile: Path
 ) -> AsyncIterator[None]:
     """An HTTP server process started for this connection, up once its port accepts a
     connection; ended (its whole group) when the block ends."""
-    command = launched(server, values)
+    command = launched(server, values, pidfile)
     try:
         process = await asyncio.create_subprocess_exec(
             *command,

@@ -1,10 +1,12 @@
 """Starts an MCP server so that it cannot outlive tooltrial.
 
-    python -I -S launcher.py PARENT_PID -- COMMAND [ARG ...]
+    python -I -S launcher.py PARENT_PID PIDFILE -- COMMAND [ARG ...]
 
 tooltrial starts every server process through this script (stdlib only, run without
 ``site`` so it starts in milliseconds), as the leader of a process group of its own. It
 
+- writes its pid (its process group's id) to PIDFILE, so tooltrial can end the group at
+  once (a server that hangs);
 - asks the kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG``; if the parent
   is already gone, it exits at once), so ``kill -9`` of tooltrial still ends the server;
 - starts the server in its own group, with SIGKILL as the server's parent-death signal,
@@ -79,10 +81,12 @@ def _signal(pid: int, number: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 4 or argv[2] != "--":
-        print("usage: launcher.py PARENT_PID -- COMMAND [ARG ...]", file=sys.stderr)
+    if len(argv) < 5 or argv[3] != "--":
+        print("usage: launcher.py PARENT_PID PIDFILE -- COMMAND [ARG ...]", file=sys.stderr)
         return 2
-    parent, command = int(argv[1]), argv[3:]
+    parent, pidfile, command = int(argv[1]), argv[2], argv[4:]
+    with open(pidfile, "w") as written:
+        written.write(str(os.getpid()))
     _die_with(signal.SIGTERM)
     if os.getppid() != parent:
         return 1  # the parent died before the request took effect

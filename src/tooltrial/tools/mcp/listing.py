@@ -75,7 +75,7 @@ def _known(server: McpServer, names: list[str]) -> None:
     if unknown:
         raise ValueError(
             f"the variant names tool(s) {', '.join(unknown)}, which the server does not "
-            f"list (it lists: {', '.join(names) or 'nothing'}); use the server's names"
+            f"list (it lists: {', '.join(sorted(names)) or 'nothing'}); use the server's names"
         )
 
 

@@ -101,13 +101,15 @@ class McpToolSource:
         try:
             sdk()
         except SdkMissing as exc:
-            raise fail(f"variant {self.variant.name!r} takes its tools from an MCP server: {exc}") from None
+            raise fail(
+                f"variant {self.variant.name!r} takes its tools from an MCP server: {exc}"
+            ) from None
         self._check_placeholders(app)
         copy = app.clone()
         try:
             async with connect(self.server, self._values(copy), self.label) as server:
                 listing = await server.list_tools()
-                server.check()
+                await server.check()
                 info, protocol = server.server_info, server.protocol_version
         except ServerFailed as exc:
             raise fail(f"{exc}\nfix the server or the variant's mcp: settings") from None
@@ -137,16 +139,18 @@ class McpToolSource:
         if unknown:
             built_in = ", ".join(f"{{{n}}}" for n in BUILT_IN_PLACEHOLDERS)
             own = ", ".join(f"{{{n}}}" for n in type(app).path_names) or "none"
+            braced = ", ".join(f"{{{n}}}" for n in unknown)
             raise self._definition_error(
-                f"variant {self.variant.name!r}: mcp: {', '.join(f'{{{n}}}' for n in unknown)} is not a placeholder tooltrial "
+                f"variant {self.variant.name!r}: mcp: {braced} is not a placeholder tooltrial "
                 f"fills (built in: {built_in}; the app {type(app).__name__} provides: {own}); "
                 "write {{ and }} for literal braces"
             )
         if self.server.stateless and named & provided:
+            braced = ", ".join(f"{{{n}}}" for n in sorted(named & provided))
             raise self._definition_error(
-                f"variant {self.variant.name!r}: mcp: a stateless server is shared by every cell, so it cannot act on a "
-                f"cell's own copy ({', '.join(f'{{{n}}}' for n in sorted(named & provided))}): "
-                "leave out 'stateless: true' to start one per cell"
+                f"variant {self.variant.name!r}: mcp: a stateless server is shared by every "
+                f"cell, so it cannot act on a cell's own copy ({braced}): leave out "
+                "'stateless: true' to start one per cell"
             )
 
     def _values(self, app: App | None) -> dict[str, str]:
@@ -170,7 +174,7 @@ class McpToolSource:
             async with connect(self.server, self._values(app), self.label) as server:
                 self.check_listing(await server.list_tools(), server)
                 yield McpTools(self, server.call_tool, server, app)
-                server.check()
+                await server.check()
         except ServerFailed as exc:
             raise ToolSourceFailed(str(exc), kind="tool_source") from None
 
@@ -223,6 +227,8 @@ class McpTools:
                 self.send(calls[call.name], dict(call.arguments)), self.source.timeout_s
             )
         except TimeoutError:
+            if self.app is not None:  # its own server, hung: end it now, not at close
+                self.server.kill()
             raise ToolTimeout(call, self.source.timeout_s) from None
         except ServerFailed as exc:
             raise ToolSourceFailed(str(exc), kind="tool_source") from None
@@ -322,7 +328,10 @@ class _Shared:
 def describe(server: McpServer) -> str:
     """The server as a person would start it (its command, or its URL)."""
     if server.command is not None:
-        return shlex.join([server.command, *server.args])
+        words = [server.command, *server.args]
+        return " ".join(
+            shlex.quote(w) if not w or set(w) & set(" \t'\"\\$`;|&<>") else w for w in words
+        )
     return server.url or ""
 
 
