@@ -5,7 +5,8 @@ fault tests; a real server process, over stdio (or ``--http PORT``).
 
 Tools: ``echo(text)`` (answers ``text``), ``whoami()`` (this process's pid, and how many
 calls it has served), ``add(a, b)``, ``shout(text)`` (an error result: ``is_error``).
-Every start appends a line to ``--starts FILE`` (so a test can count processes started).
+Every start appends a line to ``--starts FILE`` (so a test can count processes started),
+and every ``echo`` call, when it begins, a line to ``FILE.calls``.
 
 Modes: ``ok``; ``exit`` (exits with status 3 before the handshake, after a line on
 stderr); ``die`` (the first ``echo`` kills the process); ``die-once`` (the same, only for
@@ -63,6 +64,9 @@ def main() -> None:
     def echo(text: str) -> str:
         """Answer with the text."""
         served["calls"] += 1
+        if args.starts is not None:
+            with Path(f"{args.starts}.calls").open("a") as calls:
+                calls.write(f"{os.getpid()}\n")
         if args.mode == "die" or (args.mode == "die-once" and _first_death(args.starts)):
             print("faults.py: dying mid-call on purpose", file=sys.stderr, flush=True)
             os._exit(4)
