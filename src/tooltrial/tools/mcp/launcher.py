@@ -9,7 +9,7 @@ tooltrial starts every server process through this script (stdlib only, run with
   once (a server that hangs);
 - asks the kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG``; if the parent
   is already gone, it exits at once), so ``kill -9`` of tooltrial still ends the server;
-- starts the server in its own group, with SIGKILL as the server's parent-death signal,
+- starts the server in its group, with SIGKILL as the server's parent-death signal,
   so a server whose launcher is killed outright dies with it;
 - hands the server its stdin and stdout (the stdio transport is the server's own pipes:
   nothing is copied through here) and lets go of its own copies, so the pipes close
@@ -57,22 +57,28 @@ def _others_in_group() -> list[int]:
     return found
 
 
-def _end_group(server: subprocess.Popen[bytes] | None) -> None:
+def _end_group() -> None:
     """SIGTERM to every other process in the group, SIGKILL to what is left after the
     grace period."""
     for pid in _others_in_group():
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + GRACE_S
     while time.monotonic() < deadline:
-        if server is not None:
-            server.poll()  # reap it, so it stops counting as a member
+        _reap()  # a dead child is a zombie member of the group until reaped
         if not _others_in_group():
             return
         time.sleep(0.01)
     for pid in _others_in_group():
         _signal(pid, signal.SIGKILL)
-    if server is not None:
-        server.poll()
+    _reap()
+
+
+def _reap() -> None:
+    """Collect every child that has ended (directly: the handler may have interrupted
+    ``Popen.wait``, which holds the lock ``Popen.poll`` needs)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
 
 
 def _signal(pid: int, number: int) -> None:
@@ -90,12 +96,11 @@ def main(argv: list[str]) -> int:
     _die_with(signal.SIGTERM)
     if os.getppid() != parent:
         return 1  # the parent died before the request took effect
-    server: subprocess.Popen[bytes] | None = None
 
     def stop(number: int, _frame: object) -> None:
         for each in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(each, signal.SIG_IGN)
-        _end_group(server)
+        _end_group()
         os._exit(128 + number)
 
     for each in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -111,7 +116,7 @@ def main(argv: list[str]) -> int:
     code = server.wait()
     for each in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(each, signal.SIG_IGN)
-    _end_group(None)  # what the server left behind in its group
+    _end_group()  # what the server left behind in its group
     return 128 - code if code < 0 else code
 
 
