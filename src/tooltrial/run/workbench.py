@@ -21,10 +21,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from tooltrial.apps.base import App, State
 from tooltrial.apps.judge import judge_state
-from tooltrial.definitions import Experiment, Scenario, Variant
+from tooltrial.definitions import Experiment, Scenario, Tool, Variant
 from tooltrial.definitions.experiment import check_tool_names
 from tooltrial.definitions.loading import import_code, run_user_code
 from tooltrial.errors import DefinitionError
@@ -61,6 +62,23 @@ async def prepared_sources(experiment: Experiment, app_class: type[App]) -> dict
     finally:
         app.close()
     return sources
+
+
+async def resolved_tools(
+    experiment: Experiment,
+) -> dict[str, tuple[tuple[Tool, ...], dict[str, Any]]]:
+    """Each variant's tools as the model will be sent them, with their source's identity,
+    and nothing else of a run (no scenario is prepared, no reference replayed): an MCP
+    server is started once to list its tools. A single-turn experiment's variants declare
+    theirs."""
+    if experiment.app is None:
+        return {v.name: (v.tools, {"kind": "declared"}) for v in experiment.variants}
+    sources = await prepared_sources(experiment, _app_class(experiment.app))
+    try:
+        return {name: (s.definitions, s.identity) for name, s in sources.items()}
+    finally:
+        for source in sources.values():
+            source.close()
 
 
 @dataclass

@@ -57,8 +57,8 @@ class ToolDiff:
 
     def lines(self) -> list[str]:
         """One line per difference, for people."""
-        out = [f"added {name}" for name in self.added]
-        out += [f"removed {name}" for name in self.removed]
+        out = [f"added {', '.join(self.added)}"] if self.added else []
+        out += [f"removed {', '.join(self.removed)}"] if self.removed else []
         out += [f"renamed {r.before} -> {r.after}" for r in self.renamed]
         out += [f"description of {c.name}: {c.before!r} -> {c.after!r}" for c in self.descriptions]
         for change in self.schemas:
