@@ -276,3 +276,42 @@ def test_each_cell_gets_its_own_process_unless_the_variant_is_stateless(tmp_path
     assert answers["one"][0]["pid"] != answers["other"][0]["pid"]  # never shared
     assert starts(shared) == 2 + 2  # each variant's preflight, then its one server
     assert until_none_with(str(shared)) == []  # ended with the run
+
+
+# --- traces name the server ------------------------------------------------------------
+
+
+def test_tool_spans_and_tool_runs_name_the_server(tmp_path, monkeypatch):
+    """A run that traces (as ``tooltrial run`` does) tells its tracers where each tool
+    ran: the OTel ``execute_tool`` span and the LangSmith ``tool`` run name the server."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from support.runs import run_cells
+    from test_tracing import point_langsmith_at
+
+    from tooltrial.testing.langsmith_server import LangSmithServer
+    from tooltrial.tracing import otel
+    from tooltrial.types import Cell
+
+    exporter, real = InMemorySpanExporter(), otel.OTelTracer
+    monkeypatch.setattr(
+        otel, "OTelTracer", lambda c, e=None, **kw: real(c, exporter=exporter, **kw)
+    )
+    shaped = "tools:\n  - {name: echo, rename: say}\n"
+    folder = write_experiment(tmp_path / "e", {"srv": faults_server("ok", extra=shaped)})
+    experiment = load_experiment(folder)
+    model = steps(call("say", text="hi"), say_result)
+    cell = Cell(model=model.spec, variant="srv", scenario_id="echo", rep=1)
+    with LangSmithServer() as langsmith:
+        point_langsmith_at(monkeypatch, langsmith.url)
+        options = {"trace": True, "otel_endpoint": "http://127.0.0.1:9"}
+        run_cells(experiment, model, [cell], tmp_path / "r", **options)
+        (tool_run,) = [r for r in langsmith.runs.values() if r["run_type"] == "tool"]
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == "execute_tool say"]
+    assert span.attributes["tooltrial.tool.source"] == "mcp"
+    assert span.attributes["tooltrial.tool.server"] == "faults 0.1.0"
+    assert span.attributes["tooltrial.tool.server_tool"] == "echo"
+    assert span.attributes["mcp.protocol.version"]
+    assert span.attributes["gen_ai.tool.description"] == "Answer with the text."
+    metadata = tool_run["extra"]["metadata"]
+    assert (metadata["tool_source"], metadata["tool_server"]) == ("mcp", "faults 0.1.0")
+    assert metadata["tool_server_tool"] == "echo"

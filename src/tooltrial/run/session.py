@@ -404,6 +404,7 @@ def _tracer(run: Run, warn: Callable[[str], None] | None) -> Tracer:
         otel_endpoint=options.otel_endpoint,
         langsmith_experiment=options.langsmith_experiment,
         warn=warn or warn_on_stderr,
+        definitions=run.definitions,
     )
 
 
