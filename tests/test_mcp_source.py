@@ -24,7 +24,7 @@ from support.mcp import (
 
 from tooltrial import load_experiment, run_experiment
 from tooltrial.cli import main
-from tooltrial.errors import DefinitionError
+from tooltrial.errors import DefinitionError, ResumeError
 from tooltrial.log.reader import iter_records
 from tooltrial.testing.scripted import reply
 from tooltrial.turns import RetryPolicy
@@ -219,6 +219,24 @@ def test_resume_reruns_a_cell_whose_server_died(tmp_path):
     (outcome,) = again.outcomes
     assert outcome.failure is None and outcome.response.text == "hi"
     assert main(["validate", str(tmp_path / "r")]) == 0
+
+
+def test_a_changed_server_cannot_resume_an_old_run(tmp_path):
+    """The server's reported version is part of the variant's hash: the same command
+    starting another version of the server is a change ``--resume`` refuses."""
+    count = tmp_path / "starts"
+    version = "  env: {{FAULTS_VERSION: '{}'}}\n"
+    server = faults_server("die-once", count, extra=version.format("0.1.0"))
+    folder = write_experiment(tmp_path / "e", {"srv": server})
+    model = steps(call("echo", text="hi"), say_result)
+    first = run_experiment(folder, model, runs=1, results=tmp_path / "r", retry=ONCE)
+    assert first.errors == 1
+    recorded = metadata(tmp_path / "r")["variant_definition"]["tool_source"]
+    assert recorded["server"]["version"] == "0.1.0" and recorded["env"] == ["FAULTS_VERSION"]
+    server = faults_server("die-once", count, extra=version.format("0.2.0"))
+    write_experiment(tmp_path / "e", {"srv": server})
+    with pytest.raises(ResumeError, match="its variant 'srv' was sha256:"):
+        run_experiment(folder, model, results=tmp_path / "r", resume=first.run_id)
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,9 @@ fault tests; a real server process, over stdio (or ``--http PORT``).
 
 Tools: ``echo(text)`` (answers ``text``), ``whoami()`` (this process's pid, and how many
 calls it has served), ``add(a, b)``, ``shout(text)`` (an error result: ``is_error``).
-Every start appends a line to ``--starts FILE`` (so a test can count processes started),
-and every ``echo`` call, when it begins, a line to ``FILE.calls``.
+It reports version ``$FAULTS_VERSION`` (default 0.1.0). Every start appends a line to
+``--starts FILE`` (so a test can count processes started), and every ``echo`` call, when
+it begins, a line to ``FILE.calls``.
 
 Modes: ``ok``; ``exit`` (exits with status 3 before the handshake, after a line on
 stderr); ``die`` (the first ``echo`` kills the process); ``die-once`` (the same, only for
@@ -57,7 +58,8 @@ def main() -> None:
     if args.mode == "exit":
         print("faults.py: exiting on purpose before the handshake", file=sys.stderr)
         sys.exit(3)
-    server = MCPServer("faults", version="0.1.0", log_level="WARNING")
+    version = os.environ.get("FAULTS_VERSION", "0.1.0")
+    server = MCPServer("faults", version=version, log_level="WARNING")
     served = {"calls": 0}
 
     @server.tool()

@@ -161,11 +161,15 @@ def _pick_first(reference_model: str | None, models: list[str]) -> list[str]:
 
 
 def _changed_definitions(definition: Experiment, loaded: Loaded) -> list[str]:
+    """Variants whose definition changed since the run. An MCP variant's tools are known
+    only from its server (recorded in the files, checked by ``--resume``): not compared."""
     return [
         f"variant {v.name!r}: its definition changed since the run "
         f"({loaded.variant_hashes[v.name]} in the files, {v.definition_hash} now)"
         for v in definition.variants
-        if v.name in loaded.variant_hashes and loaded.variant_hashes[v.name] != v.definition_hash
+        if v.mcp is None
+        and v.name in loaded.variant_hashes
+        and loaded.variant_hashes[v.name] != v.definition_hash
     ]
 
 
