@@ -62,13 +62,29 @@ def test_the_model_gets_the_listed_tools_as_the_variant_shapes_them(tmp_path):
     (outcome,) = run.outcomes
     assert outcome.conversation.success and outcome.response.text == "hello"
     definition = metadata(tmp_path / "r")["variant_definition"]
-    assert [t["name"] for t in definition["tools"]] == ["say", "whoami", "add"]
+    assert [t["name"] for t in definition["tools"]] == ["say", "whoami", "add", "getenv"]
     assert definition["tools"][0]["description"] == "Repeat the text exactly."
     assert definition["tools"][2]["input_schema"]["required"] == ["a", "b"]
     source = definition["tool_source"]
     assert source["kind"] == "mcp" and source["server"] == {"name": "faults", "version": "0.1.0"}
     assert source["calls"] == {"say": "echo"} and source["transport"] == "stdio"
     assert source["command"][:2] == ["{python}", str(FAULTS)]
+
+
+def test_the_server_gets_only_the_environment_the_variant_gives_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOOLTRIAL_TEST_PASSED_ON", "by name")
+    monkeypatch.setenv("TOOLTRIAL_TEST_KEPT_BACK", "secret")
+    given = "  env: {OWN: '{here}'}\n  inherit_env: [TOOLTRIAL_TEST_PASSED_ON, UNSET_HERE]\n"
+    folder = write_experiment(tmp_path / "e", {"srv": faults_server("ok", extra=given)})
+    names = ["TOOLTRIAL_TEST_PASSED_ON", "TOOLTRIAL_TEST_KEPT_BACK", "OWN", "UNSET_HERE"]
+    model = steps(reply(calls=[("getenv", {"name": n}) for n in names]), reply("done"))
+    (outcome,) = run_experiment(folder, model, runs=1, results=tmp_path / "r").outcomes
+    seen = [r.content for r in tool_results(outcome)]
+    assert seen == ["by name", "(unset)", str(folder.resolve()), "(unset)"]
+    source = metadata(tmp_path / "r")["variant_definition"]["tool_source"]
+    assert source["env"] == ["OWN"]
+    assert source["inherit_env"] == ["TOOLTRIAL_TEST_PASSED_ON", "UNSET_HERE"]
+    assert "by name" not in json.dumps(source)
 
 
 def test_results_and_errors_come_back_as_the_server_gave_them(tmp_path):
@@ -88,7 +104,7 @@ def test_results_and_errors_come_back_as_the_server_gave_them(tmp_path):
     assert add.is_error and "validation error" in add.content
     assert not whoami.is_error and json.loads(whoami.content)["calls"] == 1
     assert nope.is_error and nope.error_kind == "unknown_tool"
-    assert "the tools are: add, echo, shout, whoami" in nope.content
+    assert "the tools are: add, echo, getenv, shout, whoami" in nope.content
     assert sum(r.is_error for r in outcome.conversation.tool_results) == 3
 
 
@@ -147,7 +163,7 @@ def test_names_are_checked_against_what_the_server_lists(
         tmp_path / "e", {"srv": faults_server("ok", extra=extra)}, scenarios + scenario_extra
     )
     err = refused(folder, tmp_path / "r", monkeypatch, capsys)
-    assert said in err and "add, echo, shout, whoami" in err
+    assert said in err and "add, echo, getenv, shout, whoami" in err
 
 
 @pytest.mark.parametrize(

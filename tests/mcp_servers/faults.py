@@ -4,7 +4,8 @@ fault tests; a real server process, over stdio (or ``--http PORT``).
     python faults.py MODE [--starts FILE] [--http PORT]
 
 Tools: ``echo(text)`` (answers ``text``), ``whoami()`` (this process's pid, and how many
-calls it has served), ``add(a, b)``, ``shout(text)`` (an error result: ``is_error``).
+calls it has served), ``add(a, b)``, ``shout(text)`` (an error result: ``is_error``),
+``getenv(name)`` (an environment variable, or ``(unset)``).
 It reports version ``$FAULTS_VERSION`` (default 0.1.0). Every start appends a line to
 ``--starts FILE`` (so a test can count processes started), and every ``echo`` call, when
 it begins, a line to ``FILE.calls``.
@@ -92,6 +93,11 @@ def main() -> None:
     def add(a: int, b: int) -> int:
         """Add two integers."""
         return a + b
+
+    @server.tool()
+    def getenv(name: str) -> str:
+        """An environment variable of this process."""
+        return os.environ.get(name, "(unset)")
 
     @server.tool()
     def shout(text: str) -> CallToolResult:

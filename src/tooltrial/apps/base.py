@@ -63,6 +63,11 @@ class App(ABC):
     def close(self) -> None:  # noqa: B027 (most apps hold nothing to release)
         """Release what the app holds."""
 
+    def state_version(self) -> Any:
+        """A value that changes whenever another program may have changed the state (so
+        an unchanged one saves reading the state to count changes); None: unknown."""
+        return None
+
     def paths(self) -> dict[str, str]:
         """This copy's state as files another program can act on, by name (``{"db":
         "/tmp/…/app.db"}``), moved there on the first call; ``snapshot`` reads them from
@@ -159,6 +164,11 @@ class SQLiteApp(App):
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+
+    def state_version(self) -> Any:
+        """SQLite's ``data_version``: it changes when another connection (a server acting
+        on the file) commits a change."""
+        return (self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes)
 
     def paths(self) -> dict[str, str]:
         """``{"db": file}``: the database copied into a file of this copy's own (rollback

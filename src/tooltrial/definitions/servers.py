@@ -66,6 +66,9 @@ class McpServer(_Frozen):
     env: dict[str, str] = Field(default_factory=dict)
     """Set for the server, over the SDK's safe default (HOME, PATH, ...): nothing else of
     tooltrial's environment reaches it. Recorded by name only (values may be secrets)."""
+    inherit_env: tuple[str, ...] = ()
+    """Variables passed on from tooltrial's own environment when set there (an API key,
+    a proxy's CA bundle), by name: recorded by name only."""
     cwd: str | None = None
     """The server's working folder (default: ``here``); relative to ``here``."""
     here: str | None = None
@@ -135,6 +138,8 @@ class McpServer(_Frozen):
             recorded["command"] = [self.command, *self.args]
         if self.env:
             recorded["env"] = sorted(self.env)
+        if self.inherit_env:
+            recorded["inherit_env"] = sorted(self.inherit_env)
         if self.url is not None:
             recorded["url"] = _bare_url(self.url)
         recorded["stateless"] = self.stateless

@@ -188,13 +188,13 @@ def free_port() -> str:
 
 
 def server_env(server: McpServer, values: Mapping[str, str]) -> dict[str, str]:
-    """The SDK's safe default environment plus the variant's own variables."""
+    """The SDK's safe default environment, the variables the variant inherits by name,
+    and its own."""
     from mcp.client.stdio import get_default_environment
 
-    return {
-        **get_default_environment(),
-        **{k: fill(v, dict(values)) for k, v in server.env.items()},
-    }
+    inherited = {k: os.environ[k] for k in server.inherit_env if k in os.environ}
+    own = {k: fill(v, dict(values)) for k, v in server.env.items()}
+    return {**get_default_environment(), **inherited, **own}
 
 
 def launched(server: McpServer, values: Mapping[str, str], pidfile: Path) -> list[str]:

@@ -38,13 +38,20 @@ GRACE_S = 2.0
 
 
 def _die_with(parent_signal: int) -> None:
-    """Ask for ``parent_signal`` when this process's parent dies (Linux)."""
+    """Ask for ``parent_signal`` when this process's parent dies (Linux only; elsewhere
+    the server still ends when its stdin closes, as most servers do)."""
+    if not sys.platform.startswith("linux"):
+        return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, parent_signal, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
 def _others_in_group() -> list[int]:
+    if not os.path.isdir("/proc"):  # not Linux: SIGTERM to the group is all there is
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgrp(), signal.SIGTERM)  # this process ignores it by now
+        return []
     group, me = os.getpgrp(), os.getpid()
     found = []
     for entry in os.listdir("/proc"):

@@ -210,6 +210,7 @@ class McpTools:
     ) -> None:
         self.source, self.send, self.server, self.app = source, send, server, app
         self._state: State | None = app.snapshot() if app is not None else None
+        self._version = app.state_version() if app is not None else None
 
     async def call(self, call: ToolCall) -> ToolResult:
         started = time.perf_counter()
@@ -236,9 +237,14 @@ class McpTools:
 
     def _changes(self) -> int:
         """Rows the call changed: the difference between the app's state before and
-        after it (the server changed it: the app cannot count its own writes)."""
+        after it (the server changed it: the app cannot count its own writes), read only
+        when the app's ``state_version`` says it may have changed."""
         if self.app is None or self._state is None:
             return 0
+        version = self.app.state_version()
+        if version is not None and version == self._version:
+            return 0  # nothing was committed: no need to read the state
+        self._version = version
         after = self.app.snapshot()
         changed = len(diff(self._state, after))
         self._state = after
