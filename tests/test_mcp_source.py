@@ -124,6 +124,7 @@ def refused(folder: Path, results: Path, monkeypatch, capsys) -> str:
     ("mode", "said"),
     [
         ("exit", "exited (or closed its stdout) before answering the MCP handshake"),
+        ("slow-start", "did not answer the MCP handshake within 1 s (raise startup_timeout_s"),
         ("bad-schema", "lists tool 'add' with an input schema tooltrial cannot send a model"),
         ("bad-name", "lists tool 'a.b', a name providers refuse"),
     ],
@@ -131,7 +132,8 @@ def refused(folder: Path, results: Path, monkeypatch, capsys) -> str:
 def test_a_server_that_fails_the_preflight_stops_the_run_before_anything(
     tmp_path, monkeypatch, capsys, mode, said
 ):
-    folder = write_experiment(tmp_path / "e", {"srv": faults_server(mode)})
+    patience = "  startup_timeout_s: 1\n" if mode == "slow-start" else ""
+    folder = write_experiment(tmp_path / "e", {"srv": faults_server(mode, extra=patience)})
     err = refused(folder, tmp_path / "r", monkeypatch, capsys)
     assert f"variant 'srv': MCP server `{{python}} {FAULTS} {mode}`" in err
     assert said in err
@@ -259,6 +261,7 @@ def test_a_changed_server_cannot_resume_an_old_run(tmp_path):
     ("mode", "kind", "said"),
     [
         ("garbage", "tool_source", "broke the MCP protocol"),
+        ("exit-later", "tool_source", "exited (or closed its stdout) before answering the MCP"),
         ("bad-result", "tool_source", "broke the MCP protocol (RuntimeError: Invalid structured"),
         ("changing", "tool_source_changed", "lists other tools than at the preflight: added extra"),
     ],

@@ -11,8 +11,9 @@ It reports version ``$FAULTS_VERSION`` (default 0.1.0). Every start appends a li
 it begins, a line to ``FILE.calls``.
 
 Modes: ``ok``; ``exit`` (exits with status 3 before the handshake, after a line on
-stderr); ``die`` (the first ``echo`` kills the process); ``die-once`` (the same, only for
-the first ``echo`` ever served with this ``--starts`` file); ``hang`` (``echo``
+stderr); ``exit-later`` (the same, from the second start on); ``slow-start`` (sleeps
+an hour before serving); ``die`` (the first ``echo`` kills the process); ``die-once``
+(the same, only for the first ``echo`` ever served with this ``--starts`` file); ``hang`` (``echo``
 never returns); ``garbage`` (``echo`` first writes a line that is not JSON-RPC on the
 protocol's stdout, as a server that logs to stdout does: the SDK guards its own
 ``sys.stdout``, so this writes to a copy of fd 1 taken at start); ``bad-result``
@@ -56,9 +57,11 @@ def main() -> None:
         with args.starts.open("a") as starts:
             starts.write(f"{os.getpid()}\n")
     wire = os.dup(1)  # the protocol's stdout, before the SDK guards it
-    if args.mode == "exit":
+    if args.mode == "exit" or (args.mode == "exit-later" and earlier > 0):
         print("faults.py: exiting on purpose before the handshake", file=sys.stderr)
         sys.exit(3)
+    if args.mode == "slow-start":
+        time.sleep(3600)
     version = os.environ.get("FAULTS_VERSION", "0.1.0")
     server = MCPServer("faults", version=version, log_level="WARNING")
     served = {"calls": 0}
