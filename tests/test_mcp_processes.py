@@ -71,6 +71,7 @@ def test_no_server_outlives_a_stopped_run(tmp_path: Path, how: int) -> None:
     assert until_none_with(token) == []
 
 
+@pytest.mark.slow  # the fast tests check it in-process (test_mcp_source)
 def test_no_server_outlives_a_finished_run(tmp_path: Path) -> None:
     folder, token = experiment(tmp_path)
     with MessagesServer(responder=ALWAYS_ECHO, max_seconds=120) as srv:
