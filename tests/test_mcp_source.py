@@ -35,7 +35,7 @@ TWICE = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.01)
 
 
 def metadata(results: Path) -> dict:
-    (path,) = results.glob("*.jsonl")
+    path = sorted(results.glob("*.jsonl"))[0]
     return next(iter_records(path)).model_dump(mode="json")  # type: ignore[union-attr]
 
 
@@ -353,3 +353,25 @@ def test_tool_spans_and_tool_runs_name_the_server(tmp_path, monkeypatch):
     metadata = tool_run["extra"]["metadata"]
     assert (metadata["tool_source"], metadata["tool_server"]) == ("mcp", "faults 0.1.0")
     assert metadata["tool_server_tool"] == "echo"
+
+
+# --- streamable HTTP ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["ok", pytest.param("die", marks=pytest.mark.slow)])
+def test_over_streamable_http_a_server_per_cell_on_a_port_of_its_own(tmp_path, mode):
+    count = tmp_path / "starts"
+    http = "  url: 'http://127.0.0.1:{port}/mcp'\n"
+    server = faults_server(mode, count, extra=http).replace("]\n", ', --http, "{port}"]\n', 1)
+    folder = write_experiment(tmp_path / "e", {"srv": server})
+    model = steps(call("echo", text="hi"), say_result)
+    run = run_experiment(folder, model, runs=2, results=tmp_path / "r", retry=ONCE)
+    source = metadata(tmp_path / "r")["variant_definition"]["tool_source"]
+    assert source["transport"] == "streamable-http"
+    assert source["url"] == "http://127.0.0.1:{port}/mcp"
+    if mode == "ok":
+        assert [o.response.text for o in run.outcomes] == ["hi", "hi"]
+    else:
+        assert [o.failure.kind for o in run.outcomes] == ["tool_source", "tool_source"]
+        assert "variant 'srv': MCP server" in run.outcomes[0].failure.message
+    assert starts(count) == 3 and processes_with(str(count)) == []

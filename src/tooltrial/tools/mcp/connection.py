@@ -83,6 +83,7 @@ class Connection:
     """Transport faults seen so far (each a protocol break)."""
     pidfile: Path | None = None
     """Where the launcher wrote its process group's id (None: no process of ours)."""
+    listing_timeout_s: float = 30.0
 
     def kill(self) -> None:
         """End the server's processes now (SIGKILL to its group): for a server that
@@ -101,17 +102,28 @@ class Connection:
         return str(self.client.protocol_version)
 
     async def list_tools(self) -> list[dict[str, Any]]:
-        """Every tool the server lists now, page by page, as the server sent it."""
+        """Every tool the server lists now, page by page, as the server sent it, within
+        the server's ``startup_timeout_s``."""
+        mcp = sdk()
         tools: list[dict[str, Any]] = []
         cursor = None
-        for _ in range(1000):
-            page = await self._guarded(self.client.list_tools(cursor=cursor, cache_mode="bypass"))
-            tools += [
-                t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in page.tools
-            ]
-            cursor = page.next_cursor
-            if cursor is None:
-                return tools
+        try:
+            async with asyncio.timeout(self.listing_timeout_s):
+                for _ in range(1000):
+                    page = await self._guarded(self.client.list_tools(cursor=cursor))
+                    tools += [
+                        t.model_dump(mode="json", by_alias=True, exclude_none=True)
+                        for t in page.tools
+                    ]
+                    cursor = page.next_cursor
+                    if cursor is None:
+                        return tools
+        except TimeoutError:
+            what = f"did not list its tools within {self.listing_timeout_s:g} s"
+            raise ServerFailed(self.failure(what)) from None
+        except mcp.MCPError as exc:
+            what = f"refused to list its tools (MCP error {exc.code}: {exc.message})"
+            raise ServerFailed(self.failure(what)) from None
         raise ServerFailed(self.failure("lists tools on more than 1000 pages"))
 
     async def call_tool(self, name: str, arguments: Mapping[str, Any]) -> Called:
@@ -127,7 +139,10 @@ class Connection:
         return Called(text, bool(result.is_error), "tool_error" if result.is_error else None)
 
     async def _guarded(self, request: Any) -> Any:
-        """``request``'s answer; a dead or misbehaving server is ``ServerFailed``."""
+        """``request``'s answer. The server's JSON-RPC error answering it is raised as
+        the SDK's ``MCPError``; anything else that goes wrong talking to it (it closed the
+        connection, sent what the protocol does not allow, the transport broke) is
+        ``ServerFailed``."""
         mcp = sdk()
         try:
             return await request
@@ -140,9 +155,7 @@ class Connection:
                 self.failure(f"broke the MCP protocol ({_first_line(exc)})")
             ) from None
         except Exception as exc:
-            if type(exc).__module__.startswith("anyio"):
-                raise ServerFailed(self.failure(f"is unreachable ({type(exc).__name__})")) from None
-            raise
+            raise ServerFailed(self.failure(f"is unreachable ({_first_line(exc)})")) from None
 
     async def check(self) -> None:
         """``ServerFailed`` if the server has broken the protocol so far (the SDK hands
@@ -211,12 +224,23 @@ async def connect(
 ) -> AsyncIterator[Connection]:
     """A session with the server ``server`` describes, placeholders filled from
     ``values`` (see the module docstring). What the block raises leaves it as raised
-    (the SDK's task groups would wrap it in an exception group)."""
+    (the SDK's task groups would wrap it in an exception group); anything else raised
+    while the connection closes is ``ServerFailed``."""
+    raised: list[BaseException] = []
     try:
         async with _session(server, values, label) as connection:
-            yield connection
-    except BaseExceptionGroup as group:
-        raise leaf(group) from None
+            try:
+                yield connection
+            except BaseException as exc:
+                raised.append(exc)
+                raise
+    except BaseException as exc:
+        error = leaf(exc)
+        if (raised and error is raised[0]) or not isinstance(error, Exception):
+            raise error from None  # the block's own (or a cancellation), as raised
+        if isinstance(error, ServerFailed):
+            raise error from None
+        raise ServerFailed(f"{label} failed as it was closed ({_first_line(error)})") from None
 
 
 @contextlib.asynccontextmanager
@@ -259,7 +283,9 @@ async def _session(
                 message_handler=on_message,
                 client_info=mcp.Implementation(name="tooltrial", version=__version__),
             )
-            connection = Connection(client, label, errlog, faults, pidfile)
+            connection = Connection(
+                client, label, errlog, faults, pidfile, server.startup_timeout_s
+            )
             try:
                 async with asyncio.timeout(server.startup_timeout_s):
                     await stack.enter_async_context(client)
