@@ -172,3 +172,22 @@ def test_tools_shows_what_a_re_described_server_changes(capsys):
         "description of list_tasks",
         "description of update_task",
     ]
+
+
+def test_an_mcp_variant_in_python_takes_tools_as_overrides():
+    from tooltrial.definitions import McpServer, Variant
+
+    variant = Variant(
+        name="v2",
+        system_prompt="Use the tools.",
+        mcp={"command": "uvx", "args": ["my-server@2", "--db", "{db}"]},
+        tools=[{"name": "get_task", "rename": "fetch_task"}],
+    )
+    assert isinstance(variant.mcp, McpServer) and variant.tools == ()
+    assert variant.mcp.tools[0].rename == "fetch_task"
+    assert variant.mcp.placeholder_names() == {"db"}
+    assert variant.mcp.record() == {
+        "transport": "stdio",
+        "command": ["uvx", "my-server@2", "--db", "{db}"],
+        "stateless": False,
+    }
