@@ -1,6 +1,6 @@
 """What tools from an MCP server cost a run, as ratios. One command:
 
-    uv run python bench/bench_mcp.py              # 7 rounds of 5 cells, 200 calls
+    uv run python bench/bench_mcp.py              # 7 rounds of 5 cells, 500 calls
     uv run python bench/bench_mcp.py --quick      # 3 rounds of 3 cells, 60 calls
 
 On the worked example's server (``tests/mcp_agentic/server.py``, version 1, stdio, on a
@@ -85,7 +85,7 @@ async def process_start() -> None:
 
 
 async def calls(mcp_source, local_source, app, now: str, count: int) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
-    """Per-call times, the three ways interleaved in blocks of ten."""
+    """Per-call times, the three ways interleaved call by call."""
     from mcp import Client, StdioServerParameters
 
     times: dict[str, list[float]] = {"mcp": [], "in-process": [], "bare SDK": []}
@@ -97,15 +97,10 @@ async def calls(mcp_source, local_source, app, now: str, count: int) -> dict[str
         async with mcp_source.bind(mcp_app) as served, Client(params, cache=None) as client:
             await client.list_tools()
             local = local_source.executor(local_app)
-            for _ in range(count // 10):
-                for _ in range(10):
-                    times["mcp"].append(await timed(served.call(CALL)))
-                for _ in range(10):
-                    times["in-process"].append(await timed(local.call(CALL)))
-                for _ in range(10):
-                    times["bare SDK"].append(
-                        await timed(client.call_tool("list_tasks", {"page": 2}))
-                    )
+            for _ in range(count):  # one of each in turn: drift hits all three alike
+                times["mcp"].append(await timed(served.call(CALL)))
+                times["in-process"].append(await timed(local.call(CALL)))
+                times["bare SDK"].append(await timed(client.call_tool("list_tasks", {"page": 2})))
     finally:
         for each in (mcp_app, local_app, bare_app):
             each.close()
@@ -144,11 +139,13 @@ async def main(rounds: int, cells: int, count: int) -> None:
         (f"per call, list_tasks (median of {count}, interleaved):", None),
         ("  through MCP over in-process", call["mcp"] / call["in-process"]),
         ("  through tooltrial's MCP over the bare SDK's", call["mcp"] / call["bare SDK"]),
-        ("a cell's server start, in MCP calls", median["tooltrial"] / call["mcp"]),
-        ("a cell's server start, in in-process calls", median["tooltrial"] / call["in-process"]),
     ]
     for label, ratio in rows:
         print(label if ratio is None else f"{label:<48} {ratio:8.2f}x")
+    print(
+        f"a cell's server start costs as much as {median['tooltrial'] / call['mcp']:,.0f} calls "
+        f"through MCP, {median['tooltrial'] / call['in-process']:,.0f} in-process"
+    )
 
 
 if __name__ == "__main__":
@@ -161,4 +158,4 @@ if __name__ == "__main__":
         if args.quick:
             asyncio.run(main(rounds=3, cells=3, count=60))
         else:
-            asyncio.run(main(rounds=7, cells=5, count=200))
+            asyncio.run(main(rounds=7, cells=5, count=500))
