@@ -7,8 +7,8 @@ lock), cached between runs under ``$XDG_CACHE_HOME/tooltrial/test-mcp-servers``:
   verdict reads what it wrote;
 - ``mcp-server-time``, stateless: one process serves every cell of its variant.
 
-Slow (installing takes a while the first time); skipped, saying why, only when ``uv`` is
-missing or the package registry cannot be reached.
+Slow (installing takes a while the first time); skipped, saying why, only when the
+package registry cannot be reached.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,21 +57,30 @@ TIME_SCENARIOS = """\
 """
 
 
+def uv_command() -> list[str]:
+    """``uv``, as a program on PATH or as ``python3 -m uv`` (how CI installs it)."""
+    if found := shutil.which("uv"):
+        return [found]
+    for python in filter(None, (shutil.which("python3"), sys.executable)):
+        probe = subprocess.run([python, "-m", "uv", "--version"], capture_output=True)
+        if probe.returncode == 0:
+            return [python, "-m", "uv"]
+    pytest.fail("uv is needed to make the servers' own environments: pip install uv")
+
+
 def server_env(name: str, *requirements: str) -> Path:
     """A virtual environment holding ``requirements``, made once and cached."""
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv is not installed: it makes the servers' own environments")
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     venv = cache / "tooltrial" / "test-mcp-servers" / name
     done = venv / ".installed"
     wanted = "\n".join(requirements)
     if done.exists() and done.read_text() == wanted:
         return venv
+    uv = uv_command()
     shutil.rmtree(venv, ignore_errors=True)
     commands = [
-        [uv, "venv", "--quiet", "--python", "3.11", str(venv)],
-        [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *requirements],
+        [*uv, "venv", "--quiet", "--python", "3.11", str(venv)],
+        [*uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *requirements],
     ]
     for command in commands:
         made = subprocess.run(command, capture_output=True, text=True, timeout=600)
