@@ -286,7 +286,7 @@ async def _session(
             connection = Connection(
                 client, label, errlog, faults, pidfile, server.startup_timeout_s
             )
-            try:
+            try:  # not anyio's fail_after: the session outlives this block, its scope cannot
                 async with asyncio.timeout(server.startup_timeout_s):
                     await stack.enter_async_context(client)
             except TimeoutError:

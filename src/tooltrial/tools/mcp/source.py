@@ -184,8 +184,11 @@ class McpToolSource:
         if listing_digest(listing) == self.identity.get("listing_sha256"):
             return
         changed = diff_tools(self._listing, listing)
-        what = changed.summary() if not changed.empty else "fields other than names, "
-        what += "" if not changed.empty else "descriptions and input schemas changed"
+        what = (
+            changed.summary()
+            if not changed.empty
+            else "fields other than names, descriptions and input schemas changed"
+        )
         raise ToolSourceFailed(
             f"{server.label} lists other tools than at the preflight: {what}",
             kind="tool_source_changed",
