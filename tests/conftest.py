@@ -45,3 +45,12 @@ def env(server: MessagesServer, monkeypatch: pytest.MonkeyPatch) -> MessagesServ
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LANGSMITH_TRACING", "false")
     return server
+
+
+@pytest.fixture
+def fake_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key the real-process tests' runs are started with, in-process too (the resume,
+    signal and MCP process tests use it on every test: ``pytestmark``)."""
+    from support.processes import FAKE_KEY
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)

@@ -177,7 +177,7 @@ def loaded_after(code: str) -> set[str]:
     return set(done.stdout.split())
 
 
-HEAVY = {"polars", "scipy", "numpy", "llama_cpp", "langchain_core", "opentelemetry"}
+HEAVY = {"polars", "scipy", "numpy", "llama_cpp", "langchain_core", "opentelemetry", "mcp"}
 
 
 @pytest.mark.parametrize(
@@ -225,7 +225,7 @@ def test_an_anthropic_run_imports_only_what_its_model_needs(tmp_path):
         assert len(server.requests) == 2  # the preflight, then the one cell
     loaded = set(done.stdout.rsplit("LOADED", 1)[1].split())
     assert "langchain_anthropic" in loaded  # what the model needs
-    unneeded = {"polars", "scipy", "numpy", "llama_cpp", "langchain_openai"}
+    unneeded = {"polars", "scipy", "numpy", "llama_cpp", "langchain_openai", "mcp"}
     assert not unneeded & loaded
     assert "tooltrial.tracing.otel" not in loaded and "tooltrial.analysis" not in loaded
 

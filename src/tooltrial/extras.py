@@ -18,6 +18,7 @@ EXTRAS = {
     "anthropic": ("langchain_anthropic",),
     "openai": ("langchain_openai",),
     "tracing": ("langsmith", "opentelemetry.sdk"),
+    "mcp": ("mcp",),
 }
 """Extra → the modules that tell it is installed."""
 

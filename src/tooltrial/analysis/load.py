@@ -310,7 +310,10 @@ def definition_warnings(loaded: Loaded, definition: Experiment) -> list[str]:
             f"variant {v.name!r}: its definition changed since the run "
             f"({loaded.variant_hashes[v.name]} in the files, {v.definition_hash} now)"
             for v in definition.variants
-            if loaded.variant_hashes.get(v.name, v.definition_hash) != v.definition_hash
+            # an MCP variant's tools are known only from its server (recorded, checked by
+            # --resume): its declared hash cannot be compared
+            if v.mcp is None
+            and loaded.variant_hashes.get(v.name, v.definition_hash) != v.definition_hash
         ]
     return warnings
 

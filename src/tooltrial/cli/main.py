@@ -1,4 +1,4 @@
-"""Command line: ``tooltrial init / check / run / validate / report``.
+"""Command line: ``tooltrial init / check / run / validate / report / tools``.
 
 Exit codes: 0 done; 1 the run or the files are incomplete; 2 bad input (definitions,
 arguments, files, environment); 3 the model refused a setting; 4 a bug in tooltrial
@@ -6,7 +6,7 @@ arguments, files, environment); 3 the model refused a setting; 4 a bug in tooltr
 
 Every error the user can fix is a ``TooltrialError`` (``tooltrial.errors``) and becomes
 one message; anything else is a bug and is never dressed up as bad input. Each command
-lives in its own module (``run``, ``report``, ``validate``): it adds its parser and turns
+lives in its own module (``run``, ``report``, ``validate``, ``tools``): it adds its parser and turns
 the parsed flags into typed settings once.
 """
 
@@ -18,7 +18,7 @@ import traceback
 
 from rich.markup import escape
 
-from tooltrial.cli import check, init, report, run, validate
+from tooltrial.cli import check, init, report, run, tools, validate
 from tooltrial.cli.console import console
 from tooltrial.errors import TooltrialError
 from tooltrial.run.lock import SIGTERM_EXIT, Terminated, sigterm_raises
@@ -57,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_parser(commands)
     validate.add_parser(commands)
     report.add_parser(commands)
+    tools.add_parser(commands)
     return top
 
 

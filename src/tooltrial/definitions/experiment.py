@@ -9,7 +9,6 @@ value.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Literal
 
@@ -19,6 +18,7 @@ from tooltrial.definitions.agentic import Limits
 from tooltrial.definitions.limits import check_value
 from tooltrial.definitions.matchers import Expectations, compile_expectations
 from tooltrial.definitions.scenarios import Scenario
+from tooltrial.definitions.servers import TOOL_NAME
 from tooltrial.definitions.variants import Variant
 from tooltrial.errors import DefinitionError, ExpectationError
 
@@ -28,9 +28,6 @@ Kind = Literal["single-turn", "agentic"]
 PrimaryMetric = Literal["exact", "tool_correct", "args_correct", "abstain_correct", "success"]
 """Metrics an experiment may declare primary (see ``tooltrial.analysis.table.METRICS``);
 ``success`` is an agentic experiment's, and its default."""
-
-TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-"""What the providers accept as a tool name (Anthropic's rule; OpenAI's is the same)."""
 
 
 class Experiment(BaseModel):
@@ -261,35 +258,57 @@ def _check_kind(experiment: Experiment, scenario: Scenario, where: str) -> None:
 def _check_agentic(experiment: Experiment, source: str) -> None:
     if experiment.agentic:
         for variant in experiment.variants:
-            if variant.implementation is None:
+            if variant.implementation is None and variant.mcp is None:
                 raise DefinitionError(
                     f"{source}: variant {variant.name!r} has no 'implementation:'; in an "
-                    "experiment with an app, name the Python file with its tool functions"
+                    "experiment with an app, name the Python file with its tool functions "
+                    "(or the MCP server they come from, under 'mcp:')"
                 )
         if experiment.primary_metric != "success":
             raise DefinitionError(
                 f"{source}: primary_metric {experiment.primary_metric!r} scores a single "
                 "call; an experiment with an app is judged by 'success'"
             )
-    elif experiment.primary_metric == "success":
+        return
+    for variant in experiment.variants:
+        if variant.mcp is not None:
+            raise DefinitionError(
+                f"{source}: variant {variant.name!r} takes its tools from an MCP server, "
+                "which needs an app for them to act on; name one with 'app:' (tools that "
+                "keep no state: any app, with 'stateless: true')"
+            )
+    if experiment.primary_metric == "success":
         raise DefinitionError(
             f"{source}: primary_metric 'success' needs an app the tools act on; name one "
             "with 'app:', or declare exact, tool_correct, args_correct or abstain_correct"
         )
 
 
+def check_tool_names(
+    scenario: Scenario, variant: str, tools: frozenset[str], where: str, fix: str = ""
+) -> None:
+    """Every tool an agentic scenario's forbidden calls and reference name is one of the
+    variant's ``tools`` (at load for declared tools; once an MCP server listed its own,
+    at the preflight); ``fix`` ends the message."""
+    success = scenario.success
+    if success is None:
+        return
+    calls = [*success.forbidden_for(variant)]
+    reference = success.reference
+    if reference is not None and reference.via == variant:
+        calls += reference.calls  # type: ignore[arg-type]
+    for call in calls:
+        if call.tool not in tools:
+            raise DefinitionError(
+                f"{where}: names tool {call.tool!r}, which variant {variant!r} "
+                f"does not have (it has: {', '.join(sorted(tools))}){fix}"
+            )
+
+
 def _check_tools(scenario: Scenario, variant: Variant, where: str) -> None:
     if scenario.success is not None:
-        calls = [*scenario.success.forbidden_for(variant.name)]
-        reference = scenario.success.reference
-        if reference is not None and reference.via == variant.name:
-            calls += reference.calls  # type: ignore[arg-type]
-        for call in calls:
-            if call.tool not in variant.tool_names:
-                raise DefinitionError(
-                    f"{where}: names tool {call.tool!r}, which variant {variant.name!r} "
-                    f"does not have (it has: {', '.join(sorted(variant.tool_names))})"
-                )
+        if variant.mcp is None:  # an MCP variant's tools are checked once listed
+            check_tool_names(scenario, variant.name, variant.tool_names, where)
         return
     try:
         expectation = scenario.expectation_for(variant.name)

@@ -382,14 +382,18 @@ def _load_variant(path: Path) -> Variant:
     raw = _read_mapping(path)
     if "implementation" in raw:
         raw["implementation"] = resolve_code(raw["implementation"], path.parent)
+    if isinstance(raw.get("mcp"), dict):
+        raw["mcp"] = {**raw["mcp"], "here": str(path.parent.resolve())}
     try:
         variant = Variant.model_validate(raw)
     except ValidationError as exc:
-        detail = _explain(exc)
+        detail = _explain(exc).replace("mcp.tools.", "tools.")
         listed = raw.get("tools")
         tools: list[Any] = listed if isinstance(listed, list) else []
         for err in exc.errors():
             loc = err["loc"]
+            if loc[:2] == ("mcp", "tools"):  # beside mcp:, tools: are its overrides
+                loc = loc[1:]
             if len(loc) >= 2 and loc[0] == "tools" and isinstance(loc[1], int) and tools:
                 where = _where(path, ("tools", loc[1]), loc[1], tools[loc[1]])
                 raise DefinitionError(f"{where} under 'tools': {detail}") from None

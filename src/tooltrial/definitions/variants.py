@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tooltrial.definitions.servers import McpServer
 
 
 class Tool(BaseModel):
@@ -64,11 +66,36 @@ class Variant(BaseModel):
     name: str
     description: str = ""
     system_prompt: str
-    tools: tuple[Tool, ...]
+    tools: tuple[Tool, ...] = ()
     implementation: str | None = None
     """Agentic experiments: the Python file (``.py``, relative to the variant's file when
     loaded from one) or module holding one function per tool, each named as its tool;
     see ``tooltrial.apps``."""
+    mcp: McpServer | None = None
+    """Agentic experiments: the MCP server the tools come from, instead of ``tools`` and
+    ``implementation`` (see ``tooltrial.definitions.servers``). The tools are those it
+    lists, resolved at the preflight; in a definition, ``tools:`` beside ``mcp:`` holds
+    what the variant changes of them (``name``, ``rename``, ``description``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _server_tools_are_overrides(cls, data: Any) -> Any:
+        """Beside ``mcp:``, ``tools:`` lists overrides of the server's tools: they belong
+        to the server's settings (``McpServer.tools``)."""
+        if isinstance(data, dict) and isinstance(data.get("mcp"), dict) and "tools" in data:
+            data = dict(data)
+            data["mcp"] = {**data["mcp"], "tools": data.pop("tools")}
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Variant:
+        if self.mcp is not None and self.implementation is not None:
+            raise ValueError(
+                "give 'mcp' (tools from a server) or 'implementation' (Python functions), not both"
+            )
+        if self.mcp is None and not self.tools:
+            raise ValueError("'tools' is missing or empty: list the variant's tools")
+        return self
 
     @field_validator("tools")
     @classmethod
@@ -81,6 +108,7 @@ class Variant(BaseModel):
 
     @property
     def tool_names(self) -> frozenset[str]:
+        """The tools it declares (none for an MCP variant: its server lists them)."""
         return frozenset(t.name for t in self.tools)
 
     @cached_property
@@ -89,7 +117,11 @@ class Variant(BaseModel):
         of its tools (an ``implementation`` file) does; ``tool_set_hash`` of what it
         declares."""
         code = implementation_code(self.implementation)
-        identity = {} if code is None else {"implementation": hashlib.sha256(code).hexdigest()}
+        identity: dict[str, Any] = {}
+        if code is not None:
+            identity["implementation"] = hashlib.sha256(code).hexdigest()
+        if self.mcp is not None:
+            identity["mcp"] = self.mcp.model_dump(mode="json")
         return tool_set_hash(self.system_prompt, self.tools, identity)
 
 

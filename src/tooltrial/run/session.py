@@ -187,7 +187,7 @@ def open_run(
     check_run_places(options.results, options.cache)
     if options.resume is None:
         run = prepare_run(experiment, models, options)
-        with _lock(options, run.run_id):
+        with _closing(run), _lock(options, run.run_id):
             if options.run_id is not None:
                 _refuse_a_finished_run_id(options.results, options.run_id)
             with _opened(run, tracer, warn):
@@ -200,8 +200,18 @@ def open_run(
         resumed = resumed_options(prior, options)
         source = experiment if experiment is not None else resumed_source(prior, None)
         run = prepare_run(source, models or prior.models, resumed, prior)
-        with _opened(run, tracer, warn):
+        with _closing(run), _opened(run, tracer, warn):
             yield run
+
+
+@contextlib.contextmanager
+def _closing(run: Run) -> Iterator[None]:
+    """The run's workbench closed (its shared tool servers ended) however the run ends."""
+    try:
+        yield
+    finally:
+        if run.workbench is not None:
+            run.workbench.close()
 
 
 def _lock(options: RunOptions, run_id: str) -> AbstractContextManager[Any]:
@@ -241,6 +251,22 @@ def prepare_run(
         for model in lineup_:
             require_chat(model)
         workbench = _now(Workbench.bind(experiment))
+    try:
+        return _planned(experiment, lineup_, options, prior, workbench)
+    except BaseException:
+        if workbench is not None:
+            workbench.close()
+        raise
+
+
+def _planned(
+    experiment: Experiment,
+    lineup_: tuple[Model, ...],
+    options: RunOptions,
+    prior: PriorRun | None,
+    workbench: Workbench | None,
+) -> Run:
+    """The run's definitions as resolved, its plan and its cells (see ``prepare_run``)."""
     resolved = (
         {n: (s.definitions, s.identity) for n, s in workbench.sources.items()}
         if workbench is not None
@@ -381,6 +407,7 @@ def _tracer(run: Run, warn: Callable[[str], None] | None) -> Tracer:
         otel_endpoint=options.otel_endpoint,
         langsmith_experiment=options.langsmith_experiment,
         warn=warn or warn_on_stderr,
+        definitions=run.definitions,
     )
 
 

@@ -3,12 +3,17 @@ each scenario's initial state and reference state.
 
 ``Workbench.bind`` imports the code and checks everything a run will need, before any
 model call, raising one ``DefinitionError`` naming the file and what to fix: the app is
-an ``App``; every variant's tools resolve (``tools.ToolSource``: for Python tools, every
-tool has its function); every scenario's setup builds; every state check names a table
-and columns the app has; every reference replays through its variant's tools without a
-tool error and passes its own scenario's state checks. Initial states are built once per
-scenario and copied per cell (``fresh``), so a cell always starts from the same rows,
-whatever ran before it.
+an ``App``; every variant's tools resolve (``tools.ToolSource.prepare``: for Python
+tools, every tool has its function; an MCP server starts and lists its tools); every
+tool a reference or a forbidden call names is one the variant has (for an MCP variant,
+once its server listed them); every scenario's setup builds; every state check names a
+table and columns the app has; every reference replays through its variant's tools
+without a tool error and passes its own scenario's state checks. Initial states are built
+once per scenario and copied per cell (``fresh``), so a cell always starts from the same
+rows, whatever ran before it.
+
+``close`` releases what the sources keep beyond a cell (a stateless MCP variant's shared
+server); a bind that fails closes what it started before raising.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from tooltrial.apps.base import App, State
 from tooltrial.apps.judge import judge_state
-from tooltrial.definitions import Experiment, Scenario, Variant
+from tooltrial.definitions import Experiment, Scenario, Tool, Variant
+from tooltrial.definitions.experiment import check_tool_names
 from tooltrial.definitions.loading import import_code, run_user_code
 from tooltrial.errors import DefinitionError
 from tooltrial.tools import PythonToolSource, ToolSource, ToolTimeout
@@ -27,8 +34,51 @@ from tooltrial.types import ToolCall
 
 
 def tool_source(variant: Variant, experiment: Experiment) -> ToolSource:
-    """Where the variant's tools come from (Python functions: the only source yet)."""
-    return PythonToolSource(variant, experiment.limits.tool_timeout_s)
+    """Where the variant's tools come from: an MCP server (``mcp:``), else Python
+    functions (``implementation:``)."""
+    timeout = experiment.limits.tool_timeout_s
+    if variant.mcp is not None:
+        from tooltrial.tools.mcp import McpToolSource  # the SDK is imported on first use
+
+        where = experiment.source or "<python>"
+        return McpToolSource(variant, timeout, experiment.fixed_timestamp, where)
+    return PythonToolSource(variant, timeout)
+
+
+async def prepared_sources(experiment: Experiment, app_class: type[App]) -> dict[str, ToolSource]:
+    """Every variant's tool source, prepared (its definitions resolved) on a seeded copy
+    of the app; sources are prepared one after another, so two servers never start at
+    once. On failure, the sources made so far are closed."""
+    sources: dict[str, ToolSource] = {}
+    app = run_user_code(experiment.app or "", app_class, experiment.fixed_timestamp)
+    try:
+        for variant in experiment.variants:
+            sources[variant.name] = tool_source(variant, experiment)
+            await sources[variant.name].prepare(app)
+    except BaseException:
+        for source in sources.values():
+            source.close()
+        raise
+    finally:
+        app.close()
+    return sources
+
+
+async def resolved_tools(
+    experiment: Experiment,
+) -> dict[str, tuple[tuple[Tool, ...], dict[str, Any]]]:
+    """Each variant's tools as the model will be sent them, with their source's identity,
+    and nothing else of a run (no scenario is prepared, no reference replayed): an MCP
+    server is started once to list its tools. A single-turn experiment's variants declare
+    theirs."""
+    if experiment.app is None:
+        return {v.name: (v.tools, {"kind": "declared"}) for v in experiment.variants}
+    sources = await prepared_sources(experiment, _app_class(experiment.app))
+    try:
+        return {name: (s.definitions, s.identity) for name, s in sources.items()}
+    finally:
+        for source in sources.values():
+            source.close()
 
 
 @dataclass
@@ -47,11 +97,32 @@ class Workbench:
         if experiment.app is None:
             raise DefinitionError(f"experiment {experiment.name!r} names no app")
         app_class = _app_class(experiment.app)
-        sources = {v.name: tool_source(v, experiment) for v in experiment.variants}
-        bench = cls(experiment, app_class, sources)
-        for scenario in experiment.scenarios:
-            await bench._prepare(scenario)
+        bench = cls(experiment, app_class, await prepared_sources(experiment, app_class))
+        try:
+            bench._check_tool_names()
+            for scenario in experiment.scenarios:
+                await bench._prepare(scenario)
+        except BaseException:
+            bench.close()
+            raise
         return bench
+
+    def close(self) -> None:
+        """Release what the tool sources keep beyond a cell."""
+        for source in self.sources.values():
+            source.close()
+
+    def _check_tool_names(self) -> None:
+        """The tools references and forbidden calls name, against the tools each MCP
+        variant's server listed (declared tools were checked at load)."""
+        for variant in self.experiment.variants:
+            if variant.mcp is None:
+                continue
+            names = frozenset(t.name for t in self.sources[variant.name].definitions)
+            for scenario in self.experiment.scenarios:
+                where = f"{self.experiment.source or '<python>'}: scenario {scenario.id!r}"
+                fix = "; use a name the server lists (or one the variant renames it to)"
+                check_tool_names(scenario, variant.name, names, where, fix)
 
     def fresh(self, scenario_id: str) -> App:
         """A copy of the scenario's initial state for one cell."""

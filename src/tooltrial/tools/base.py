@@ -1,12 +1,14 @@
 """Where a variant's tools come from, and how one cell calls them.
 
-A ``ToolSource`` is one variant's tool set, resolved: the definitions the model is sent
-(``definitions``, exactly as the source gave them), what produced them (``identity``:
-plain JSON data, recorded in every file's metadata and hashed into the variant's hash, so
-a changed source cannot silently resume an old run), and, for a cell of an agentic
-experiment, ``bind(app)``: an async context manager that yields a ``ToolExecutor`` acting
-on that cell's app and releases whatever it opened (a thread, a server process) when the
-cell ends, however it ends.
+A ``ToolSource`` is one variant's tool set, resolved: ``prepare(app)`` resolves it once,
+before any model call (an MCP server is started and lists its tools; a problem is a
+``DefinitionError``), then the definitions the model is sent (``definitions``, exactly as
+the source gave them), what produced them (``identity``: plain JSON data, recorded in
+every file's metadata and hashed into the variant's hash, so a changed source cannot
+silently resume an old run), and, for a cell of an agentic experiment, ``bind(app)``: an
+async context manager that yields a ``ToolExecutor`` acting on that cell's app and
+releases whatever it opened (a thread, a server process) when the cell ends, however it
+ends. ``close()`` releases what outlives a cell (a server shared by a variant's cells).
 
 What every executor keeps (the conversation loop relies on it):
 
@@ -20,8 +22,9 @@ What every executor keeps (the conversation loop relies on it):
 - A failure of the source itself (not of one tool call) raises ``ToolSourceFailed``,
   from ``bind`` or ``call``: the cell ends as an error line, never half a result.
 
-Sources: ``python`` (one Python function per tool, over the app). The MCP source is
-the next one, in its own folder beside it.
+Sources: ``python`` (one Python function per tool, over the app) and ``mcp`` (the tools
+an MCP server lists, called through the official SDK; its own folder, imported only for
+a variant that names a server).
 """
 
 from __future__ import annotations
@@ -72,6 +75,15 @@ class ToolSource(Protocol):
         """What produced the definitions (``{"kind": "python", ...}``): JSON data."""
         ...
 
+    async def prepare(self, app: App) -> None:
+        """Resolve the definitions before any model call (``app``: the seeded state, for
+        a source that must look; it is not changed). ``DefinitionError`` if they cannot."""
+        ...
+
     def bind(self, app: App) -> AbstractAsyncContextManager[ToolExecutor]:
         """The tools acting on ``app`` for one cell; closed when the cell ends."""
+        ...
+
+    def close(self) -> None:
+        """Release what outlives a cell; the source is not used after."""
         ...

@@ -56,9 +56,15 @@ class PythonToolSource:
         digest = {"implementation": hashlib.sha256(code).hexdigest()} if code else {}
         return {"kind": "python", **digest}
 
+    async def prepare(self, app: App) -> None:
+        """Nothing left to resolve: the functions were checked when the source was made."""
+
     @contextlib.asynccontextmanager
     async def bind(self, app: App) -> AsyncIterator[PythonTools]:
         yield self.executor(app)
+
+    def close(self) -> None:
+        """Nothing outlives a cell."""
 
     def executor(self, app: App) -> PythonTools:
         """The tools acting on ``app`` (nothing to release: ``bind`` is this, scoped)."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from tooltrial.definitions import Experiment
+from tooltrial.definitions import Experiment, Tool
+from tooltrial.log.records import VariantDefinition
 from tooltrial.models.base import Model
 from tooltrial.types import Cell
 
@@ -44,13 +45,16 @@ def _reason(exc: BaseException) -> str:
 @dataclass(frozen=True)
 class TraceContext:
     """What every trace of one run carries besides its cell; ``models`` are the run's
-    models, and each trace names its cell's (``cell.model``)."""
+    models, and each trace names its cell's (``cell.model``). ``definitions``: each
+    variant as resolved for the run (its tools, and where they came from: an MCP
+    server's name and version), when the run resolved them; else the declared tools."""
 
     experiment: Experiment
     models: tuple[Model, ...]
     run_id: str
     git_commit: str | None
     variants: tuple[str, ...]
+    definitions: Mapping[str, VariantDefinition] = field(default_factory=dict)
 
     def model_for(self, cell: Cell) -> Model:
         return next(m for m in self.models if m.spec == cell.model)
@@ -89,7 +93,27 @@ class TraceContext:
     def tools(self, cell: Cell) -> list[dict[str, Any]]:
         """The cell's tools as the model's provider was sent them."""
         model = self.model_for(cell)
-        return [model.tool_format(t) for t in self.experiment.variant(cell.variant).tools]
+        return [model.tool_format(t) for t in self.resolved_tools(cell.variant)]
+
+    def resolved_tools(self, variant: str) -> Sequence[Tool]:
+        definition = self.definitions.get(variant)
+        return definition.tools if definition else self.experiment.variant(variant).tools
+
+    def tool_origin(self, variant: str, tool: str) -> dict[str, str]:
+        """Where a variant's tool runs, for a tool call's trace: the source's kind and,
+        for an MCP server, its name and version, the protocol, and the server's own name
+        for a tool the variant renamed. Empty when the run did not resolve its tools."""
+        definition = self.definitions.get(variant)
+        if definition is None:
+            return {}
+        source = definition.tool_source
+        origin = {"source": str(source.get("kind", ""))}
+        if source.get("kind") == "mcp":
+            server = source.get("server") or {}
+            origin["server"] = f"{server.get('name', '?')} {server.get('version', '')}".strip()
+            origin["protocol_version"] = str(source.get("protocol_version", ""))
+            origin["server_tool"] = str((source.get("calls") or {}).get(tool, tool))
+        return origin
 
 
 class _HeldLogs(logging.Handler):

@@ -20,7 +20,9 @@ Guarantees:
   LangSmith renders, the reply with its tool calls and ``usage_metadata``, and
   ``ls_provider``/``ls_model_name`` for cost tracking; a turn that failed after its
   retries is an ``llm`` run with ``error``. A tool call that failed (``is_error``) is a
-  ``tool`` run with ``error``.
+  ``tool`` run with ``error``. A tool run's metadata names where the tool ran
+  (``tool_source``; for an MCP server ``tool_server``, "name version", and
+  ``tool_server_tool``, its own name for the tool).
 
 The ``langsmith`` package is imported when a tracer is made, not with this module.
 """
@@ -176,6 +178,8 @@ class LangSmithSpan(Span):
             "changes": result.changes,
             "duration_s": result.duration_s,
         }
+        origin = self._tracer.context.tool_origin(self._cell.variant, call.name)
+        metadata |= {f"tool_{key}": value for key, value in origin.items() if value}
         run = self._child(call.name, "tool", started, dict(call.arguments), metadata)
         run["outputs"] = {"output": result.content}
         if result.is_error:

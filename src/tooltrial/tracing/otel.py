@@ -36,7 +36,11 @@ semantic-conventions-genai; ``tooltrial.*`` are ours):
     gen_ai.operation.name = "execute_tool", gen_ai.tool.name, gen_ai.tool.call.id,
     gen_ai.tool.type = "function", gen_ai.tool.description, gen_ai.tool.call.arguments,
     gen_ai.tool.call.result, gen_ai.conversation.id, tooltrial.tool.size,
-    tooltrial.tool.changes. A result with ``is_error``: status ERROR and error.type =
+    tooltrial.tool.changes; where the tool ran (when the run resolved its tools):
+    tooltrial.tool.source (``python``, ``mcp``) and, for an MCP server,
+    tooltrial.tool.server ("name version" as the server reported them),
+    tooltrial.tool.server_tool (its own name for the tool) and mcp.protocol.version. A
+    result with ``is_error``: status ERROR and error.type =
     the result's ``error_kind`` (``timeout``, ``unknown_tool``, ``invalid_arguments``, the
     class name of what the tool raised) or ``_OTHER`` from an executor that names none.
 
@@ -219,13 +223,17 @@ class OTelSpan(Span):
         description = self._tool_description(call.name)
         if description:
             attributes["gen_ai.tool.description"] = description
+        origin = self._tracer.context.tool_origin(self._cell.variant, call.name)
+        attributes |= {f"tooltrial.tool.{key}": value for key, value in origin.items() if value}
+        if origin.get("protocol_version"):
+            attributes["mcp.protocol.version"] = origin["protocol_version"]
         span = self._child(f"execute_tool {call.name}", SpanKind.INTERNAL, attributes, started)
         if result.is_error:
             _failed(span, result.error_kind or "_OTHER", result.content)
         self._end(span)
 
     def _tool_description(self, name: str) -> str | None:
-        tools = self._tracer.context.experiment.variant(self._cell.variant).tools
+        tools = self._tracer.context.resolved_tools(self._cell.variant)
         return next((t.description for t in tools if t.name == name), None)
 
     def _child(self, name: str, kind: Any, attributes: dict[str, Any], started: float) -> Any:

@@ -4,10 +4,11 @@ for (see the package docstring)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from tooltrial.definitions import Experiment
 from tooltrial.extras import found
+from tooltrial.log.records import VariantDefinition
 from tooltrial.models.base import Model
 from tooltrial.tracing.base import FanOutTracer, Tracer
 from tooltrial.tracing.context import TraceContext, Warn, warn_on_stderr
@@ -31,11 +32,13 @@ def from_env(
     otel_endpoint: str | None = None,
     langsmith_experiment: str | None = None,
     warn: Warn = warn_on_stderr,
+    definitions: Mapping[str, VariantDefinition] | None = None,
 ) -> Tracer:
-    """The tracer the environment and options ask for; close() it at the end of the run."""
+    """The tracer the environment and options ask for; close() it at the end of the run.
+    ``definitions``: the variants as the run resolved them (tools from an MCP server)."""
     names = tuple(variants or (v.name for v in experiment.variants))
     lineup = (models,) if isinstance(models, Model) else tuple(models)
-    context = TraceContext(experiment, lineup, run_id, git_commit, names)
+    context = TraceContext(experiment, lineup, run_id, git_commit, names, definitions or {})
     tracers: list[Tracer] = []
     otel_on = bool(otel_endpoint or _otel_env_endpoint())
     missing = [
