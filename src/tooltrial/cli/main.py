@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The whole command line (the reference in the docs is generated from it)."""
-    top = argparse.ArgumentParser(prog="tooltrial", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(
+        prog="tooltrial",
+        description="Controlled, repeatable A/B experiments on LLM tool interfaces.",
+    )
     commands = top.add_subparsers(required=True, metavar="COMMAND")
     init.add_parser(commands)
     check.add_parser(commands)
