@@ -48,12 +48,16 @@ def _from_langchain(message: Any, stop_key: str) -> ModelResponse:
     text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
     usage = message.usage_metadata or {}
     meta = message.response_metadata or {}
+    cache = usage.get("input_token_details") or {}
     return ModelResponse(
         text=text,
         tool_calls=_tool_calls(message),
         stop_reason=meta.get(stop_key),
         usage=Usage(
-            input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0)
+            input_tokens=usage.get("input_tokens", 0),
+            output_tokens=usage.get("output_tokens", 0),
+            cache_read_tokens=cache.get("cache_read") or None,  # 0 or absent: not recorded
+            cache_write_tokens=cache.get("cache_creation") or None,
         ),
         response_model=meta.get("model") or meta.get("model_name"),
         content=tuple(blocks),
@@ -141,15 +145,42 @@ class _LangChainModel(Model):
         tools: Sequence[Tool],
         seed: int | None = None,
     ) -> ModelResponse:
+        client, history = self._prepared(system, messages, tools)
+        message = await client.ainvoke(history)
+        return _from_langchain(message, self.stop_key)
+
+    def _prepared(
+        self, system: str, messages: Sequence[Message], tools: Sequence[Tool]
+    ) -> tuple[Any, list[Any]]:
+        """The client (tools bound) and the LangChain messages ``chat`` sends."""
         from langchain_core.messages import SystemMessage
 
         client = self._client()
         if tools:
             client = client.bind_tools([self.tool_format(t) for t in tools])
         sent = to_langchain(messages, self.keeps_blocks, self.flags_errors)
-        history = [SystemMessage(system), *sent]
-        message = await client.ainvoke(history)
-        return _from_langchain(message, self.stop_key)
+        return client, [SystemMessage(system), *sent]
+
+    def request_body(
+        self, system: str, messages: Sequence[Message], tools: Sequence[Tool]
+    ) -> dict[str, Any]:
+        """The body ``chat`` would send for this turn, built by the same LangChain code
+        (``_get_request_payload``), so a batch item is exactly the online request."""
+        client, history = self._prepared(system, messages, tools)
+        bound = getattr(client, "bound", client)
+        kwargs = getattr(client, "kwargs", {})
+        body: dict[str, Any] = bound._get_request_payload(history, **kwargs)
+        return body
+
+    def response_from_body(self, body: Any) -> ModelResponse:
+        """A provider's response body (as a batch returns it) read by the same LangChain
+        code that reads an online answer, so both give the same ``ModelResponse``."""
+        result = self._chat_result(body)
+        return _from_langchain(result.generations[0].message, self.stop_key)
+
+    @abstractmethod
+    def _chat_result(self, body: Any) -> Any:
+        """LangChain's ``ChatResult`` of a provider response body."""
 
     flags_errors = True
     """Whether the API marks a tool result as an error (else ``ERROR_PREFIX``)."""
@@ -236,6 +267,14 @@ class AnthropicModel(_LangChainModel):
 
         return anthropic
 
+    def _chat_result(self, body: Any) -> Any:
+        import anthropic
+
+        message = body if isinstance(body, anthropic.types.Message) else None
+        if message is None:
+            message = anthropic.types.Message.model_validate(body)
+        return self._client()._format_output(message)
+
     def tool_format(self, tool: Tool) -> dict[str, Any]:
         return tool.anthropic_format()
 
@@ -270,3 +309,6 @@ class OpenAIModel(_LangChainModel):
         import openai
 
         return openai
+
+    def _chat_result(self, body: Any) -> Any:
+        return self._client()._create_chat_result(body)

@@ -1,0 +1,112 @@
+"""Anthropic's Message Batches, through the ``anthropic`` SDK's
+``AsyncAnthropic.messages.batches`` (the client ChatAnthropic itself uses: the same key,
+base URL and headers as the online path).
+
+Limits: 100,000 requests or 256 MB a batch. Its list endpoint does not say which items
+a batch holds, nor carry metadata: a batch whose create response was lost is recognised
+by its creation time and request count (``matches_by_metadata`` False) and confirmed by
+the dispatcher from its results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+from tooltrial.models.base import Model
+from tooltrial.turns.base import TurnRequest
+from tooltrial.turns.batch.api import Collected, Limits, RemoteBatch, retryable_kind
+from tooltrial.types import Failure, ModelResponse
+
+LIMITS = Limits(max_items=100_000, max_bytes=256 * 1000 * 1000 - 1_000_000)
+"""The provider's limits, with a megabyte kept for the envelope."""
+
+
+class AnthropicBatches:
+    provider = "anthropic"
+    limits = LIMITS
+    matches_by_metadata = False
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    @property
+    def _batches(self) -> Any:
+        return self.model._client()._async_client.messages.batches  # type: ignore[attr-defined]
+
+    def body(self, request: TurnRequest) -> dict[str, Any]:
+        body: dict[str, Any] = self.model.request_body(  # type: ignore[attr-defined]
+            request.system, request.messages, request.tools
+        )
+        if "betas" in body:
+            raise ValueError("a request with beta features cannot go in a Message Batch here")
+        return body
+
+    def line_size(self, custom_id: str, body: dict[str, Any]) -> int:
+        return len(json.dumps({"custom_id": custom_id, "params": body}).encode()) + 1
+
+    async def submit(
+        self,
+        group: str,
+        items: list[tuple[str, dict[str, Any]]],
+        uploaded: Callable[[str], None],
+    ) -> RemoteBatch:
+        requests = [{"custom_id": cid, "params": body} for cid, body in items]
+        return _remote(await self._batches.create(requests=requests))
+
+    async def retrieve(self, batch_id: str) -> RemoteBatch:
+        return _remote(await self._batches.retrieve(batch_id))
+
+    async def results(self, batch: RemoteBatch) -> AsyncIterator[Collected]:
+        async for line in await self._batches.results(batch.id):
+            yield _collected(line)
+
+    async def recent(self, since: datetime) -> list[RemoteBatch]:
+        found = []
+        async for batch in self._batches.list(limit=100):
+            remote = _remote(batch)
+            if remote.created_at is not None and remote.created_at < since:
+                break  # newest first: the rest are older still
+            found.append(remote)
+        return found
+
+    def response(self, body: Any) -> ModelResponse:
+        return self.model.response_from_body(body)  # type: ignore[attr-defined, no-any-return]
+
+    def classify(self, exc: BaseException) -> Failure:
+        return self.model.classify(exc)
+
+
+def _remote(batch: Any) -> RemoteBatch:
+    counts = batch.request_counts.model_dump()
+    return RemoteBatch(
+        id=batch.id,
+        created_at=batch.created_at,
+        ended=batch.processing_status == "ended",
+        status=batch.processing_status,
+        total=sum(counts.values()),
+        counts=counts,
+        raw=batch,
+    )
+
+
+def _collected(line: Any) -> Collected:
+    result = line.result
+    if result.type == "succeeded":
+        return Collected(line.custom_id, "succeeded", body=result.message)
+    if result.type == "errored":
+        error = result.error.error
+        kind = str(getattr(error, "type", "error"))
+        message = str(getattr(error, "message", "") or kind)
+        return Collected(
+            line.custom_id,
+            "errored",
+            error_kind=kind,
+            message=message,
+            retryable=retryable_kind(kind),
+        )
+    if result.type == "expired":
+        return Collected(line.custom_id, "expired", error_kind="expired", message="expired")
+    return Collected(line.custom_id, "canceled", error_kind="canceled", message="canceled")
