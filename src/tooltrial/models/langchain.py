@@ -126,6 +126,21 @@ def _ai_message(response: ModelResponse, keep_blocks: bool, ai_message: Any) -> 
     return ai_message(content=content, tool_calls=calls, invalid_tool_calls=invalid)
 
 
+SDK_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
+"""Keys of a LangChain payload that the SDK takes as request options, not body fields."""
+
+
+def _wire_body(payload: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body the provider's SDK sends for ``payload`` (its ``create(**payload)``):
+    ``extra_body`` merged in, request options left out. Headers or a query string cannot
+    travel in a batch item: such a payload is refused (``ValueError``)."""
+    if payload.get("extra_headers") or payload.get("extra_query"):
+        raise ValueError("this request sets headers or a query string, which a batch item cannot")
+    body = {k: v for k, v in payload.items() if k not in SDK_OPTIONS}
+    body.update(payload.get("extra_body") or {})
+    return body
+
+
 class _LangChainModel(Model):
     stop_key = "stop_reason"
     key_env = "API_KEY"
@@ -169,14 +184,22 @@ class _LangChainModel(Model):
         client, history = self._prepared(system, messages, tools)
         bound = getattr(client, "bound", client)
         kwargs = getattr(client, "kwargs", {})
-        body: dict[str, Any] = bound._get_request_payload(history, **kwargs)
-        return body
+        return _wire_body(bound._get_request_payload(history, **kwargs))
 
     def response_from_body(self, body: Any) -> ModelResponse:
         """A provider's response body (as a batch returns it) read by the same LangChain
         code that reads an online answer, so both give the same ``ModelResponse``."""
         result = self._chat_result(body)
-        return _from_langchain(result.generations[0].message, self.stop_key)
+        generation = result.generations[0]
+        message = generation.message
+        # As BaseChatModel.agenerate does after ``_agenerate``: the call's output and the
+        # generation's info become the message's metadata (its stop reason, model).
+        message.response_metadata = {
+            **(result.llm_output or {}),
+            **(generation.generation_info or {}),
+            **message.response_metadata,
+        }
+        return _from_langchain(message, self.stop_key)
 
     @abstractmethod
     def _chat_result(self, body: Any) -> Any:

@@ -58,6 +58,9 @@ from tooltrial.testing.openai_server import OpenAIServer, completion
 from tooltrial.testing.responders import Responder, ResponderRefused
 
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+BATCH_NUMBERS = 900_000
+"""Batch answers are numbered from here (their ids and token counts then look like an
+online answer's, as long as a server answers fewer online requests)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -415,7 +418,7 @@ class AnthropicBatchServer(_BatchServing, MessagesServer):
     def _answer(self, params: dict[str, Any]) -> tuple[str, Any]:
         self._answered += 1
         try:
-            return "succeeded", self._message(params, 10_000_000 + self._answered)
+            return "succeeded", self._message(params, BATCH_NUMBERS + self._answered)
         except ResponderRefused as exc:
             return "errored", {"type": "invalid_request_error", "message": str(exc)}
 
@@ -584,7 +587,9 @@ class OpenAIBatchServer(_BatchServing, OpenAIServer):
     def _answer(self, params: dict[str, Any]) -> tuple[str, Any]:
         self._answered += 1
         try:
-            return "succeeded", completion(params, self._reply(params), 10_000_000 + self._answered)
+            return "succeeded", completion(
+                params, self._reply(params), BATCH_NUMBERS + self._answered
+            )
         except ResponderRefused as exc:
             return "errored", {"type": "invalid_request_error", "message": str(exc)}
 

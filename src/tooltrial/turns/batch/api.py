@@ -101,19 +101,6 @@ class BatchAPI(Protocol):
     def classify(self, exc: BaseException) -> Failure: ...
 
 
-def api_for(model: Model, run_id: str) -> BatchAPI:
-    """The batch API of a model's provider (``anthropic:`` and ``openai:`` only)."""
-    if model.provider == "anthropic":
-        from tooltrial.turns.batch.anthropic_api import AnthropicBatches
-
-        return AnthropicBatches(model)
-    if model.provider == "openai":
-        from tooltrial.turns.batch.openai_api import OpenAIBatches
-
-        return OpenAIBatches(model, run_id)
-    raise batch_unsupported(model)
-
-
 def batch_unsupported(model: Model) -> UsageError:
     return UsageError(
         f"--batch: {model.spec} has no batch API here; batch mode runs anthropic: and "

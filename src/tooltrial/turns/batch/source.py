@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tooltrial.models.base import Model
 from tooltrial.turns.base import TurnFailed, TurnRequest
-from tooltrial.turns.batch.api import BatchAPI, api_for
+from tooltrial.turns.batch.api import BatchAPI, batch_unsupported
 from tooltrial.turns.batch.dispatcher import Dispatcher, Transient
 from tooltrial.turns.batch.ids import custom_id, request_sha, turn_key, turn_number
 from tooltrial.turns.batch.journal import (
@@ -237,6 +237,19 @@ class BatchTurns:
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change(self.status())
+
+
+def api_for(model: Model, run_id: str) -> BatchAPI:
+    """The batch API of a model's provider (``anthropic:`` and ``openai:`` only)."""
+    if model.provider == "anthropic":
+        from tooltrial.turns.batch.anthropic_api import AnthropicBatches
+
+        return AnthropicBatches(model)
+    if model.provider == "openai":
+        from tooltrial.turns.batch.openai_api import OpenAIBatches
+
+        return OpenAIBatches(model, run_id)
+    raise batch_unsupported(model)
 
 
 def _failure(outcome: ItemOutcome) -> Failure:
