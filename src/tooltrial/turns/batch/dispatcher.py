@@ -74,6 +74,9 @@ CLOCK_SKEW = timedelta(minutes=10)
 """How much earlier than the local time written before a create call the provider may
 date the batch it made (clocks differ), when looking for it."""
 SUBMIT_ATTEMPTS = 6
+COLLECT_ATTEMPTS = 10
+"""Reads of an ended batch's results cut short by the network before its waiting turns
+give up (the batch stays open in the journal: ``--resume`` reads it again)."""
 AMBIGUOUS = frozenset({"timeout", "connection", "server_error", "overloaded", "bad_response"})
 """Failures of a create call after which the batch may exist all the same."""
 
@@ -434,6 +437,7 @@ class Dispatcher:
     async def _poll(self, batch_id: str, wait: float) -> None:
         opened = self.open[batch_id]
         api = self.apis[opened.model]
+        cut_short = 0
         try:
             while True:
                 await self.sleep(wait)
@@ -449,7 +453,11 @@ class Dispatcher:
                     raise
                 except Exception as exc:
                     failure = api.classify(exc)
-                    if not failure.retryable:
+                    # A results stream cut off by the network (no HTTP status) is read
+                    # again: what was journaled is kept, the rest comes with the next read.
+                    cut = getattr(exc, "status_code", None) is None and opened.status != "submitted"
+                    cut_short += cut
+                    if not (failure.retryable or cut) or cut_short > COLLECT_ATTEMPTS:
                         self._give_up(opened, failure)
                         return
                     wait = min(self.options.poll_max_s, max(wait, self.options.poll_s) * 2)

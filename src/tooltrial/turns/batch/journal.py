@@ -281,16 +281,22 @@ class JournalState:
 
 
 def read_records(path: Path) -> Iterator[tuple[int, Any]]:
-    """Every committed record (a torn last line is skipped); ``JournalError`` at a bad
-    one or a newer format."""
+    """Every committed record; ``JournalError`` at a bad one or a newer format.
+
+    A torn write is skipped: a last line without its newline, or a line that is not JSON
+    at all (a torn line the next writer ended: a cut record is never valid JSON). A line
+    that is JSON but no record is refused."""
     with path.open("rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
             if not raw.endswith(b"\n"):
                 return
             try:
                 data = json.loads(raw)
+            except ValueError:
+                continue  # a torn write, ended by the next writer: never committed
+            try:
                 record = _RECORD.validate_python(data)
-            except (ValueError, ValidationError) as exc:
+            except ValidationError as exc:
                 raise JournalError(
                     f"{path}:{line_no}: not a batch journal record ({str(exc)[:200]}); the "
                     "journal is what keeps a resumed run from paying twice, so tooltrial "
