@@ -28,7 +28,8 @@ Faults (``BatchFaults``; ``srv.batch_faults`` may be replaced while it runs):
 - ``hold_create``: every create waits before (``"before"``: nothing is made) or after
   (``"after"``: made, answer held) making its batch, until the server stops — where a
   test kills the client;
-- ``hold_results_after``: a results stream sends that many lines, then holds.
+- ``hold_results_after``: a results stream sends that many lines, then holds;
+- ``from_batch``: the holds apply from that batch (create) on.
 
 What it counts: ``created_ids`` (each custom id in a batch it made: a client that
 submits nothing twice leaves every count at 1), ``received_ids`` (in every create it
@@ -77,7 +78,13 @@ class BatchFaults:
     lose_create: frozenset[int] = frozenset()
     hold_create: Literal["before", "after"] | None = None
     hold_results_after: int | None = None
+    from_batch: int = 1
+    """``hold``, ``hold_create`` and ``hold_results_after`` apply from this batch (or
+    create) on, counted from 1: a conversation's first turns can pass before a hold."""
     seed: int = 0
+
+    def holds(self, number: int) -> bool:
+        return number >= self.from_batch
 
     def draw(self, body: Any, seen: int) -> str:
         """``succeeded``, ``errored`` or ``expired`` for a request body seen ``seen``
@@ -164,7 +171,8 @@ class BatchBook:
                 return
             now = time.monotonic()
             canceled = batch.cancel_at is not None
-            due = not faults.hold and now - batch.created_mono >= faults.processing_s
+            held = faults.hold and faults.holds(batch.number)
+            due = not held and now - batch.created_mono >= faults.processing_s
             if not canceled and not due:
                 return
             outcomes = []
@@ -267,13 +275,14 @@ class _BatchServing:
             self.book.creates += 1
             number = self.book.creates
             self.book.received_ids.update(custom_ids)
-        if faults.hold_create == "before":
+        held = faults.holds(number)
+        if faults.hold_create == "before" and held:
             self.creates_held += 1
             await self._hold_forever()
         batch = make()
         if number in faults.lose_create:
             return batch, False
-        if faults.hold_create == "after":
+        if faults.hold_create == "after" and held:
             self.creates_held += 1
             await self._hold_forever()
         return batch, True
@@ -287,8 +296,12 @@ class _BatchServing:
             )
         return None
 
-    def _streamed(self, lines: list[bytes], content_type: str) -> Reply | StreamedReply:
+    def _streamed(
+        self, lines: list[bytes], content_type: str, number: int = 1
+    ) -> Reply | StreamedReply:
         after = self.batch_faults.hold_results_after
+        if not self.batch_faults.holds(number):
+            after = None
         headers = {"content-type": content_type}
         if after is None or after >= len(lines):
             self.results_sent += len(lines)
@@ -477,7 +490,7 @@ class AnthropicBatchServer(_BatchServing, MessagesServer):
                 result = {"type": status}
             line = {"custom_id": outcome["custom_id"], "result": result}
             lines.append(json.dumps(line).encode() + b"\n")
-        return self._streamed(lines, "application/x-jsonl")
+        return self._streamed(lines, "application/x-jsonl", batch.number)
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.batch_stats()}
@@ -533,7 +546,11 @@ class OpenAIBatchServer(_BatchServing, OpenAIServer):
             data = self.files.get(parts[1])
             if data is None:
                 return _oai_error(404, "invalid_request_error", f"No such File object: {parts[1]}")
-            return self._streamed(data.splitlines(keepends=True), "application/octet-stream")
+            of = self.book.batches.get(parts[1].split("-", 2)[-1])  # file-output-<batch id>
+            number = of.number if of is not None else 1
+            return self._streamed(
+                data.splitlines(keepends=True), "application/octet-stream", number
+            )
         if parts == ["batches"] and method == "POST":
             return await self._create(body)
         if parts == ["batches"] and method == "GET":
