@@ -17,6 +17,7 @@ Guarantees every adapter keeps:
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,19 +74,19 @@ class BatchAPI(Protocol):
     matches_by_metadata: bool
     """Whether ``recent`` names each batch's group (else: creation time and count)."""
 
-    def body(self, request: TurnRequest) -> dict[str, Any]: ...
+    def body(self, request: TurnRequest) -> bytes:
+        """The request's wire body, as JSON (``ValueError``: it cannot go in a batch)."""
+        ...
 
-    def line_size(self, custom_id: str, body: dict[str, Any]) -> int:
-        """Bytes the item adds to the batch."""
+    def line(self, custom_id: str, body: bytes) -> bytes:
+        """The item as the batch holds it (its bytes count against the batch's limit)."""
         ...
 
     async def submit(
-        self,
-        group: str,
-        items: list[tuple[str, dict[str, Any]]],
-        uploaded: Callable[[str], None],
+        self, group: str, lines: list[bytes], uploaded: Callable[[str], None]
     ) -> RemoteBatch:
-        """Create the batch (``uploaded`` is told an input file's id, where there is one)."""
+        """Create the batch of these items (``uploaded`` is told an input file's id,
+        where there is one)."""
         ...
 
     async def retrieve(self, batch_id: str) -> RemoteBatch: ...
@@ -113,6 +114,11 @@ def check_batch_models(models: list[Model] | tuple[Model, ...]) -> None:
     for model in models:
         if model.provider not in ("anthropic", "openai") or not hasattr(model, "request_body"):
             raise batch_unsupported(model)
+
+
+def wire_json(body: dict[str, Any]) -> bytes:
+    """A request body as sent: compact JSON, its keys in the order the SDK would send."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def retryable_kind(kind: str) -> bool:

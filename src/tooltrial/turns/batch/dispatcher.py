@@ -47,7 +47,6 @@ from typing import Any
 
 from tooltrial.errors import TooltrialError
 from tooltrial.models.base import safe_text
-from tooltrial.turns.base import TurnRequest
 from tooltrial.turns.batch.api import BatchAPI, Collected, RemoteBatch
 from tooltrial.turns.batch.journal import (
     Abandoned,
@@ -101,7 +100,9 @@ Delivered = ItemOutcome | Transient
 @dataclass
 class Waiting:
     item: JournalItem
-    request: TurnRequest
+    body: bytes
+    """The request body as JSON (``BatchAPI.body``): kept as bytes, not as a dict, so a
+    queue of many turns costs about its size on the wire."""
     future: asyncio.Future[Delivered]
 
 
@@ -150,10 +151,10 @@ class Dispatcher:
         assert self._recovered is not None
         await asyncio.shield(self._recovered)
 
-    def enqueue(self, item: JournalItem, request: TurnRequest) -> asyncio.Future[Delivered]:
+    def enqueue(self, item: JournalItem, body: bytes) -> asyncio.Future[Delivered]:
         """Put a new attempt in the next batch of its model; its outcome, when collected."""
         future: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
-        self.pending.setdefault(item.cell[0], deque()).append(Waiting(item, request, future))
+        self.pending.setdefault(item.cell[0], deque()).append(Waiting(item, body, future))
         self._last_enqueue = self.clock()
         self._ensure_running()
         self._poke()
@@ -231,27 +232,21 @@ class Dispatcher:
 
     def _start_submit(self, spec: str, queue: deque[Waiting]) -> None:
         api = self.apis[spec]
-        chosen: list[tuple[Waiting, dict[str, Any]]] = []
+        chosen: list[tuple[Waiting, bytes]] = []
         size = 0
         while queue and len(chosen) < self._max_items(spec):
             waiting = queue[0]
-            try:
-                body = api.body(waiting.request)
-            except ValueError as exc:
+            line = api.line(waiting.item.custom_id, waiting.body)
+            if len(line) > self._max_bytes(spec):
                 queue.popleft()
-                self._refuse(waiting, Failure("rejected", safe_text(str(exc)), False))
-                continue
-            line = api.line_size(waiting.item.custom_id, body)
-            if line > self._max_bytes(spec):
-                queue.popleft()
-                message = f"the request is {line} bytes, more than a batch may hold"
+                message = f"the request is {len(line)} bytes, more than a batch may hold"
                 self._refuse(waiting, Failure("rejected", message, False))
                 continue
-            if chosen and size + line > self._max_bytes(spec):
+            if chosen and size + len(line) > self._max_bytes(spec):
                 break
             queue.popleft()
-            chosen.append((waiting, body))
-            size += line
+            chosen.append((waiting, line))
+            size += len(line)
         if not chosen:
             return
         self.submitting += 1
@@ -275,9 +270,7 @@ class Dispatcher:
         """A group's items not yet collected."""
         return sum(1 for i in group.record.items if self.state.items[i.custom_id].outcome is None)
 
-    async def _submit(
-        self, spec: str, chosen: list[tuple[Waiting, dict[str, Any]]], size: int
-    ) -> None:
+    async def _submit(self, spec: str, chosen: list[tuple[Waiting, bytes]], size: int) -> None:
         api = self.apis[spec]
         try:
             for attempt in range(1, SUBMIT_ATTEMPTS + 1):
@@ -296,7 +289,8 @@ class Dispatcher:
                         if not waiting.future.done():
                             waiting.future.set_result(Transient(failure))
                     return
-                chosen = [(self._renewed(w), body) for w, body in chosen]
+                renewed = [self._renewed(w) for w, _ in chosen]
+                chosen = [(w, api.line(w.item.custom_id, w.body)) for w in renewed]
                 await self.sleep(self._submit_delay(attempt, failure))
         finally:
             self.submitting -= 1
@@ -310,22 +304,22 @@ class Dispatcher:
         renewed = item.model_copy(
             update={"attempt": attempt, "custom_id": _renamed(item.custom_id, attempt)}
         )
-        return Waiting(renewed, waiting.request, waiting.future)
+        return Waiting(renewed, waiting.body, waiting.future)
 
     def _submit_delay(self, attempt: int, failure: Failure) -> float:
         backoff = min(self.options.poll_max_s, self.options.poll_s * 2.0 ** (attempt - 1))
         return max(backoff, failure.retry_after_s or 0.0)
 
     async def _create(
-        self, api: BatchAPI, group: Group, chosen: list[tuple[Waiting, dict[str, Any]]]
+        self, api: BatchAPI, group: Group, chosen: list[tuple[Waiting, bytes]]
     ) -> tuple[RemoteBatch | None, Failure | None]:
-        items = [(w.item.custom_id, body) for w, body in chosen]
+        lines = [line for _, line in chosen]
 
         def uploaded(file_id: str) -> None:
             self._record(Uploaded(group=group.group, file_id=file_id))
 
         try:
-            remote = await api.submit(group.group, items, uploaded)
+            remote = await api.submit(group.group, lines, uploaded)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -14,8 +14,6 @@ resumed run finds what an earlier process submitted.
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any
 
 from tooltrial.types import AssistantTurn, Cell, Message
 
@@ -38,6 +36,6 @@ def custom_id(run_id: str, cell: Cell, turn: int, attempt: int) -> str:
     return f"tt{digest}t{turn}a{attempt}"
 
 
-def request_sha(body: Any) -> str:
-    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+def request_sha(body: bytes) -> str:
+    """Of the body as sent (``BatchAPI.body``: JSON built the same way each time)."""
+    return hashlib.sha256(body).hexdigest()[:32]

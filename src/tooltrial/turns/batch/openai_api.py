@@ -22,7 +22,7 @@ from typing import Any
 
 from tooltrial.models.base import Model
 from tooltrial.turns.base import TurnRequest
-from tooltrial.turns.batch.api import Collected, Limits, RemoteBatch, retryable_kind
+from tooltrial.turns.batch.api import Collected, Limits, RemoteBatch, retryable_kind, wire_json
 from tooltrial.types import Failure, ModelResponse
 
 LIMITS = Limits(max_items=50_000, max_bytes=200 * 1000 * 1000 - 1_000_000)
@@ -42,7 +42,7 @@ class OpenAIBatches:
     def _client(self) -> Any:
         return self.model._client().root_async_client  # type: ignore[attr-defined]
 
-    def body(self, request: TurnRequest) -> dict[str, Any]:
+    def body(self, request: TurnRequest) -> bytes:
         body: dict[str, Any] = self.model.request_body(  # type: ignore[attr-defined]
             request.system, request.messages, request.tools
         )
@@ -51,22 +51,16 @@ class OpenAIBatches:
                 f"{self.model.spec} is called through the Responses API online; batch mode "
                 "sends Chat Completions requests only"
             )
-        return body
+        return wire_json(body)
 
-    def _line(self, custom_id: str, body: dict[str, Any]) -> bytes:
-        item = {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
-        return json.dumps(item).encode() + b"\n"
-
-    def line_size(self, custom_id: str, body: dict[str, Any]) -> int:
-        return len(self._line(custom_id, body))
+    def line(self, custom_id: str, body: bytes) -> bytes:
+        head = {"custom_id": custom_id, "method": "POST", "url": ENDPOINT}
+        return json.dumps(head).encode()[:-1] + b', "body": ' + body + b"}\n"
 
     async def submit(
-        self,
-        group: str,
-        items: list[tuple[str, dict[str, Any]]],
-        uploaded: Callable[[str], None],
+        self, group: str, lines: list[bytes], uploaded: Callable[[str], None]
     ) -> RemoteBatch:
-        data = b"".join(self._line(cid, body) for cid, body in items)
+        data = b"".join(lines)
         file = await self._client.files.create(
             file=(f"tooltrial-{group}.jsonl", data), purpose="batch"
         )

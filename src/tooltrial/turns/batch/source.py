@@ -128,14 +128,15 @@ class BatchTurns:
         started = time.perf_counter()
         api = self.apis[request.cell.model]
         try:
-            sha = request_sha(api.body(request))
+            body = api.body(request)
         except ValueError as exc:
             return TurnFailed(Failure("rejected", str(exc), retryable=False), 0, 0.0)
+        sha = request_sha(body)
         key = turn_key(request.cell, turn_number(request.messages))
         latest = self.state.latest(key)
         if latest is None or latest.item.sha != sha or latest.abandoned:
             item = self._new_attempt(request, sha)
-            delivered = await self.dispatcher.enqueue(item, request)
+            delivered = await self.dispatcher.enqueue(item, body)
         elif latest.outcome is not None:
             item, delivered = latest.item, latest.outcome
         else:
@@ -146,7 +147,7 @@ class BatchTurns:
                 if delivered.failure is not None:
                     return TurnFailed(delivered.failure, self.state.spent(key), 0.0)
                 item = self._new_attempt(request, sha)  # never reached the provider
-                delivered = await self.dispatcher.enqueue(item, request)
+                delivered = await self.dispatcher.enqueue(item, body)
                 continue
             if delivered.status == "succeeded":
                 return self._answered(request, item, delivered, started)
@@ -160,7 +161,7 @@ class BatchTurns:
             if delivered.status == "errored" and self.options.retry_errored == "online":
                 return await self._online(request, sha)
             item = self._new_attempt(request, sha)
-            delivered = await self.dispatcher.enqueue(item, request)
+            delivered = await self.dispatcher.enqueue(item, body)
 
     # -- helpers -------------------------------------------------------------------------
 
