@@ -17,7 +17,14 @@ from typing import Any
 
 from tooltrial.models.base import Model
 from tooltrial.turns.base import TurnRequest
-from tooltrial.turns.batch.api import Collected, Limits, RemoteBatch, retryable_kind, wire_json
+from tooltrial.turns.batch.api import (
+    Collected,
+    Limits,
+    RemoteBatch,
+    joined,
+    retryable_kind,
+    wire_json,
+)
 from tooltrial.types import Failure, ModelResponse
 
 LIMITS = Limits(max_items=100_000, max_bytes=256 * 1000 * 1000 - 1_000_000)
@@ -52,14 +59,14 @@ class AnthropicBatches:
         return b'{"custom_id":' + json.dumps(custom_id).encode() + b',"params":' + body + b"}"
 
     async def submit(
-        self, group: str, lines: list[bytes], uploaded: Callable[[str], None]
+        self, group: str, items: list[tuple[str, bytes]], uploaded: Callable[[str], None]
     ) -> RemoteBatch:
         # The SDK's own client and route (key, base URL, headers, errors), with the body
         # already JSON: ``batches.create`` would copy every request into new dicts first,
         # three times a batch's size in memory for 10,000 requests.
         import anthropic
 
-        content = b'{"requests":[' + b",".join(lines) + b"]}"
+        content = joined(self, items, b'{"requests":[', b",", b"]}")
         batch = await self._client.post(
             "/v1/messages/batches",
             content=content,

@@ -83,10 +83,10 @@ class BatchAPI(Protocol):
         ...
 
     async def submit(
-        self, group: str, lines: list[bytes], uploaded: Callable[[str], None]
+        self, group: str, items: list[tuple[str, bytes]], uploaded: Callable[[str], None]
     ) -> RemoteBatch:
-        """Create the batch of these items (``uploaded`` is told an input file's id,
-        where there is one)."""
+        """Create the batch of these (custom id, body) items, their lines written into one
+        buffer (``uploaded`` is told an input file's id, where there is one)."""
         ...
 
     async def retrieve(self, batch_id: str) -> RemoteBatch: ...
@@ -114,6 +114,19 @@ def check_batch_models(models: list[Model] | tuple[Model, ...]) -> None:
     for model in models:
         if model.provider not in ("anthropic", "openai") or not hasattr(model, "request_body"):
             raise batch_unsupported(model)
+
+
+def joined(
+    api: BatchAPI, items: list[tuple[str, bytes]], head: bytes, sep: bytes, tail: bytes
+) -> bytes:
+    """The items' lines as one body, built in one buffer (no list of lines beside it)."""
+    buffer = bytearray(head)
+    for n, (custom_id, body) in enumerate(items):
+        if n:
+            buffer += sep
+        buffer += api.line(custom_id, body)
+    buffer += tail
+    return bytes(buffer)  # the HTTP client sends bytes, not a bytearray
 
 
 def wire_json(body: dict[str, Any]) -> bytes:

@@ -232,21 +232,21 @@ class Dispatcher:
 
     def _start_submit(self, spec: str, queue: deque[Waiting]) -> None:
         api = self.apis[spec]
-        chosen: list[tuple[Waiting, bytes]] = []
+        chosen: list[Waiting] = []
         size = 0
         while queue and len(chosen) < self._max_items(spec):
             waiting = queue[0]
-            line = api.line(waiting.item.custom_id, waiting.body)
-            if len(line) > self._max_bytes(spec):
+            line = len(api.line(waiting.item.custom_id, waiting.body))
+            if line > self._max_bytes(spec):
                 queue.popleft()
-                message = f"the request is {len(line)} bytes, more than a batch may hold"
+                message = f"the request is {line} bytes, more than a batch may hold"
                 self._refuse(waiting, Failure("rejected", message, False))
                 continue
-            if chosen and size + len(line) > self._max_bytes(spec):
+            if chosen and size + line > self._max_bytes(spec):
                 break
             queue.popleft()
-            chosen.append((waiting, line))
-            size += len(line)
+            chosen.append(waiting)
+            size += line
         if not chosen:
             return
         self.submitting += 1
@@ -270,27 +270,27 @@ class Dispatcher:
         """A group's items not yet collected."""
         return sum(1 for i in group.record.items if self.state.items[i.custom_id].outcome is None)
 
-    async def _submit(self, spec: str, chosen: list[tuple[Waiting, bytes]], size: int) -> None:
+    async def _submit(self, spec: str, chosen: list[Waiting], size: int) -> None:
         api = self.apis[spec]
         try:
             for attempt in range(1, SUBMIT_ATTEMPTS + 1):
-                group = _group_of([w for w, _ in chosen], size)
+                group = _group_of(chosen, size)
                 self._record(group)
                 remote, failure = await self._create(api, group, chosen)
                 if remote is not None:
                     self._follow(remote.id, group.group, spec, len(chosen))
-                    for waiting, _ in chosen:
+                    for waiting in chosen:
                         self.waiting.setdefault(waiting.item.custom_id, []).append(waiting.future)
+                        waiting.body = b""  # sent: not kept while the batch runs
                     return
                 assert failure is not None
                 self._record(Abandoned(group=group.group, reason=f"create failed: {failure.kind}"))
                 if not failure.retryable or attempt == SUBMIT_ATTEMPTS:
-                    for waiting, _ in chosen:
+                    for waiting in chosen:
                         if not waiting.future.done():
                             waiting.future.set_result(Transient(failure))
                     return
-                renewed = [self._renewed(w) for w, _ in chosen]
-                chosen = [(w, api.line(w.item.custom_id, w.body)) for w in renewed]
+                chosen = [self._renewed(w) for w in chosen]
                 await self.sleep(self._submit_delay(attempt, failure))
         finally:
             self.submitting -= 1
@@ -311,15 +311,15 @@ class Dispatcher:
         return max(backoff, failure.retry_after_s or 0.0)
 
     async def _create(
-        self, api: BatchAPI, group: Group, chosen: list[tuple[Waiting, bytes]]
+        self, api: BatchAPI, group: Group, chosen: list[Waiting]
     ) -> tuple[RemoteBatch | None, Failure | None]:
-        lines = [line for _, line in chosen]
+        items = [(w.item.custom_id, w.body) for w in chosen]
 
         def uploaded(file_id: str) -> None:
             self._record(Uploaded(group=group.group, file_id=file_id))
 
         try:
-            remote = await api.submit(group.group, lines, uploaded)
+            remote = await api.submit(group.group, items, uploaded)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -22,7 +22,14 @@ from typing import Any
 
 from tooltrial.models.base import Model
 from tooltrial.turns.base import TurnRequest
-from tooltrial.turns.batch.api import Collected, Limits, RemoteBatch, retryable_kind, wire_json
+from tooltrial.turns.batch.api import (
+    Collected,
+    Limits,
+    RemoteBatch,
+    joined,
+    retryable_kind,
+    wire_json,
+)
 from tooltrial.types import Failure, ModelResponse
 
 LIMITS = Limits(max_items=50_000, max_bytes=200 * 1000 * 1000 - 1_000_000)
@@ -58,9 +65,9 @@ class OpenAIBatches:
         return json.dumps(head).encode()[:-1] + b', "body": ' + body + b"}\n"
 
     async def submit(
-        self, group: str, lines: list[bytes], uploaded: Callable[[str], None]
+        self, group: str, items: list[tuple[str, bytes]], uploaded: Callable[[str], None]
     ) -> RemoteBatch:
-        data = b"".join(lines)
+        data = joined(self, items, b"", b"", b"")
         file = await self._client.files.create(
             file=(f"tooltrial-{group}.jsonl", data), purpose="batch"
         )

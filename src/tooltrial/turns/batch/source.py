@@ -30,7 +30,7 @@ from pathlib import Path
 from tooltrial.models.base import Model
 from tooltrial.turns.base import TurnFailed, TurnRequest
 from tooltrial.turns.batch.api import BatchAPI, batch_unsupported
-from tooltrial.turns.batch.dispatcher import Dispatcher, Transient
+from tooltrial.turns.batch.dispatcher import Delivered, Dispatcher, Transient
 from tooltrial.turns.batch.ids import custom_id, request_sha, turn_key, turn_number
 from tooltrial.turns.batch.journal import (
     Direct,
@@ -134,20 +134,24 @@ class BatchTurns:
         sha = request_sha(body)
         key = turn_key(request.cell, turn_number(request.messages))
         latest = self.state.latest(key)
+        delivered: Delivered
         if latest is None or latest.item.sha != sha or latest.abandoned:
             item = self._new_attempt(request, sha)
-            delivered = await self.dispatcher.enqueue(item, body)
+            waiting = self.dispatcher.enqueue(item, body)
         elif latest.outcome is not None:
-            item, delivered = latest.item, latest.outcome
+            item, delivered, waiting = latest.item, latest.outcome, None
         else:
             item = latest.item
-            delivered = await self.dispatcher.wait_for(item.custom_id)
+            waiting = self.dispatcher.wait_for(item.custom_id)
+        del body  # not held while its batch runs: rebuilt if the turn is sent again
+        if waiting is not None:
+            delivered = await waiting
         while True:
             if isinstance(delivered, Transient):
                 if delivered.failure is not None:
                     return TurnFailed(delivered.failure, self.state.spent(key), 0.0)
                 item = self._new_attempt(request, sha)  # never reached the provider
-                delivered = await self.dispatcher.enqueue(item, body)
+                delivered = await self.dispatcher.enqueue(item, api.body(request))
                 continue
             if delivered.status == "succeeded":
                 return self._answered(request, item, delivered, started)
@@ -161,7 +165,7 @@ class BatchTurns:
             if delivered.status == "errored" and self.options.retry_errored == "online":
                 return await self._online(request, sha)
             item = self._new_attempt(request, sha)
-            delivered = await self.dispatcher.enqueue(item, body)
+            delivered = await self.dispatcher.enqueue(item, api.body(request))
 
     # -- helpers -------------------------------------------------------------------------
 
