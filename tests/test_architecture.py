@@ -112,7 +112,7 @@ def test_nothing_imports_in_a_circle():
     assert not cycles
 
 
-RUN_PARTS = {"WriterPool", "Runner", "LiveTurns", "RunLock"}
+RUN_PARTS = {"WriterPool", "Runner", "LiveTurns", "BatchTurns", "RunLock"}
 """What a run is wired from; only ``tooltrial.run.session`` puts them together (the lock
 also guards the pytest-xdist controller, which runs no cell)."""
 BUILDERS = {"tooltrial.run.session"}

@@ -26,6 +26,12 @@ The run is built by ``tooltrial.run.session.open_run``, as for ``tooltrial run``
 xdist the controller takes it before starting the workers and holds it until the session
 ends, and workers never take it, as they are one run. A session whose run another process
 is writing stops with exit code 2.
+
+Batch mode (``--tooltrial-batch``, one process): when the first test takes
+``tooltrial_caller``, every collected experiment item's cell is started (read from its
+parameters: ``variant_name``/``variant``, ``scenario_id``/``scenario``, the rep and the
+model), so their turns go out in shared batches; each test then waits for its own answer
+and writes it as usual. Crash-safe resume is ``tooltrial run --resume``'s.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from tooltrial.run.lock import RunInProgress, RunLock
 from tooltrial.run.options import RunOptions
 from tooltrial.run.plan import new_order, new_run_id, order_key
 from tooltrial.run.session import Run, open_run
+from tooltrial.turns.batch.options import BatchOptions
 from tooltrial.types import Cell, Order, Outcome
 
 _IDENTITY_KEYS = ("tooltrial_run_id", "tooltrial_timestamp", "tooltrial_order")
@@ -87,6 +94,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "or as collected (blocked)",
     )
     group.addoption(
+        "--tooltrial-batch",
+        action="store_true",
+        help="batch mode (anthropic:/openai: models): the session's experiment items are "
+        "sent through the providers' batch APIs at its start; each test takes its answer",
+    )
+    group.addoption("--tooltrial-batch-poll", type=float, default=None, help="seconds (30)")
+    group.addoption("--tooltrial-batch-gather", type=float, default=None, help="seconds (2)")
+    group.addoption(
         "--tooltrial-order-seed",
         type=int,
         default=None,
@@ -95,6 +110,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("tooltrial_batch") and (
+        getattr(config, "workerinput", None) is not None
+        or getattr(config.option, "numprocesses", None)
+    ):
+        raise pytest.UsageError("--tooltrial-batch runs in one process: drop -n (pytest-xdist)")
     worker_input = getattr(config, "workerinput", None)
     if worker_input is not None:  # an xdist worker: take the controller's identity
         config.stash[_identity] = {k: worker_input[k] for k in _IDENTITY_KEYS}
@@ -232,6 +252,7 @@ def tooltrial_run(
         lock=not _is_worker(config),
         front_end="pytest",
         timestamp=identity["tooltrial_timestamp"],
+        batch=_batch_options(config),
     )
     warn = lambda message: warnings.warn(tracing.TracingWarning(message), stacklevel=1)  # noqa: E731
     try:
@@ -287,12 +308,66 @@ def rep_number(request: pytest.FixtureRequest) -> int:
     return int(step) + 1
 
 
+# --- batch mode ---------------------------------------------------------------------------
+
+
+def _batch_options(config: pytest.Config) -> BatchOptions | None:
+    """``--tooltrial-batch``: one process only (the batch journal has one writer)."""
+    if not config.getoption("tooltrial_batch"):
+        return None  # (with pytest-xdist it was refused in pytest_configure)
+    given = {
+        "poll_s": config.getoption("tooltrial_batch_poll"),
+        "gather_s": config.getoption("tooltrial_batch_gather"),
+    }
+    chosen = {k: v for k, v in given.items() if v is not None}
+    if "poll_s" in chosen:
+        chosen["poll_max_s"] = max(chosen["poll_s"] * 20, chosen["poll_s"])
+    return BatchOptions(**chosen)
+
+
+_VARIANT_PARAMS = ("variant_name", "variant")
+_SCENARIO_PARAMS = ("scenario_id", "scenario")
+
+
+def _item_cell(item: pytest.Item, specs: list[str]) -> Cell | None:
+    """The cell an experiment item calls, read from its parameters (``variant_name`` or
+    ``variant``, ``scenario_id`` or ``scenario``, the rep from pytest-repeat, the model
+    from ``tooltrial_model_spec``); None when they do not say."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or not item.get_closest_marker("experiment"):
+        return None
+    params = callspec.params
+    variant = next((params[p] for p in _VARIANT_PARAMS if p in params), None)
+    scenario = next((params[p] for p in _SCENARIO_PARAMS if p in params), None)
+    if not isinstance(variant, str) or not isinstance(scenario, str):
+        return None
+    model = params.get("tooltrial_model_spec", specs[0])
+    return Cell(model, variant, scenario, int(params.get(_REPEAT_PARAM, 0)) + 1)
+
+
+def _prefetch(
+    session: pytest.Session, run: Run, loop: asyncio.AbstractEventLoop
+) -> dict[Cell, Any]:
+    """Batch mode: every collected experiment item's cell started at once, so their turns
+    share batches; each test then waits for its own (the loop runs them all meanwhile)."""
+    planned = set(run.cells)
+    cells = {c for item in session.items if (c := _item_cell(item, _specs(session.config)))}
+    return {c: loop.create_task(run.call(c)) for c in sorted(cells) if c in planned}
+
+
 class Caller:
     """Runs one cell through the run's engine (retries included) on the session loop;
-    ``model`` (a spec) may be left out when the session has one model."""
+    ``model`` (a spec) may be left out when the session has one model. In batch mode a
+    cell started at the session's start (``prefetched``) is waited for."""
 
-    def __init__(self, run: Run, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        run: Run,
+        loop: asyncio.AbstractEventLoop,
+        prefetched: dict[Cell, Any] | None = None,
+    ) -> None:
         self.run, self.loop = run, loop
+        self.prefetched = prefetched or {}
 
     def __call__(
         self, variant: str, scenario_id: str, rep: int, model: str | None = None
@@ -303,17 +378,37 @@ class Caller:
                 f"several models ({', '.join(specs)}): pass model=tooltrial_model_spec"
             )
         cell = Cell(model or specs[0], variant, scenario_id, rep)
+        started = self.prefetched.pop(cell, None)
+        if started is not None:
+            outcome: Outcome = self.loop.run_until_complete(started)
+            return outcome
         return self.loop.run_until_complete(self.run.call(cell))
+
+    def close(self) -> None:
+        """Cancel the prefetched cells no test asked for (deselected, or failed early)."""
+        left = list(self.prefetched.values())
+        for task in left:
+            task.cancel()
+        if left:
+            self.loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
 
 
 @pytest.fixture(scope="session")
 def tooltrial_caller(
+    request: pytest.FixtureRequest,
     tooltrial_run: Run,
     tooltrial_experiment: Experiment,
     tooltrial_loop: asyncio.AbstractEventLoop,
 ) -> Iterator[Caller]:
+    prefetched = None
+    if tooltrial_run.options.batch is not None:
+        prefetched = _prefetch(request.session, tooltrial_run, tooltrial_loop)
     with _langsmith_names(tooltrial_run.engine.tracer, tooltrial_experiment):
-        yield Caller(tooltrial_run, tooltrial_loop)
+        caller = Caller(tooltrial_run, tooltrial_loop, prefetched)
+        try:
+            yield caller
+        finally:
+            caller.close()
 
 
 @contextlib.contextmanager

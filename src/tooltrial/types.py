@@ -26,9 +26,20 @@ class ToolCall(_Frozen):
     arguments: dict[str, Any]
 
 
+def _absent(value: Any) -> bool:
+    return value is None
+
+
 class Usage(_Frozen):
+    """Tokens a model turn used. ``input_tokens`` counts every prompt token, the cached
+    ones too; ``cache_read_tokens`` / ``cache_write_tokens`` say how many of them were
+    read from or written to the provider's prompt cache (None: not reported, and not
+    written to the log, so lines without them are as before)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int | None = Field(default=None, exclude_if=_absent)
+    cache_write_tokens: int | None = Field(default=None, exclude_if=_absent)
 
 
 class ModelResponse(_Frozen):
@@ -71,8 +82,17 @@ class UserTurn(_Frozen):
     text: str
 
 
+class BatchRef(_Frozen):
+    """Which provider batch answered a model turn, and under which item id."""
+
+    batch_id: str
+    custom_id: str
+
+
 class AssistantTurn(_Frozen):
-    """One model turn: the reply, and how getting it went (a retried call is one turn)."""
+    """One model turn: the reply, and how getting it went (a retried call is one turn).
+    ``batch``: the batch item that answered it (batch mode; absent otherwise, and then
+    not written)."""
 
     role: Literal["assistant"] = "assistant"
     response: ModelResponse
@@ -80,6 +100,7 @@ class AssistantTurn(_Frozen):
     attempts: int = 1
     retry_wait_s: float = 0.0
     cached: bool = False
+    batch: BatchRef | None = Field(default=None, exclude_if=_absent)
 
 
 class ToolTurn(_Frozen):
@@ -212,6 +233,8 @@ class Outcome:
     trace_id: str | None = None
     cached: bool = False
     conversation: Conversation | None = None
+    batch: BatchRef | None = None
+    """The batch item that answered the cell (its last model turn, for a conversation)."""
 
 
 UNPARSED = "_unparsed"

@@ -21,6 +21,14 @@ def add_parser(commands: Any) -> None:
         "--reference-model", help="model the others are compared with (first in sorted order)"
     )
     report.add_argument("--export", type=Path, help="also write the scored table: .csv/.parquet")
+    report.add_argument(
+        "--prices",
+        type=Path,
+        metavar="FILE",
+        help="a price table (YAML/TOML, per model: input, output, cache read/write, batch "
+        "discount): adds cost per variant, per conversation and per success (default: "
+        "tokens only)",
+    )
     report.set_defaults(handler=command)
 
 
@@ -36,4 +44,5 @@ def command(args: argparse.Namespace) -> int:
         args.reference,
         args.export,
         reference_model=args.reference_model,
+        prices=args.prices,
     )

@@ -14,11 +14,13 @@ from rich.markup import escape
 
 from tooltrial.cli.console import console, warn
 from tooltrial.definitions.limits import flag_temperature
+from tooltrial.errors import UsageError
 from tooltrial.run.lock import SIGTERM_EXIT, Terminated, run_stoppable
 from tooltrial.run.options import RunOptions, TemperatureOption
 from tooltrial.run.progress import RunProgress
 from tooltrial.run.session import Run, open_run
 from tooltrial.turns import RetryPolicy
+from tooltrial.turns.batch.options import BatchOptions
 from tooltrial.types import Outcome
 
 
@@ -98,6 +100,7 @@ def add_parser(commands: Any) -> None:
         default=None,
         help="live progress bar (default: only when stderr is a terminal)",
     )
+    _add_batch_flags(run)
     traces = run.add_argument_group("tracing (LangSmith: set LANGSMITH_API_KEY)")
     traces.add_argument(
         "--langsmith-experiment",
@@ -110,6 +113,49 @@ def add_parser(commands: Any) -> None:
         "(default: OTEL_EXPORTER_OTLP_ENDPOINT)",
     )
     run.set_defaults(handler=command)
+
+
+BATCH_FLAGS = {
+    "in_flight": ("--batch-in-flight", int, "batches open at once (4)"),
+    "max_items": ("--batch-max-items", int, "items a batch, at most (the provider's limit)"),
+    "max_bytes": ("--batch-max-bytes", int, "bytes a batch, at most (the provider's limit)"),
+    "poll_s": ("--batch-poll", float, "seconds before the first poll of a batch (30)"),
+    "poll_max_s": ("--batch-poll-max", float, "longest wait between polls (600)"),
+    "gather_s": ("--batch-gather", float, "seconds ready turns wait for more (2)"),
+    "max_attempts": ("--batch-attempts", int, "batch submissions of a turn, at most (3)"),
+}
+
+
+def _add_batch_flags(run: Any) -> None:
+    """``--batch`` and its settings (``turns.batch.options.BatchOptions``)."""
+    group = run.add_argument_group(
+        "batch mode (anthropic: and openai: models; half price, results within 24 h)"
+    )
+    group.add_argument(
+        "--batch",
+        action="store_true",
+        help="send the model turns through the providers' batch APIs; crash-safe: "
+        "--resume collects the batches already submitted",
+    )
+    for dest, (flag, kind, text) in BATCH_FLAGS.items():
+        group.add_argument(flag, dest=f"batch_{dest}", type=kind, help=text)
+    group.add_argument(
+        "--batch-retry",
+        choices=("batch", "online", "none"),
+        help="an item that errored: in a later batch (default), online, or an error line",
+    )
+
+
+def _batch(args: argparse.Namespace) -> BatchOptions | None:
+    given = {d: getattr(args, f"batch_{d}") for d in (*BATCH_FLAGS, "retry")}
+    given = {d: v for d, v in given.items() if v is not None}
+    if not args.batch:
+        if given:
+            raise UsageError("the --batch-… settings need --batch")
+        return None
+    if "retry" in given:
+        given["retry_errored"] = given.pop("retry")
+    return BatchOptions(**given)
 
 
 def options(args: argparse.Namespace) -> RunOptions:
@@ -134,6 +180,7 @@ def options(args: argparse.Namespace) -> RunOptions:
         langsmith_experiment=args.langsmith_experiment,
         otel_endpoint=args.otel_endpoint,
         front_end="cli",
+        batch=_batch(args),
     )
 
 
@@ -171,7 +218,17 @@ def _announce(run: Run) -> None:
 
 
 class _Progress(RunProgress):
-    """The progress line, and one line for each cell that failed every attempt."""
+    """The progress line, one line for each cell that failed every attempt, and in
+    batch mode one line each time a batch is submitted or ended or results come in."""
+
+    _batch_shown: tuple[int, int] | None = None
+
+    def batch(self, status: Any) -> None:
+        shown = (status.in_flight, status.collected)
+        if shown == self._batch_shown:
+            return
+        self._batch_shown = shown
+        console.print(f"[cyan]batch:[/cyan] {status.describe()}", soft_wrap=True)
 
     def outcome(self, outcome: Outcome) -> None:
         super().outcome(outcome)

@@ -38,11 +38,15 @@ from tooltrial.types import (
     conversation_counts,
 )
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 """2: the model is part of a cell (several models may share a folder). 3: a result may
 hold a conversation (agentic experiments). 4: the metadata records the definition as it
 ran (``kind``, ``primary_metric``, ``variant_definition``, ``scenarios``,
-``tool_footprint``)."""
+``tool_footprint``). 5: a result answered in batch mode names its ``batch_id`` and
+``custom_id`` (and each assistant turn of a conversation its ``batch``); ``usage`` may
+hold ``cache_read_tokens`` / ``cache_write_tokens``; the metadata's ``settings.batch``
+records batch mode. These fields are written only when present, so a file of version 4
+reads unchanged."""
 
 
 def utc_now() -> str:
@@ -160,6 +164,11 @@ class Result(_Record):
     """Every content block the provider returned, as returned (full provenance)."""
     conversation: ConversationRecord | None = None
     """Agentic cells: the whole conversation and its verdict."""
+    batch_id: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Batch mode: the provider batch that answered the cell (a conversation: its last
+    turn; each assistant turn names its own ``batch``)."""
+    custom_id: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Batch mode: the item's id within that batch."""
 
 
 class Error(_Record):

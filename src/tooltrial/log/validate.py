@@ -11,7 +11,9 @@ Every result line holding a conversation (agentic experiments) must also be whol
 assistant turn and answers each of its tool calls exactly once, by id (only a tool
 timeout may cut the last tool turn short, and a limit may leave the last turn's calls
 unrun); ``success`` is every check holding; the counts agree with the messages; the stop
-reason is one of ``STOP_REASONS``. A problem names the file and line. A conversation is
+reason is one of ``STOP_REASONS``. A line answered in batch mode must name an item its
+run's batch journal records as succeeded (``batch_check``). A problem names the file
+and line. A conversation is
 "empty" only when the model answered without ever writing text or calling a tool; one a
 limit stopped never is.
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from tooltrial.definitions.agentic import CHECK_NAMES
 from tooltrial.errors import CorruptLine, ResultsError
+from tooltrial.log.batch_check import batch_problems
 from tooltrial.log.reader import iter_records, latest_results, result_files
 from tooltrial.log.records import ConversationRecord, Error, Metadata, Result
 from tooltrial.types import (
@@ -121,9 +124,10 @@ def validate(directory: str | Path, run_id: str | None = None) -> Validation:
         return Validation([], [Problem(str(directory), what)])
     problems: list[Problem] = []
     arms: dict[ArmKey, Arm] = {}
+    batched: list[tuple[Path, int, Result | Error]] = []  # lines answered in batch mode
     runs: dict[tuple[str, str, str], int] = defaultdict(int)
     for path in files:
-        metadata = _read_file(path, run_id, arms, problems)
+        metadata = _read_file(path, run_id, arms, problems, batched)
         if metadata is not None:
             key = (metadata.experiment, metadata.model, metadata.variant)
             runs[key] = max(runs[key], metadata.runs or metadata.rep)
@@ -135,6 +139,7 @@ def validate(directory: str | Path, run_id: str | None = None) -> Validation:
     for arm in arms.values():
         arm.settle()
         _check_arm(arm, problems)
+    problems += [Problem(where, what) for where, what in batch_problems(directory, batched)]
     ordered = sorted(arms.values(), key=lambda a: (a.experiment, a.model, a.variant, a.rep))
     return Validation(ordered, problems)
 
@@ -144,6 +149,7 @@ def _read_file(
     run_id: str | None,
     arms: dict[ArmKey, Arm],
     problems: list[Problem],
+    batched: list[tuple[Path, int, Result | Error]],
 ) -> Metadata | None:
     records = iter_records(path)
     metadata = None
@@ -167,6 +173,8 @@ def _read_file(
             else:
                 arm.records.append(record)
                 problems += _conversation_problems(path, line_no, record)
+                if isinstance(record, Result) and (record.batch_id or record.conversation):
+                    batched.append((path, line_no, record))
         return metadata
     except CorruptLine as exc:
         problems.append(Problem(f"{exc.path}:{exc.line_no}", exc.problem))

@@ -120,6 +120,8 @@ class JSONLWriter:
             trace_id=outcome.trace_id,
             cached=outcome.cached,
             conversation=ConversationRecord.of(conversation) if conversation else None,
+            batch_id=outcome.batch.batch_id if outcome.batch else None,
+            custom_id=outcome.batch.custom_id if outcome.batch else None,
         )
 
     def _append(self, record: Record) -> None:

@@ -48,12 +48,16 @@ def _from_langchain(message: Any, stop_key: str) -> ModelResponse:
     text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
     usage = message.usage_metadata or {}
     meta = message.response_metadata or {}
+    cache = usage.get("input_token_details") or {}
     return ModelResponse(
         text=text,
         tool_calls=_tool_calls(message),
         stop_reason=meta.get(stop_key),
         usage=Usage(
-            input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0)
+            input_tokens=usage.get("input_tokens", 0),
+            output_tokens=usage.get("output_tokens", 0),
+            cache_read_tokens=cache.get("cache_read") or None,  # 0 or absent: not recorded
+            cache_write_tokens=cache.get("cache_creation") or None,
         ),
         response_model=meta.get("model") or meta.get("model_name"),
         content=tuple(blocks),
@@ -122,6 +126,21 @@ def _ai_message(response: ModelResponse, keep_blocks: bool, ai_message: Any) -> 
     return ai_message(content=content, tool_calls=calls, invalid_tool_calls=invalid)
 
 
+SDK_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
+"""Keys of a LangChain payload that the SDK takes as request options, not body fields."""
+
+
+def _wire_body(payload: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body the provider's SDK sends for ``payload`` (its ``create(**payload)``):
+    ``extra_body`` merged in, request options left out. Headers or a query string cannot
+    travel in a batch item: such a payload is refused (``ValueError``)."""
+    if payload.get("extra_headers") or payload.get("extra_query"):
+        raise ValueError("this request sets headers or a query string, which a batch item cannot")
+    body = {k: v for k, v in payload.items() if k not in SDK_OPTIONS}
+    body.update(payload.get("extra_body") or {})
+    return body
+
+
 class _LangChainModel(Model):
     stop_key = "stop_reason"
     key_env = "API_KEY"
@@ -141,15 +160,50 @@ class _LangChainModel(Model):
         tools: Sequence[Tool],
         seed: int | None = None,
     ) -> ModelResponse:
+        client, history = self._prepared(system, messages, tools)
+        message = await client.ainvoke(history)
+        return _from_langchain(message, self.stop_key)
+
+    def _prepared(
+        self, system: str, messages: Sequence[Message], tools: Sequence[Tool]
+    ) -> tuple[Any, list[Any]]:
+        """The client (tools bound) and the LangChain messages ``chat`` sends."""
         from langchain_core.messages import SystemMessage
 
         client = self._client()
         if tools:
             client = client.bind_tools([self.tool_format(t) for t in tools])
         sent = to_langchain(messages, self.keeps_blocks, self.flags_errors)
-        history = [SystemMessage(system), *sent]
-        message = await client.ainvoke(history)
+        return client, [SystemMessage(system), *sent]
+
+    def request_body(
+        self, system: str, messages: Sequence[Message], tools: Sequence[Tool]
+    ) -> dict[str, Any]:
+        """The body ``chat`` would send for this turn, built by the same LangChain code
+        (``_get_request_payload``), so a batch item is exactly the online request."""
+        client, history = self._prepared(system, messages, tools)
+        bound = getattr(client, "bound", client)
+        kwargs = getattr(client, "kwargs", {})
+        return _wire_body(bound._get_request_payload(history, **kwargs))
+
+    def response_from_body(self, body: Any) -> ModelResponse:
+        """A provider's response body (as a batch returns it) read by the same LangChain
+        code that reads an online answer, so both give the same ``ModelResponse``."""
+        result = self._chat_result(body)
+        generation = result.generations[0]
+        message = generation.message
+        # As BaseChatModel.agenerate does after ``_agenerate``: the call's output and the
+        # generation's info become the message's metadata (its stop reason, model).
+        message.response_metadata = {
+            **(result.llm_output or {}),
+            **(generation.generation_info or {}),
+            **message.response_metadata,
+        }
         return _from_langchain(message, self.stop_key)
+
+    @abstractmethod
+    def _chat_result(self, body: Any) -> Any:
+        """LangChain's ``ChatResult`` of a provider response body."""
 
     flags_errors = True
     """Whether the API marks a tool result as an error (else ``ERROR_PREFIX``)."""
@@ -236,6 +290,14 @@ class AnthropicModel(_LangChainModel):
 
         return anthropic
 
+    def _chat_result(self, body: Any) -> Any:
+        import anthropic
+
+        message = body if isinstance(body, anthropic.types.Message) else None
+        if message is None:
+            message = anthropic.types.Message.model_validate(body)
+        return self._client()._format_output(message)
+
     def tool_format(self, tool: Tool) -> dict[str, Any]:
         return tool.anthropic_format()
 
@@ -270,3 +332,6 @@ class OpenAIModel(_LangChainModel):
         import openai
 
         return openai
+
+    def _chat_result(self, body: Any) -> Any:
+        return self._client()._create_chat_result(body)

@@ -280,6 +280,55 @@ class ModelSection(Frozen):
         return [v.variant for v in self.variants]
 
 
+# --- cost (with a price table) ------------------------------------------------------------
+
+
+class VariantCost(Frozen):
+    """What one variant of one model cost, at the table's prices."""
+
+    model: str
+    variant: str
+    cells: int
+    """Results (conversations, in an agentic experiment)."""
+    successes: int
+    """Of them, those that held on the primary metric."""
+    total: float
+    per_conversation: float
+    """Total / cells."""
+    per_success: Number
+    """Total over all its cells / successes; None: no success."""
+    batch_share: float
+    """Share of its model turns answered in batch mode (discounted)."""
+
+
+class StudyCost(Frozen):
+    """What a study the power table advises would cost: scenarios × reps for each of the
+    two variants, at their mean cost per conversation here."""
+
+    model: str
+    reference: str
+    treatment: str
+    difference: float
+    reps: int
+    scenarios: int
+    cells: int
+    cost: float
+
+
+class CostSection(Frozen):
+    """Cost per variant, per conversation and per success, and the advised studies' cost,
+    from the user's price table (``tooltrial report --prices``); absent without one."""
+
+    currency: str
+    per_tokens: int
+    """The table's prices are per this many tokens."""
+    variants: tuple[VariantCost, ...]
+    studies: tuple[StudyCost, ...]
+    unpriced: tuple[str, ...]
+    """Models with results but no price in the table (tokens only)."""
+    method: str
+
+
 # --- the whole report -------------------------------------------------------------------
 
 
@@ -348,6 +397,8 @@ class ReportPayload(Frozen):
     """Each other model against the reference model; empty with one model."""
     method: Mapping[str, str]
     """Topic → how it was computed."""
+    cost: CostSection | None = None
+    """With a price table: what each variant cost (None: tokens only)."""
 
     @property
     def several_models(self) -> bool:

@@ -37,6 +37,7 @@ from tooltrial.report.agentic import (
     top_k,
 )
 from tooltrial.report.assets import COLORS, CSS, JS
+from tooltrial.report.costs import html_cost
 from tooltrial.report.document import (
     Comparison,
     Interaction,
@@ -74,7 +75,7 @@ def render_html(data: ReportPayload, table: pl.DataFrame) -> str:
         body.append(_html_interaction(data))
     agentic = data.kind == "agentic"
     drill = conversations.html_conversations if agentic else responses.html_responses
-    body += [drill(data, table), _html_method(data)]
+    body += [html_cost(data), drill(data, table), _html_method(data)]  # cost: with prices
     css = CSS + conversations.CSS if agentic else CSS
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -18,6 +18,7 @@ from tooltrial.report.agentic import (
     failure_table,
     pass_k_lines,
 )
+from tooltrial.report.costs import md_cost
 from tooltrial.report.document import (
     Comparison,
     Interaction,
@@ -64,6 +65,7 @@ def render_markdown(data: ReportPayload) -> str:
             lines += _md_model_header(data, section)
             lines += _md_model(data, section, "###")
         lines += _md_interaction(data)
+    lines += md_cost(data)  # with a price table only
     lines += ["", "## Method", ""]
     lines += [f"- {k}: {v}" for k, v in data.method.items()]
     return "\n".join(lines) + "\n"

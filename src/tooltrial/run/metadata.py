@@ -64,9 +64,10 @@ def run_metadata(
     *,
     front_end: str,
     cache: Path | None,
+    batch: dict[str, Any] | None = None,
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """The metadata fields of each (model spec, variant)'s files (the pool adds variant,
-    rep and git commit)."""
+    rep and git commit). ``batch``: batch mode's options, recorded only in batch mode."""
     planned = set(plan.scenario_ids)
     scenarios = [s for s in experiment.scenarios if s.id in planned]
     run_settings = {
@@ -77,6 +78,7 @@ def run_metadata(
         "plan": plan.record(),
         "cache": str(cache) if cache is not None else None,
         "order": order.record(),
+        **({"batch": batch} if batch is not None else {}),  # batch mode's options
     }
     return {
         (model.spec, name): {

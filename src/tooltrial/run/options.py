@@ -16,6 +16,7 @@ from typing import Literal
 from tooltrial.definitions.limits import check_flags, flag_temperature
 from tooltrial.errors import ResumeError, UsageError
 from tooltrial.turns import RetryPolicy
+from tooltrial.turns.batch.options import BatchOptions
 
 TemperatureOption = float | Literal["default"] | None
 """None: the experiment's; ``"default"``: send none (the provider's default); a number."""
@@ -58,6 +59,9 @@ class RunOptions:
     """Recorded in the metadata: cli, pytest or library."""
     timestamp: str | None = field(default=None, repr=False)
     """The files' timestamp (pytest-xdist workers share their controller's)."""
+    batch: BatchOptions | None = None
+    """Batch mode: model turns through the providers' batch APIs (``turns.batch``);
+    None: online. Resuming a run that ran in batch mode keeps it."""
 
     def __post_init__(self) -> None:
         if isinstance(self.temperature, str) and self.temperature != "default":

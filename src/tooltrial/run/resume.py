@@ -23,6 +23,7 @@ from tooltrial.log.records import Metadata, Record
 from tooltrial.models.base import Model
 from tooltrial.run.options import RunOptions
 from tooltrial.run.plan import Plan, order_cells
+from tooltrial.turns.batch.options import BatchOptions
 from tooltrial.types import Cell, Order
 
 
@@ -148,8 +149,9 @@ class PriorRun:
 
 
 def resumed_options(prior: PriorRun, options: RunOptions) -> RunOptions:
-    """The options of a resumed run: the run's own runs, temperature and order where
-    none is given; a flag that would change the order is refused."""
+    """The options of a resumed run: the run's own runs, temperature, order and batch
+    mode where none is given (a run that submitted batches keeps collecting them); a
+    flag that would change the order is refused."""
     temperature = options.temperature
     if temperature is None:
         recorded = prior.first.temperature
@@ -172,6 +174,7 @@ def resumed_options(prior: PriorRun, options: RunOptions) -> RunOptions:
         temperature=temperature,
         order=order.kind,
         order_seed=order.seed,
+        batch=options.batch or BatchOptions.of(prior.setting("batch")),
     )
 
 

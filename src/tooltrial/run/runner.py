@@ -117,6 +117,7 @@ class Runner:
             retry_wait_s=turn.retry_wait_s,
             latency_s=turn.latency_s,
             cached=turn.cached,
+            batch=turn.batch,
         )
 
     def _failed(self, cell: Cell, turn: TurnFailed, elapsed: float) -> Outcome:
@@ -213,6 +214,7 @@ class Runner:
             latency_s=elapsed,
             cached=all(t.cached for t in turns),
             conversation=conversation,
+            batch=turns[-1].batch,
         )
 
     async def run(self, cells: Iterable[Cell], pool: WriterPool) -> list[Outcome]:

@@ -51,7 +51,8 @@ from tooltrial.run.resume import (
 from tooltrial.run.runner import Runner
 from tooltrial.run.workbench import Workbench
 from tooltrial.tracing import Tracer, from_env, warn_on_stderr
-from tooltrial.turns import LiveTurns, Pacer, ResponseCache, RetryPolicy, TurnSource
+from tooltrial.turns import LiveTurns, Pacer, ResponseCache, RetryPolicy
+from tooltrial.turns.batch.options import BatchOptions
 from tooltrial.types import Cell, Failure, Order, Outcome
 
 ModelsArg = str | Model | Iterable[str | Model] | None
@@ -111,9 +112,12 @@ class Run:
     _observer: RunObserver | None = None
 
     @property
-    def turns(self) -> TurnSource:
-        """Where the run's model turns come from."""
-        return self.engine.turns
+    def turns(self) -> LiveTurns:
+        """The live source (in batch mode, the one behind the batches: preflight,
+        online retries)."""
+        live = getattr(self.engine.turns, "live", self.engine.turns)
+        assert isinstance(live, LiveTurns)
+        return live
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -166,6 +170,12 @@ class Run:
     def _retry(self, cell: Cell, failure: Failure) -> None:
         if self._observer is not None:
             self._observer.retry(cell, failure)
+
+    def _batch(self, status: Any) -> None:
+        """Batch mode's progress, for an observer that shows it (``batch(status)``)."""
+        shown = getattr(self._observer, "batch", None)
+        if shown is not None:
+            shown(status)
 
 
 @contextlib.contextmanager
@@ -246,6 +256,10 @@ def prepare_run(
         raise UsageError("name the experiment to run (a folder or file), or --resume RUN_ID")
     experiment = given if isinstance(given, Experiment) else load_experiment(given)
     lineup_ = _models(experiment, models, options)
+    if options.batch is not None:
+        from tooltrial.turns.batch.api import check_batch_models
+
+        check_batch_models(lineup_)
     workbench = None
     if experiment.agentic:
         for model in lineup_:
@@ -345,27 +359,33 @@ def _opened(run: Run, tracer: Tracer | None, warn: Callable[[str], None] | None)
             run.definitions,
             front_end=options.front_end,
             cache=options.cache,
+            batch=options.batch.record() if options.batch is not None else None,
         ),
         directory=options.results,
         timestamp=options.timestamp or file_timestamp(),
     )
     tracer = tracer or _tracer(run, warn)
     once = _once(warn)
+    live = LiveTurns(
+        run.models,
+        policy=options.retry,
+        pacer=Pacer(rpm=options.rpm, tpm=options.tpm),
+        cache=ResponseCache(options.cache) if options.cache is not None else None,
+        on_retry=run._retry,
+        warn=once,
+    )
+    turns, concurrency, closing = live, options.concurrency, contextlib.ExitStack()
+    if options.batch is not None:  # batch mode: every cell waits on its batch at once
+        turns = closing.enter_context(_batch_turns(run, live, options))
+        concurrency = max(concurrency, len(run.cells))
     engine = Runner(
         run.experiment,
         {m.spec: m for m in run.models},
-        turns=LiveTurns(
-            run.models,
-            policy=options.retry,
-            pacer=Pacer(rpm=options.rpm, tpm=options.tpm),
-            cache=ResponseCache(options.cache) if options.cache is not None else None,
-            on_retry=run._retry,
-            warn=once,
-        ),
+        turns=turns,
         workbench=run.workbench,
         tracer=tracer,
         retry=options.retry,
-        concurrency=options.concurrency,
+        concurrency=concurrency,
         on_outcome=run._outcome,
         warn=once,
     )
@@ -373,8 +393,30 @@ def _opened(run: Run, tracer: Tracer | None, warn: Callable[[str], None] | None)
     try:
         yield
     finally:
+        closing.close()  # the batch journal
         run.pool.close_all()
         tracer.close()  # flushes queued traces; warns once if some were not sent
+
+
+@contextlib.contextmanager
+def _batch_turns(run: Run, live: LiveTurns, options: RunOptions) -> Iterator[Any]:
+    """Batch mode's turn source, its journal open (under the run's lock) while the run
+    is; imported only in batch mode."""
+    from tooltrial.turns.batch.source import BatchTurns
+
+    assert options.batch is not None
+    turns = BatchTurns(
+        run_id=run.run_id,
+        results=options.results,
+        models=run.models,
+        live=live,
+        options=options.batch,
+        on_change=run._batch,
+    )
+    try:
+        yield turns
+    finally:
+        turns.close()
 
 
 def _once(warn: Callable[[str], None] | None) -> Callable[[str, str], None]:
@@ -429,6 +471,7 @@ def run_experiment(
     tracer: Tracer | None = None,
     order: Literal["random", "blocked"] | None = None,
     order_seed: int | None = None,
+    batch: BatchOptions | None = None,
 ) -> RunResult:
     """Run every (model, variant, scenario, rep) cell and write the usual JSONL files.
 
@@ -444,7 +487,8 @@ def run_experiment(
 
     ``order``: ``"random"`` (the default: within each rep, a seeded random order;
     ``order_seed``, or a fresh seed, recorded in the metadata) or ``"blocked"`` (variant
-    by variant); resuming, the run's own.
+    by variant); resuming, the run's own. ``batch``: run the model turns through the
+    providers' batch APIs (``BatchOptions``; anthropic: and openai: models).
     """
     options = RunOptions(
         runs=runs,
@@ -460,6 +504,7 @@ def run_experiment(
         tpm=tpm,
         retry=retry or RetryPolicy(),
         cache=Path(cache) if cache is not None else None,
+        batch=batch,
     )
     with open_run(experiment, models, options, tracer=tracer) as run:
         failure = _now(run.execute())

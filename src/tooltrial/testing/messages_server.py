@@ -348,7 +348,7 @@ class MessagesServer:
             self._inflight += 1  # only touched on the loop thread
             self.peak_inflight = max(self.peak_inflight, self._inflight)
             try:
-                reply = await self._handle(method, target.split("?", 1)[0], headers, raw)
+                reply = await self._handle(method, target, headers, raw)
                 if reply is not None:
                     await self._write(writer, reply, headers)
             finally:
@@ -378,8 +378,9 @@ class MessagesServer:
         return await reader.readexactly(int(headers.get("content-length", "0") or 0))
 
     async def _handle(
-        self, method: str, path: str, headers: dict[str, str], raw: bytes
+        self, method: str, target: str, headers: dict[str, str], raw: bytes
     ) -> Reply | None:
+        path, _, query = target.partition("?")
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -395,11 +396,11 @@ class MessagesServer:
         elif kind != "ok":
             reply = self._fault(kind, faults)
         else:
-            reply = self._respond(method, path, headers, body, number)
-            kind = OUTCOMES.get(reply.status, "error")
+            reply = await self._route(method, path, query, headers, raw, body, number)
+            kind = "dropped" if reply is None else OUTCOMES.get(reply.status, "error")
         safe = {k: ("***" if k in REDACTED_HEADERS else v) for k, v in headers.items()}
         with self._lock:
-            self._records.append(RecordedRequest(number, path, safe, body, kind))
+            self._records.append(RecordedRequest(number, path, safe, self._kept(path, body), kind))
         if number == self.max_requests and self._stop_event:
             self._draining = True  # finish what is in flight, then stop
             self._stop_event.set()
@@ -441,6 +442,24 @@ class MessagesServer:
         if kind == "malformed":  # a 200 whose JSON body was cut off mid-way
             return Reply(200, b'{"id": "msg_x", "type": "message", "content": [{"ty', JSON)
         return None  # drop, timeout
+
+    async def _route(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        raw: bytes,
+        body: Any,
+        number: int,
+    ) -> Reply | None:
+        """The answer to a request that drew no fault; None hangs up without one. A
+        subclass serving more of an API (``batch_server``) routes here."""
+        return self._respond(method, path, headers, body, number)
+
+    def _kept(self, path: str, body: Any) -> Any:
+        """What of a request's body ``requests`` keeps (a subclass may keep less)."""
+        return body
 
     def _respond(
         self, method: str, path: str, headers: dict[str, str], body: Any, number: int

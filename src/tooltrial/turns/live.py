@@ -124,15 +124,27 @@ class LiveTurns:
         return key is not None and self.cache is not None and self.cache.has(key)
 
     async def next_turn(self, request: TurnRequest) -> AssistantTurn | TurnFailed:
-        key = self._key(request)
-        if key is not None and self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                return AssistantTurn(response=hit, cached=True)
+        hit = self.cached_turn(request)
+        if hit is not None:
+            return hit
         turn = await self._attempts(request)
-        if key is not None and isinstance(turn, AssistantTurn):
-            self._store(key, turn.response)
+        if isinstance(turn, AssistantTurn):
+            self.remember(request, turn.response)
         return turn
+
+    def cached_turn(self, request: TurnRequest) -> AssistantTurn | None:
+        """The cached answer to the request, if the cache holds one."""
+        key = self._key(request)
+        if key is None or self.cache is None:
+            return None
+        hit = self.cache.get(key)
+        return AssistantTurn(response=hit, cached=True) if hit is not None else None
+
+    def remember(self, request: TurnRequest, response: ModelResponse) -> None:
+        """Store a fresh answer in the cache (if there is one); best-effort."""
+        key = self._key(request)
+        if key is not None:
+            self._store(key, response)
 
     def _store(self, key: str, response: ModelResponse) -> None:
         assert self.cache is not None

@@ -1,0 +1,397 @@
+"""The batch journal: what a run sent to the providers' batch APIs and what came back,
+so a run killed at any moment resumes without paying for anything twice.
+
+One append-only JSONL file per run, ``<results>/batches/<run_id>.jsonl`` (a folder of
+its own: readers of results take only the ``*.jsonl`` directly in ``<results>``),
+written only under the run's lock. Its first line is a ``journal`` header with
+``format_version``; then, in the order things happen:
+
+``group``
+    The items of a batch about to be submitted — each ``custom_id`` with its cell,
+    turn, attempt and request fingerprint — with the local time (``at``), the item count
+    and bytes. Written and fsync'd **before** the create call, so a batch whose create
+    response was lost can be recognised afterwards.
+``uploaded``
+    OpenAI: the input file's id, once uploaded.
+``submitted``
+    The batch id, the moment it is known (``how``: ``created``; ``found``: recognised
+    by its metadata after its create response was lost; ``matched``: recognised by its
+    creation time and request count, to be confirmed by its results).
+``rejected`` / ``abandoned``
+    A matched batch whose results named none of the group's ids; a group that never
+    reached the provider. Its items, asked again, get new ids (a new attempt).
+``outcomes``
+    Items as collected (``succeeded`` with the model's response; ``errored`` with the
+    error's kind, message and whether a retry may help; ``expired``; ``canceled``), in
+    chunks.
+``direct``
+    A turn settled without a batch: answered online after its batch attempts, or refused
+    before any batch (too large for one).
+``ended``
+    Every result of a batch has been collected.
+
+Guarantees, and how they are kept: each record is one ``write()`` of whole lines then
+``fsync``; a record counts once its newline is on disk, and a torn last line (a
+``write()`` cut by SIGKILL) is skipped by the reader and ended by the next writer, as
+for results files. Nothing is ever rewritten. A file from a newer tooltrial is refused.
+``replay`` rebuilds the state from the records alone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from tooltrial.errors import TooltrialError
+from tooltrial.turns.batch.ids import TurnKey
+from tooltrial.types import ModelResponse
+
+JOURNAL_VERSION = 1
+ItemStatus = Literal["succeeded", "errored", "expired", "canceled"]
+
+
+class JournalError(TooltrialError):
+    """The journal cannot be read: resuming would risk paying twice."""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def journal_path(results: str | Path, run_id: str) -> Path:
+    return Path(results) / "batches" / f"{run_id}.jsonl"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class JournalItem(_Record):
+    """One attempt at one model turn."""
+
+    custom_id: str
+    cell: tuple[str, str, str, int]
+    """(model, variant, scenario_id, rep)."""
+    turn: int
+    attempt: int
+    sha: str
+    """The request body's fingerprint (``ids.request_sha``)."""
+
+    @property
+    def key(self) -> TurnKey:
+        return (*self.cell, self.turn)
+
+
+class ItemOutcome(_Record):
+    custom_id: str
+    status: ItemStatus
+    response: ModelResponse | None = None
+    error_kind: str | None = None
+    message: str | None = None
+    retryable: bool = False
+
+
+class Header(_Record):
+    type: Literal["journal"] = "journal"
+    format_version: int = JOURNAL_VERSION
+    run_id: str
+    created_at: str = Field(default_factory=utc_now)
+
+
+class Group(_Record):
+    type: Literal["group"] = "group"
+    group: str
+    model: str
+    at: str
+    """Local UTC time just before the create call."""
+    count: int
+    bytes: int
+    items: list[JournalItem]
+
+
+class Uploaded(_Record):
+    type: Literal["uploaded"] = "uploaded"
+    group: str
+    file_id: str
+
+
+class Submitted(_Record):
+    type: Literal["submitted"] = "submitted"
+    group: str
+    batch_id: str
+    created_at: str | None = None
+    how: Literal["created", "found", "matched"] = "created"
+
+
+class Rejected(_Record):
+    type: Literal["rejected"] = "rejected"
+    group: str
+    batch_id: str
+    reason: str
+
+
+class Abandoned(_Record):
+    type: Literal["abandoned"] = "abandoned"
+    group: str
+    reason: str
+
+
+class Outcomes(_Record):
+    type: Literal["outcomes"] = "outcomes"
+    batch_id: str | None
+    items: list[ItemOutcome]
+
+
+class Direct(_Record):
+    """A turn settled without a batch: answered online after its batch attempts
+    (``retry_errored: online``), or refused before it could be batched (a request larger
+    than a batch may hold)."""
+
+    type: Literal["direct"] = "direct"
+    item: JournalItem
+    outcome: ItemOutcome
+
+
+class Ended(_Record):
+    type: Literal["ended"] = "ended"
+    batch_id: str
+    status: str
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+Record = Annotated[
+    Header | Group | Uploaded | Submitted | Rejected | Abandoned | Outcomes | Direct | Ended,
+    Field(discriminator="type"),
+]
+_RECORD: TypeAdapter[Record] = TypeAdapter(Record)
+
+
+# --- state ------------------------------------------------------------------------------
+
+
+@dataclass
+class ItemState:
+    item: JournalItem
+    group: str | None
+    outcome: ItemOutcome | None = None
+    abandoned: bool = False
+
+
+@dataclass
+class GroupState:
+    record: Group
+    batch_id: str | None = None
+    how: str | None = None
+    abandoned: bool = False
+
+
+@dataclass
+class JournalState:
+    """What the journal says, record by record (``apply``)."""
+
+    run_id: str | None = None
+    items: dict[str, ItemState] = field(default_factory=dict)
+    attempts: dict[TurnKey, list[str]] = field(default_factory=dict)
+    """Each turn's attempts (custom ids), in the order they were made."""
+    groups: dict[str, GroupState] = field(default_factory=dict)
+    batches: dict[str, str] = field(default_factory=dict)
+    """Batch id → its group."""
+    ended: set[str] = field(default_factory=set)
+    rejected: set[str] = field(default_factory=set)
+
+    def apply(self, record: Any) -> None:
+        if isinstance(record, Header):
+            self.run_id = record.run_id
+        elif isinstance(record, Group):
+            self.groups[record.group] = GroupState(record)
+            for item in record.items:
+                self._add(item, record.group)
+        elif isinstance(record, Submitted):
+            group = self.groups[record.group]
+            group.batch_id, group.how = record.batch_id, record.how
+            self.batches[record.batch_id] = record.group
+        elif isinstance(record, Rejected):
+            self.rejected.add(record.batch_id)
+            self.groups[record.group].batch_id = None
+        elif isinstance(record, Abandoned):
+            group = self.groups[record.group]
+            group.abandoned = True
+            for item in group.record.items:
+                state = self.items[item.custom_id]
+                state.abandoned = state.outcome is None
+        elif isinstance(record, Outcomes):
+            for outcome in record.items:
+                if outcome.custom_id in self.items:
+                    self.items[outcome.custom_id].outcome = outcome
+        elif isinstance(record, Direct):
+            self._add(record.item, None)
+            self.items[record.item.custom_id].outcome = record.outcome
+        elif isinstance(record, Ended):
+            self.ended.add(record.batch_id)
+
+    def _add(self, item: JournalItem, group: str | None) -> None:
+        self.items[item.custom_id] = ItemState(item, group)
+        self.attempts.setdefault(item.key, []).append(item.custom_id)
+
+    def latest(self, key: TurnKey) -> ItemState | None:
+        ids = self.attempts.get(key)
+        return self.items[ids[-1]] if ids else None
+
+    def next_attempt(self, key: TurnKey) -> int:
+        ids = self.attempts.get(key, [])
+        return max((self.items[i].item.attempt for i in ids), default=0) + 1
+
+    def spent(self, key: TurnKey) -> int:
+        """Attempts of a turn that the provider answered (abandoned ones never reached it)."""
+        return sum(
+            1
+            for i in self.attempts.get(key, [])
+            if self.items[i].outcome is not None and self.items[i].group is not None
+        )
+
+    def unsubmitted(self) -> list[GroupState]:
+        """Groups written before a create call whose batch id is not known: their create
+        may or may not have reached the provider."""
+        return [
+            g
+            for g in self.groups.values()
+            if g.batch_id is None
+            and not g.abandoned
+            and any(self.items[i.custom_id].outcome is None for i in g.record.items)
+        ]
+
+    def open_batches(self) -> list[str]:
+        """Batches submitted whose results are not all collected."""
+        return [
+            b
+            for b, g in self.batches.items()
+            if b not in self.ended and b not in self.rejected and self.groups[g].batch_id == b
+        ]
+
+
+# --- the file ---------------------------------------------------------------------------
+
+
+def read_records(path: Path) -> Iterator[tuple[int, Any]]:
+    """Every committed record; ``JournalError`` at a bad one or a newer format.
+
+    A torn write is skipped: a last line without its newline, or a line that is not JSON
+    at all (a torn line the next writer ended: a cut record is never valid JSON). A line
+    that is JSON but no record is refused."""
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
+                return
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                continue  # a torn write, ended by the next writer: never committed
+            try:
+                record = _RECORD.validate_python(data)
+            except ValidationError as exc:
+                raise JournalError(
+                    f"{path}:{line_no}: not a batch journal record ({str(exc)[:200]}); the "
+                    "journal is what keeps a resumed run from paying twice, so tooltrial "
+                    "will not guess past it"
+                ) from None
+            if isinstance(record, Header) and record.format_version > JOURNAL_VERSION:
+                raise JournalError(
+                    f"{path}: batch journal format {record.format_version} is newer than "
+                    f"this tooltrial reads ({JOURNAL_VERSION}); upgrade tooltrial"
+                )
+            yield line_no, record
+
+
+def replay(path: Path) -> JournalState:
+    state = JournalState()
+    if path.exists():
+        for _, record in read_records(path):
+            state.apply(record)
+    return state
+
+
+class Journal:
+    """Appends records to one run's journal (see the module docstring)."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path, self.run_id = path, run_id
+        self._fd: int | None = None
+
+    def open(self) -> JournalState:
+        """The state so far (replayed); makes the file, with its header, if new."""
+        state = replay(self.path)
+        if state.run_id not in (None, self.run_id):
+            raise JournalError(f"{self.path} is the journal of run {state.run_id}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        if state.run_id is None:
+            header = Header(run_id=self.run_id)
+            self.append(header)
+            state.apply(header)
+        return state
+
+    def append(self, *records: _Record) -> None:
+        if self._fd is None:
+            raise RuntimeError("the journal is not open")
+        data = b"".join((r.model_dump_json() + "\n").encode() for r in records)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            size = os.fstat(self._fd).st_size
+            if size and os.pread(self._fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # a killed writer's torn line: end it, keep ours whole
+            os.write(self._fd, data)
+            os.fsync(self._fd)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+# --- checks (``tooltrial validate``) ----------------------------------------------------
+
+
+def journal_problems(path: Path) -> tuple[JournalState, list[str]]:
+    """The journal's state and what is wrong with it: a record naming an unknown group
+    or batch, or a custom id in two groups (submitted twice)."""
+    state = JournalState()
+    problems: list[str] = []
+    seen: set[str] = set()
+    try:
+        for line_no, record in read_records(path):
+            where = f"{path}:{line_no}"
+            if isinstance(record, Group | Direct):
+                items = record.items if isinstance(record, Group) else [record.item]
+                twice = sorted({i.custom_id for i in items} & seen)
+                if twice:
+                    problems.append(f"{where}: custom_id {twice[0]} used by two attempts")
+                seen.update(i.custom_id for i in items)
+            named = getattr(record, "group", None)
+            if isinstance(record, Submitted | Rejected | Abandoned | Uploaded) and (
+                named not in state.groups
+            ):
+                problems.append(f"{where}: {record.type} names unknown group {named}")
+                continue
+            state.apply(record)
+    except JournalError as exc:
+        problems.append(str(exc))
+    return state, problems
+
+
+def succeeded_in(state: JournalState) -> Iterable[tuple[str, str]]:
+    """(batch id, custom id) of every item the journal records as succeeded."""
+    for custom_id, item in state.items.items():
+        if item.outcome is not None and item.outcome.status == "succeeded" and item.group:
+            batch = state.groups[item.group].batch_id
+            if batch is not None:
+                yield batch, custom_id
