@@ -110,6 +110,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Registered here, so a suite of one's own marks its cells without a warning (and
+    # works under --strict-markers) with nothing in its own configuration.
+    config.addinivalue_line(
+        "markers", "experiment: a cell of a tooltrial experiment (real model calls)"
+    )
     if config.getoption("tooltrial_batch") and (
         getattr(config, "workerinput", None) is not None
         or getattr(config.option, "numprocesses", None)
