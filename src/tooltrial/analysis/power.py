@@ -4,36 +4,38 @@ The results are the pilot. A study of N scenarios × R reps is simulated many ti
 scenarios are drawn with replacement from the pilot's, each keeps its observed behaviour,
 the target difference is injected, reps are drawn, and the report's own interval
 (:func:`~tooltrial.analysis.intervals.interval_batch`) decides whether the study detects
-it. The advice is the fewest scenarios whose simulated power reaches 80%.
+it. The advice is the fewest scenarios whose simulated power reaches 80%, in either
+direction (the larger of the two).
 
 What a pilot scenario keeps (both variants' reps pooled: the pilot's own difference is
 not carried over, only each scenario's difficulty):
 
 - **all-or-nothing**: every rep of each variant agreed (all successes or all failures)
   and each variant has at least 2 reps. It stays all-or-nothing: in a simulated study
-  all its reps give the same outcome, drawn once per scenario at its pooled rate (0 or 1,
-  or ½ when the two variants disagreed);
+  all its reps give the same outcome;
 - **graded**: any other scenario; each rep succeeds independently at its pooled rate.
 
-The injected difference δ > 0 fixes the same share h of failures in every scenario: a
-graded scenario at rate p succeeds at p + h(1 − p) in the treatment, and a failing
-all-or-nothing scenario switches to always succeeding with probability h; h = δ /
-mean(1 − p) so that the mean difference is exactly δ (δ < 0 breaks a share of
-successes the same way). A δ that would need h > 1 cannot be reached from these rates.
+The difference δ > 0 moves every scenario by the same amount s where it can: a graded
+scenario's rate to min(p + s, 1); all-or-nothing scenarios move as a group, a failing
+one switching to always succeeding with probability s / (the share of them that fail).
+s is solved so that the mean difference is exactly δ (δ < 0: the same downwards); a δ no
+s reaches cannot be detected from these rates.
 
 **A 1-rep pilot cannot tell an all-or-nothing scenario from a graded one**, so it gets a
-range: the fewest scenarios if every scenario were all-or-nothing (at its observed
-outcome), and if every scenario were graded at the pilot's mean rate (no difference in
-difficulty); a design between the two needs a number between them.
+range: the fewest and the most scenarios over three readings of it (every scenario
+all-or-nothing; every one graded at the mean rate; every one graded with the spread of
+difficulty a beta-binomial fit gives), widened by the pilot's own noise (the 10th and
+90th percentile over resamples of its scenarios).
 
 Guarantees: the advice is reproducible (every simulation is seeded from the analysis
-seed and the design); a pilot with fewer than 2 scenarios gives no advice. Checked by
-simulation (``tests/analysis/test_power_simulation.py``, ``bench/sim_stats.py --power``):
+seed and the design); a pilot with fewer than 2 scenarios gives none. Checked by
+simulation (``bench/sim_stats.py --power``, ``tests/analysis/test_power_simulation.py``):
 from 20-scenario, 3-rep pilots of uniform, Beta(0.5, 0.5) and 70%-all-or-nothing
-difficulty, the advised N has 80 ± 7% power on average, and 1-rep ranges hold the needed
-N. It assumes the study's scenarios are drawn like the pilot's, and that the difference
-acts as above (fixing a share of failures); an effect confined to a few scenarios needs
-more than this says.
+difficulty, the advised N for +10 points at 3 reps has 80 ± 7% true power on average;
+it over-asks where near-certain scenarios are common (Beta(0.5, 0.5): they are taken for
+all-or-nothing ones), and 1-rep ranges hold the needed N for the typical pilot. It
+assumes the study's scenarios are drawn like the pilot's and that the difference acts as
+above; an effect confined to a few scenarios needs more than this says.
 """
 
 from __future__ import annotations
@@ -106,62 +108,23 @@ def pilot_of(reference: Sequence[tuple[int, int]], treatment: Sequence[tuple[int
     return Pilot(ref[:, 0] + trt[:, 0], ref[:, 1] + trt[:, 1], both, reps)
 
 
-@dataclass(frozen=True)
-class Difficulty:
-    """The pilot's scenarios as a mixture: all-or-nothing at 0 (share ``at_zero``), at 1
-    (``at_one``), or graded with a rate from Beta(``alpha``, ``beta``); fitted to the
-    pooled counts by maximum likelihood (a beta-binomial with extra mass at 0 and n)."""
-
-    at_zero: float
-    at_one: float
-    alpha: float
-    beta: float
+_BOUND = 7.0
+"""Fitted Beta parameters stay within e^±7 (0.001 to 1,100): a pilot whose scenarios all
+agree cannot place them."""
 
 
-def fit_difficulty(
-    successes: np.ndarray, results: np.ndarray, *, inflated: bool = True
-) -> Difficulty:
-    """Maximum-likelihood :class:`Difficulty` of per-scenario (successes, results).
-
-    Why: a scenario whose reps all failed may never succeed (all-or-nothing) or succeed
-    rarely; how many such scenarios a smooth spread of difficulty would make, next to how
-    many there are, tells them apart."""
+def fit_beta(successes: np.ndarray, results: np.ndarray) -> tuple[float, float]:
+    """Maximum-likelihood Beta(alpha, beta) of the scenarios' rates from their
+    (successes, results): a beta-binomial fit, the spread of difficulty the counts imply."""
     c, n = np.asarray(successes, dtype=float), np.asarray(results, dtype=float)
-    zero, full = c == 0, c == n
 
     def loss(theta: np.ndarray) -> float:
-        share = _shares(theta, inflated)
-        a, b = np.exp(theta[2]), np.exp(theta[3])
-        graded = np.exp(stats.betabinom.logpmf(c, n, a, b))
-        like = share[0] * zero + share[1] * full + share[2] * graded
-        return float(-np.sum(np.log(np.maximum(like, 1e-300))))
+        a, b = np.exp(np.clip(theta, -_BOUND, _BOUND))
+        return float(-np.sum(stats.betabinom.logpmf(c, n, a, b)))
 
-    best = None
-    for start in ([-2.0, -2.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [-4.0, -4.0, -1.0, -1.0]):
-        found = optimize.minimize(
-            loss,
-            np.array(start),
-            method="Nelder-Mead",
-            options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000},
-        )
-        if best is None or found.fun < best.fun:
-            best = found
-    assert best is not None
-    theta = best.x
-    share = _shares(theta, inflated)
-    return Difficulty(
-        float(share[0]), float(share[1]), float(np.exp(theta[2])), float(np.exp(theta[3]))
-    )
-
-
-def _shares(theta: np.ndarray, inflated: bool) -> np.ndarray:
-    """(at zero, at one, graded) from the first two parameters (softmax); all graded when
-    the fit is not ``inflated``."""
-    if not inflated:
-        return np.array([0.0, 0.0, 1.0])
-    logits = np.array([theta[0], theta[1], 0.0])
-    share = np.exp(logits - logits.max())
-    return np.asarray(share / share.sum())
+    found = optimize.minimize(loss, np.zeros(2), method="Nelder-Mead", options={"xatol": 1e-4})
+    a, b = np.exp(np.clip(found.x, -_BOUND, _BOUND))
+    return float(a), float(b)
 
 
 @dataclass(frozen=True)
@@ -203,9 +166,14 @@ class _Population:
             group = min(failing, x) * weight / aon.size
             return group + float(np.mean(graded * np.minimum(x, 1 - p)))
 
-        if mean_shift(1.0) < abs(delta) - 1e-12:
+        most = mean_shift(1.0)
+        if most < abs(delta) - 1e-12:
             return math.inf, math.inf
-        x = float(optimize.brentq(lambda v: mean_shift(v) - abs(delta), 0.0, 1.0, xtol=1e-9))
+        x = (
+            1.0
+            if most <= abs(delta)
+            else float(optimize.brentq(lambda v: mean_shift(v) - abs(delta), 0.0, 1.0, xtol=1e-9))
+        )
         return x, (min(1.0, x / failing) if failing > 0 else 0.0)
 
 
@@ -216,30 +184,36 @@ _POINT = 1e9
 def _population(pilot: Pilot, basis: Basis) -> _Population:
     """The scenarios a simulated study draws from, under one reading of the pilot.
 
-    ``pilot`` (2 or more reps): the fitted :class:`Difficulty`; each scenario is
-    all-or-nothing with its posterior probability (only a scenario whose reps all agreed
-    can be), else graded with its rate's posterior Beta. A 1-rep pilot's two extreme
-    readings: ``all-or-nothing``: every scenario is, at its pooled rate (a scenario where
-    the variants disagreed is a coin: always or never, ½ each); ``graded``: every scenario
-    succeeds at the pilot's mean rate (no difference in difficulty); ``spread``: every
-    scenario is graded, its rate's posterior from a beta-binomial fitted to all of them
-    (the spread of difficulty the variants' agreement implies)."""
+    ``pilot`` (2 or more reps): a scenario whose reps all agreed in both variants is
+    all-or-nothing at that outcome; any other is graded at its pooled rate. A 1-rep
+    pilot's readings: ``all-or-nothing``: every scenario is, at its pooled rate (one
+    where the variants disagreed is a coin: always or never, ½ each); ``graded``: every
+    scenario succeeds at the pilot's mean rate (no difference in difficulty); ``spread``:
+    every scenario is graded, its rate drawn from its posterior under a beta-binomial
+    fitted to all of them (the spread of difficulty the variants' agreement implies)."""
     c, n = pilot.successes, pilot.results
     level = np.where(c == n, 1.0, 0.0)
+    rate = c / n
     if basis == "all-or-nothing":
-        agreed = (c == 0) | (c == n)
-        rate = np.where(agreed, level, 0.5)
-        return _Population(
-            level, agreed.astype(float), _POINT * rate + 1e-9, _POINT * (1 - rate) + 1e-9
-        )
-    fit = fit_difficulty(c, n, inflated=basis == "pilot")
-    graded = np.exp(stats.betabinom.logpmf(c, n, fit.alpha, fit.beta)) * (
-        1 - fit.at_zero - fit.at_one
-    )
-    extra = np.where(c == 0, fit.at_zero, 0.0) + np.where(c == n, fit.at_one, 0.0)
-    stuck = pilot.all_or_nothing if basis == "pilot" else np.zeros(c.size, dtype=bool)
-    aon = np.where(stuck, extra / np.maximum(extra + graded, 1e-300), 0.0)
-    return _Population(level, aon, fit.alpha + c, fit.beta + n - c)
+        ones = np.ones(c.size)
+        return _Population(rate, ones, ones, ones)
+    if basis == "graded":
+        rate = np.full(c.size, float(c.sum() / n.sum()))
+        return _Population(rate, np.zeros(c.size), *_point(rate))
+    if basis == "spread":
+        a, b = fit_beta(c, n)
+        return _Population(level, np.zeros(c.size), a + c, b + n - c)
+    return _Population(level, pilot.all_or_nothing.astype(float), *_point(rate))
+
+
+def _point(rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Beta parameters that make each rate a point."""
+    return _POINT * rate + 1e-9, _POINT * (1 - rate) + 1e-9
+
+
+def pilot_population(pilot: Pilot) -> _Population:
+    """The population a pilot with 2 or more reps stands for (what ``advise`` simulates)."""
+    return _population(pilot, "pilot")
 
 
 def simulated_power(
