@@ -66,7 +66,7 @@ def verdict(
         outcome: Outcome = "better" if ci_low > 0 else "worse"
         text = f"{treatment} is {outcome} than {reference} on {label}: {measured}, over {design}."
         return Verdict(reference, treatment, metric, outcome, text)
-    parts = [f"Inconclusive: {treatment} − {reference} on {label} is {measured} with {design}."]
+    parts = [f"Inconclusive: {treatment} − {reference} on {label} is {measured}, with {design}."]
     parts.append(_detectable(advice))
     need = _need(advice, reps)
     if need:
