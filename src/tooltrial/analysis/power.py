@@ -63,7 +63,7 @@ _SIMULATE_UP_TO = 1500
 Basis = Literal["pilot", "all-or-nothing", "graded", "spread"]
 SINGLE_REP_READINGS: tuple[Basis, ...] = ("spread", "graded", "all-or-nothing")
 """A 1-rep pilot's readings; its range runs from the fewest to the most they need."""
-BOOTSTRAP = 100
+BOOTSTRAP = 60
 """Resamples of a 1-rep pilot that widen its range by the pilot's own noise."""
 
 
@@ -455,24 +455,26 @@ def _plan(
 
 def _noise(pilot: Pilot, reps: int, difference: float, seed: int) -> tuple[float, float]:
     """How much a 1-rep pilot's own scenarios move its advice: the normal-theory N of the
-    all-or-nothing reading over :data:`BOOTSTRAP` resamples of its scenarios, 10th and
-    90th percentile over the median."""
+    all-or-nothing and the graded reading over :data:`BOOTSTRAP` resamples of its
+    scenarios, the smallest 10th and the largest 90th percentile over the median."""
     rng = np.random.default_rng([seed, 7, reps, round(difference * 1000)])
-    found = []
-    for _ in range(BOOTSTRAP):
-        pick = rng.integers(0, pilot.scenarios, pilot.scenarios)
-        sample = Pilot(
-            pilot.successes[pick], pilot.results[pick], pilot.all_or_nothing[pick], pilot.reps
-        )
-        population = _population(sample, "all-or-nothing")
-        values = [
-            _normal_scenarios(population, reps, sign * difference)
-            for sign in (1.0, -1.0)
-            if not math.isinf(population.shift(sign * difference)[0])
-        ]
-        if len(values) == 2:
-            found.append(max(values))
-    if len(found) < BOOTSTRAP // 2:
-        return 1.0, 1.0
-    low, mid, high = np.quantile(found, [0.1, 0.5, 0.9])
-    return float(min(1.0, low / mid)), float(max(1.0, high / mid))
+    picks = [rng.integers(0, pilot.scenarios, pilot.scenarios) for _ in range(BOOTSTRAP)]
+    low, high = 1.0, 1.0
+    for basis in ("all-or-nothing", "graded"):
+        found = []
+        for pick in picks:
+            sample = Pilot(
+                pilot.successes[pick], pilot.results[pick], pilot.all_or_nothing[pick], pilot.reps
+            )
+            population = _population(sample, basis)
+            values = [
+                _normal_scenarios(population, reps, sign * difference)
+                for sign in (1.0, -1.0)
+                if not math.isinf(population.shift(sign * difference)[0])
+            ]
+            if len(values) == 2:
+                found.append(max(values))
+        if len(found) >= BOOTSTRAP // 2:
+            q10, mid, q90 = np.quantile(found, [0.1, 0.5, 0.9])
+            low, high = min(low, float(q10 / mid)), max(high, float(q90 / mid))
+    return low, high
