@@ -548,7 +548,7 @@ def _html_interaction(data: ReportPayload) -> str:
         "<h2>Interaction: does the difference between variants depend on the model?</h2>"
         f'<div class="note">Per scenario, (treatment − reference in the model) − (the same '
         f"in {escape(first)}), averaged over the scenarios with results in all four cells; "
-        "intervals resample scenarios, p (t): paired t-test on these differences.</div>"
+        "interval and p (t) by the same rule as every comparison, on these differences.</div>"
     ]
     parts += [_html_interaction_block(block) for block in data.interaction]
     return "".join(parts)
