@@ -164,7 +164,8 @@ def _md_reliability(section: ModelSection, h: str) -> list[str]:
     header = ["variant", *(f"pass^{k}" for k in ks), f"pass@{ks[-1]}"]
     rows = [[r.variant, *(pct(r.pass_hat.get(k)) for k in ks), pct(r.pass_at[ks[-1]])] for r in rel]
     out = [f"{h} Reliability over repetitions ({rel[0].metric})", "", md_table(header, rows)]
-    out += [f"> {line}" for line in excluded_lines(section)]
+    out += ["", *(f"> {line}" for line in excluded_lines(section))]
+    out += [""] if excluded_lines(section) else []
     for comp in section.comparisons:
         for d in comp.reliability_differences:
             out.append("- " + pass_k_difference_line(d, comp.treatment, comp.reference))
