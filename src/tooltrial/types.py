@@ -156,6 +156,27 @@ def conversation_counts(messages: Sequence[Message]) -> dict[str, int]:
     }
 
 
+def empty_answer(text: str, tool_calls: Sequence[object]) -> bool:
+    """An empty answer: no text (whitespace is none) and no tool call.
+
+    The one rule for it (``final_answer_empty`` for a conversation): it is the model's
+    answer, so it is a result — the report counts it and scores it (it is never right),
+    ``--resume`` treats its cell as done, and ``validate`` counts it ("empty") without
+    calling the run incomplete; the judge fails a conversation's ``answered`` part when
+    its final answer is empty."""
+    return not text.strip() and not tool_calls
+
+
+def final_answer_empty(messages: Sequence[Message], stop_reason: str) -> bool:
+    """A conversation that stopped as answered with an empty final answer
+    (:func:`empty_answer`); one a limit stopped never is."""
+    turns = [m for m in messages if isinstance(m, AssistantTurn)]
+    if stop_reason != "answered" or not turns:
+        return False
+    last = turns[-1].response
+    return empty_answer(last.text, last.tool_calls)
+
+
 class Conversation(_Frozen):
     """A whole agentic cell: every message, why it stopped, the change it made to the app
     (initial → final state) and the verdict on it, part by part."""

@@ -205,7 +205,8 @@ def test_pass_hat_k_and_pass_at_k_on_success(result):
     assert rel["api"].pass_at[3] == pytest.approx(0.75)
     assert rel["app"].pass_at[3] == pytest.approx(1.0)
     (diffs,) = result.models[0].reliability_differences.values()
-    assert diffs[3].estimate == pytest.approx(0.25)
+    assert diffs[3].statistics.estimate == pytest.approx(0.25)
+    assert (diffs[3].reference_mean, diffs[3].treatment_mean) == pytest.approx((0.25, 0.5))
 
 
 def test_categories_and_consistency_use_success(result):

@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 from scipy import stats
 from statsmodels.stats.power import TTestPower
-from statsmodels.stats.weightstats import DescrStatsW
 from support.paths import TESTS
 from support.sample_results import (
     API_ANSWERS,
@@ -148,8 +147,9 @@ def test_paired_comparison_matches_reference_implementations(mini):
     d = means["api"].to_numpy() - means["app"].to_numpy()
     assert sorted(d.tolist()) == pytest.approx([-2 / 3, -2 / 3, 0, 0])
     assert exact.difference == pytest.approx(-1 / 3)
-    assert exact.p_value == pytest.approx(stats.ttest_rel(means["api"], means["app"]).pvalue)
-    assert exact.p_value == pytest.approx(DescrStatsW(d).ttest_mean(0)[1])
+    stuck = analysis.stuck_count(means["app"].to_numpy(), means["api"].to_numpy())
+    low, high, p = analysis.difference_interval(d, stuck)  # the report's one rule
+    assert (exact.ci_low, exact.ci_high, exact.p_value) == pytest.approx((low, high, p))
     assert exact.ci_low <= exact.difference <= exact.ci_high
     assert exact.scenarios == 4
 

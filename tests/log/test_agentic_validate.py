@@ -57,11 +57,11 @@ def silent(conversation: dict) -> None:
     conversation.update(turns=1, tool_calls=0)
 
 
-def test_a_conversation_that_answered_without_a_word_is_empty(folder):
+def test_a_conversation_that_answered_without_a_word_is_empty_and_complete(folder):
     edit(folder, "app", 1, "finish-rent", silent)
-    assert problems(folder) == [
-        "test:agent mini-agentic/app run 1: empty response (no text, no tool call): finish-rent"
-    ]
+    assert problems(folder) == []  # a result (counted), not a hole in the run
+    arm = next(a for a in validate(folder).arms if (a.variant, a.rep) == ("app", 1))
+    assert arm.empty == ["finish-rent"]
 
 
 def first_tool_turn(conversation: dict) -> dict:

@@ -88,7 +88,7 @@ def test_missing_scenario_and_missing_run_file(tmp_path):
     assert "local:smollm2 e/w run 2: no file: this run never started" in found
 
 
-def test_empty_response_is_a_problem_but_tool_only_is_not(tmp_path):
+def test_empty_and_tool_only_answers_are_results_counted_not_problems(tmp_path):
     pool = write_run(tmp_path, empty=("b",))
     pool.get("w", 2).write_result(
         scenario_id="b",
@@ -105,7 +105,8 @@ def test_empty_response_is_a_problem_but_tool_only_is_not(tmp_path):
     pool.close_all()
     result = validate(tmp_path)
     found = [f"{p.where}: {p.what}" for p in result.problems]
-    assert "local:smollm2 e/v run 1: empty response (no text, no tool call): b" in found
+    assert found == [] and result.ok  # an empty answer is the model's answer: a result
+    assert next(a for a in result.arms if (a.variant, a.rep) == ("v", 1)).empty == ["b"]
     tool_only = "its latest result is tool-only"
     assert not any(p.startswith("local:smollm2 e/w run 2") for p in found), tool_only
     assert next(a for a in result.arms if (a.variant, a.rep) == ("w", 2)).tool_only == 1

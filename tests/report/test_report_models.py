@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from scipy import stats
 from support.sample_results import APP_RIGHT, Answer, call, sample_answers, write_experiment
 
 from tooltrial import analysis
@@ -135,9 +134,10 @@ def test_comparisons_are_within_each_model(result):
         (model,) = [x for x in result.models if x.model == m]
         exact = next(x for x in model.comparisons["api"] if x.metric == "exact")
         assert exact.difference == pytest.approx(d.mean())
-        assert exact.p_value == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
-        assert exact.reference_mean == 1.0 and exact.scenarios == 4
         means = analysis.scenario_means(result.table, "exact", "app", "api", model=m)
+        stuck = analysis.stuck_count(means["app"].to_numpy(), means["api"].to_numpy())
+        assert exact.p_value == pytest.approx(analysis.difference_interval(d, stuck)[2])
+        assert exact.reference_mean == 1.0 and exact.scenarios == 4
         assert means["scenario_id"].to_list() == SCENARIOS
         assert (means["api"] - means["app"]).to_numpy() == pytest.approx(d)
 
@@ -147,15 +147,31 @@ def test_a_table_of_several_models_is_never_pooled(result):
         analysis.compare(result.table, "app", "api")
 
 
+def _cells(table, metric):
+    """Scenario → variant → its per-scenario rate in each model."""
+    out: dict = {}
+    for m in (A, B):
+        means = analysis.scenario_means(table, metric, "app", "api", model=m)
+        for row in means.iter_rows(named=True):
+            for v in ("app", "api"):
+                out.setdefault(row["scenario_id"], {}).setdefault(v, []).append(row[v])
+    return out
+
+
 def test_interaction_is_the_mean_difference_of_differences(result):
     dd = D_B - D_A  # agenda 0, make-task −1/3, small-talk −1, vague +2/3
     (exact,) = [i for i in result.interactions[(B, "api")] if i.metric == "exact"]
     assert exact.interaction == pytest.approx(-1 / 6) == pytest.approx(dd.mean())
     assert exact.reference_model_difference == pytest.approx(-1 / 3)
     assert exact.model_difference == pytest.approx(-1 / 2)
-    assert exact.p_value == pytest.approx(stats.ttest_1samp(dd, 0).pvalue)
+    stuck = sum(  # every cell of the scenario at 0, or every cell at 1
+        len({*c["app"], *c["api"]}) == 1 and {*c["app"]} <= {0.0, 1.0}
+        for c in _cells(result.table, "exact").values()
+    )
+    low, high, p = analysis.difference_interval(dd, stuck, bound=2.0)
+    assert exact.p_value == pytest.approx(p)
     assert exact.p_sign_flip == pytest.approx(analysis.sign_flip_test(dd))
-    assert (exact.ci_low, exact.ci_high) == pytest.approx(analysis.t_interval(dd))
+    assert (exact.ci_low, exact.ci_high) == pytest.approx((low, high))
     assert exact.scenarios == 4
     assert {i.metric for i in result.interactions[(B, "api")]} <= set(analysis.RATE_METRICS)
 

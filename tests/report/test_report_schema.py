@@ -45,7 +45,7 @@ def test_the_published_schema_is_what_the_payload_generates():
         "report.schema.json is stale: python -m tooltrial.report.schema > "
         "src/tooltrial/report/report.schema.json"
     )
-    assert schema()["properties"]["tooltrial_report"]["const"] == 2
+    assert schema()["properties"]["tooltrial_report"]["const"] == 3
 
 
 def test_the_module_prints_the_schema():

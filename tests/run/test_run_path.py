@@ -23,6 +23,7 @@ from tooltrial.log.records import Metadata, Result
 from tooltrial.log.validate import validate
 from tooltrial.testing.messages_server import Faults, MessagesServer
 from tooltrial.testing.scripted import ScriptedModel, reply
+from tooltrial.tools.diff import diff_tools
 
 SAMPLE = ROOT / "tests" / "experiment"
 MODEL = "anthropic:claude-test"
@@ -138,6 +139,14 @@ def test_a_report_needs_no_definition_files(env: MessagesServer, tmp_path: Path,
     assert first == second
     footprint = first["per_model"][0]["variants"][0]["tool_footprint"]
     assert footprint["counted_by"] == "estimate (4 characters a token)"  # Claude counts remotely
+    # What changed in the tools, read from the metadata alone: `tooltrial tools`' diff.
+    sample = load_experiment(SAMPLE)
+    expected = diff_tools(
+        [t.model_dump() for t in sample.variant("baseline").tools],
+        [t.model_dump() for t in sample.variant("applike").tools],
+    )
+    (comparison,) = first["per_model"][0]["comparisons"]
+    assert comparison["tools"]["lines"] == expected.lines() != []
     assert footprint["tokens"] == -(-footprint["chars"] // 4)
 
 

@@ -12,20 +12,16 @@ import polars as pl
 from tooltrial.analysis.compare import (
     Difference,
     Interaction,
+    ReliabilityDifference,
     compare,
     interaction,
     largest_differences,
     one_model,
+    pilot,
     reliability_differences,
-    variance_components,
 )
 from tooltrial.analysis.load import Loaded, definition_warnings
-from tooltrial.analysis.stats import (
-    PairedStatistics,
-    PowerPlan,
-    VarianceComponents,
-    scenarios_needed,
-)
+from tooltrial.analysis.power import Advice, advise
 from tooltrial.analysis.summary import (
     Footprint,
     FootprintOf,
@@ -37,14 +33,11 @@ from tooltrial.analysis.summary import (
     reliability,
     summarize,
 )
-from tooltrial.analysis.table import (
-    tidy_table,
-)
+from tooltrial.analysis.table import metric_set, tidy_table
+from tooltrial.analysis.verdict import Verdict, verdict
 from tooltrial.definitions import Experiment, Variant
 from tooltrial.definitions.experiment import Kind
 from tooltrial.errors import ResultsError, UsageError
-
-Power = tuple[VarianceComponents, dict[float, list[PowerPlan]]]
 
 
 @dataclass(frozen=True)
@@ -60,13 +53,16 @@ class ModelAnalysis:
     largest: dict[str, pl.DataFrame]
     categories: pl.DataFrame
     consistency: pl.DataFrame
-    power: dict[str, Power]
+    power: dict[str, Advice]
+    """Treatment → the power advice from this comparison's results as a pilot."""
     reliability: list[Reliability]
-    """pass^k and pass@k per variant, on the primary metric."""
-    reliability_differences: dict[str, dict[int, PairedStatistics]]
-    """Treatment → k → its paired difference from the reference in pass^k."""
+    """pass^k and pass@k per variant, on the primary metric, each k over one scenario set."""
+    reliability_differences: dict[str, dict[int, ReliabilityDifference]]
+    """Treatment → k → its paired difference from the reference in pass^k (same sets)."""
     errors: int
     """``scenario_error`` lines of this model (never results)."""
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    """Treatment → the verdict in words on the primary metric."""
 
 
 @dataclass(frozen=True)
@@ -196,38 +192,56 @@ def _analyze_model(
         if v.name in variants and v.name != reference and reference in variants
     ]
     seed = options.seed
+    primary = definition.primary_metric
+    names = [v.name for v in definition.variants if v.name in variants]
+    comparisons = {
+        t: compare(rows, reference, t, seed=seed, primary=primary, randomised=loaded.randomised)
+        for t in others
+    }
+    power = {
+        t: advise(pilot(rows, reference, t, primary), primary, options.detect, seed=seed)
+        for t in others
+    }
     return ModelAnalysis(
         model=model,
         table=rows,
         variants=summarize(rows, definition, _footprints(loaded)),
-        comparisons={
-            t: compare(
-                rows,
-                reference,
-                t,
-                seed=seed,
-                primary=definition.primary_metric,
-                randomised=loaded.randomised,
-            )
-            for t in others
-        },
+        comparisons=comparisons,
         largest={t: largest_differences(rows, reference, t) for t in others},
         categories=by_category(rows),
         consistency=consistency(rows),
-        power={
-            t: _power(rows, reference, t, options.detect, definition.primary_metric) for t in others
-        },
-        reliability=reliability(rows, definition, definition.primary_metric),
+        power=power,
+        reliability=reliability(rows, definition, primary),
         reliability_differences={
-            t: reliability_differences(rows, reference, t, definition.primary_metric, seed)
-            for t in others
+            t: reliability_differences(rows, reference, t, primary, seed, names) for t in others
         },
         errors=loaded.errors_by_model.get(model, 0),
+        verdicts=_verdicts(rows, comparisons, power),
     )
 
 
-def _power(
-    table: pl.DataFrame, reference: str, treatment: str, detect: Sequence[float], metric: str
-) -> Power:
-    components = variance_components(table, reference, treatment, metric)
-    return components, {delta: scenarios_needed(delta, components) for delta in detect}
+def _verdicts(
+    rows: pl.DataFrame, comparisons: dict[str, list[Difference]], power: dict[str, Advice]
+) -> dict[str, Verdict]:
+    """Treatment → its verdict on the primary metric (none without a primary difference)."""
+    labels = metric_set(rows).labels
+    out = {}
+    for treatment, differences in comparisons.items():
+        d = next((x for x in differences if x.primary), None)
+        if d is None or d.p_value is None:
+            continue
+        advice = power[treatment]
+        out[treatment] = verdict(
+            reference=d.reference,
+            treatment=treatment,
+            metric=d.metric,
+            label=labels[d.metric],
+            difference=d.difference,
+            ci_low=d.ci_low,
+            ci_high=d.ci_high,
+            p_value=d.p_value,
+            scenarios=d.scenarios,
+            reps=max(1, round(advice.pilot_reps)),
+            advice=advice,
+        )
+    return out

@@ -4,7 +4,9 @@ model × variant interaction (does the difference between variants differ betwee
 Guarantees: a comparison never pools models. Given ``model``, it uses that model's rows;
 without it, the table must hold one model (or have no ``model`` column), else
 ``UsageError``. Every estimate, interval and p-value comes from
-:func:`~tooltrial.analysis.stats.paired_statistics` on per-scenario differences.
+:func:`~tooltrial.analysis.stats.paired_statistics` on per-scenario differences, with the
+same rule for every rate (``intervals``): the headline, every metric row, pass^k and the
+interaction give the same interval for the same differences.
 """
 
 from __future__ import annotations
@@ -15,19 +17,25 @@ from dataclasses import dataclass, replace
 import polars as pl
 from scipy import stats
 
+from tooltrial.analysis.intervals import small_design_warning, stuck_count
+from tooltrial.analysis.power import Pilot, pilot_of
 from tooltrial.analysis.stats import (
     PairedStatistics,
     VarianceComponents,
     few_differing_warning,
     holm,
     paired_statistics,
-    pass_k_differences,
-    reliability_ks,
+    pass_hat_k_per_task,
     sign_flip_min_p,
     split_variance,
     within_floor,
 )
-from tooltrial.analysis.summary import success_counts
+from tooltrial.analysis.summary import (
+    reliability_counts,
+    reliability_ks_of,
+    reliability_scenarios,
+    success_counts,
+)
 from tooltrial.analysis.table import is_rate, metric_set
 from tooltrial.errors import UsageError
 
@@ -133,7 +141,8 @@ class Difference:
     sign_flip_floor: float = 0.0
     """The smallest p the sign-flip test can reach with these differences."""
     warning: str | None = None
-    """Said when fewer than 5 scenarios differ at all."""
+    """Said when fewer than 5 scenarios differ at all, when the primary metric has fewer
+    than 20 scenarios (``intervals.small_design_warning``), or why it is not tested."""
 
 
 def compare(
@@ -163,9 +172,15 @@ def compare(
         ref = means[reference].to_numpy()
         trt = means[treatment].to_numpy()
         d = trt - ref
-        s = paired_statistics(d, seed=seed)
+        rate = is_rate(metric)
+        stuck = stuck_count(ref, trt) if rate else 0
+        s = paired_statistics(d, seed=seed, stuck=stuck, bound=1.0 if rate else None)
         blocked = not randomised and metric in rules.time_dependent
         tested = metric not in rules.fixed_by_design and not blocked
+        notes = [few_differing_warning(d) if tested else None]
+        if metric == primary:
+            notes.append(small_design_warning(d.size))
+        said = [n for n in notes if n]
         out.append(
             Difference(
                 metric=metric,
@@ -174,15 +189,14 @@ def compare(
                 reference_mean=float(ref.mean()),
                 treatment_mean=float(trt.mean()),
                 difference=s.estimate,
-                # a difference of rates lies in [-1, 1]: clipping there never loses coverage
-                ci_low=max(s.ci_low, -1.0) if is_rate(metric) else s.ci_low,
-                ci_high=min(s.ci_high, 1.0) if is_rate(metric) else s.ci_high,
+                ci_low=s.ci_low,
+                ci_high=s.ci_high,
                 p_value=s.p_value if tested else None,
                 p_sign_flip=s.p_sign_flip if tested else None,
                 scenarios=s.scenarios,
                 primary=metric == primary,
                 sign_flip_floor=sign_flip_min_p(int((d.round(12) != 0).sum())),
-                warning=BLOCKED_NOTE if blocked else few_differing_warning(d) if tested else None,
+                warning=BLOCKED_NOTE if blocked else ("; ".join(said) or None),
             )
         )
     return holm_adjusted(out)
@@ -242,7 +256,9 @@ def interaction(
         if both.height == 0:
             continue
         base, other = both["d"].to_numpy(), both["d_model"].to_numpy()
-        s = paired_statistics(other - base, seed=seed)
+        rate = is_rate(metric)
+        stuck = int((both["stuck"] & both["stuck_model"]).sum()) if rate else 0
+        s = paired_statistics(other - base, seed=seed, stuck=stuck, bound=2.0 if rate else None)
         out.append(
             Interaction(
                 metric=metric,
@@ -266,9 +282,15 @@ def interaction(
 def _scenario_differences(
     table: pl.DataFrame, metric: str, reference: str, treatment: str, model: str
 ) -> pl.DataFrame:
-    """``scenario_id`` and ``d`` = treatment − reference mean, for one model."""
+    """``scenario_id``, ``d`` = treatment − reference mean, and ``stuck`` (both means 0, or
+    both 1), for one model."""
     means = scenario_means(table, metric, reference, treatment, model=model)
-    return means.select("scenario_id", (pl.col(treatment) - pl.col(reference)).alias("d"))
+    ref, trt = pl.col(reference), pl.col(treatment)
+    return means.select(
+        "scenario_id",
+        (trt - ref).alias("d"),
+        ((ref == trt) & ref.is_in([0.0, 1.0])).alias("stuck"),
+    )
 
 
 def largest_differences(
@@ -324,21 +346,63 @@ def variance_components(
     return split_variance(var_d, within, r0, int(d.size), floor=floor)
 
 
+@dataclass(frozen=True)
+class ReliabilityDifference:
+    """Treatment − reference in pass^k (or pass@k) over the scenarios with at least k
+    results in every variant: the set each variant's pass^k in the reliability table is
+    averaged over, so ``reference_mean`` and ``treatment_mean`` are those values.
+    Descriptive: the report shows its interval, never a p-value (the one unadjusted test
+    is the primary metric)."""
+
+    k: int
+    scenarios: tuple[str, ...]
+    excluded: tuple[str, ...]
+    """Scenarios with results in either variant left out (fewer than k in some variant)."""
+    reference_mean: float
+    treatment_mean: float
+    statistics: PairedStatistics
+
+
 def reliability_differences(
-    table: pl.DataFrame, reference: str, treatment: str, metric: str, seed: int = 0
-) -> dict[int, PairedStatistics]:
-    """k → treatment − reference in pass^k, paired over the scenarios both have with at
-    least k results (one model's rows), with the same interval and tests as any metric."""
-    ref = success_counts(table, reference, metric)
-    trt = success_counts(table, treatment, metric)
-    common = sorted(ref.keys() & trt.keys())
-    if not common:
+    table: pl.DataFrame,
+    reference: str,
+    treatment: str,
+    metric: str,
+    seed: int = 0,
+    variants: Sequence[str] | None = None,
+) -> dict[int, ReliabilityDifference]:
+    """k → treatment − reference in pass^k, paired over the scenarios every variant of
+    ``variants`` (default: the two) has at least k results for, one model's rows; with
+    the same interval as any rate."""
+    counts = reliability_counts(table, list(variants or (reference, treatment)), metric)
+    if reference not in counts or treatment not in counts:
         return {}
-    most = min(max(ref[s][1] for s in common), max(trt[s][1] for s in common))
-    pairs = ([ref[s] for s in common], [trt[s] for s in common])
+    ref, trt = counts[reference], counts[treatment]
+    seen = sorted(ref.keys() | trt.keys())
     out = {}
-    for k in reliability_ks(most):
-        d = pass_k_differences(*pairs, k)
-        if d.size:
-            out[k] = paired_statistics(d, seed=seed)
+    for k in reliability_ks_of(counts):
+        common = reliability_scenarios(counts, k)
+        if not common:
+            continue
+        a = pass_hat_k_per_task([ref[s] for s in common], k)
+        b = pass_hat_k_per_task([trt[s] for s in common], k)
+        stats_k = paired_statistics(b - a, seed=seed, stuck=stuck_count(a, b), bound=1.0)
+        out[k] = ReliabilityDifference(
+            k=k,
+            scenarios=tuple(common),
+            excluded=tuple(s for s in seen if s not in set(common)),
+            reference_mean=float(a.mean()),
+            treatment_mean=float(b.mean()),
+            statistics=stats_k,
+        )
     return out
+
+
+def pilot(
+    table: pl.DataFrame, reference: str, treatment: str, metric: str, *, model: str | None = None
+) -> Pilot:
+    """One comparison's results on ``metric`` as a power pilot (``analysis.power``)."""
+    rows = one_model(table, model)
+    ref, trt = success_counts(rows, reference, metric), success_counts(rows, treatment, metric)
+    common = sorted(ref.keys() & trt.keys())
+    return pilot_of([ref[s] for s in common], [trt[s] for s in common])

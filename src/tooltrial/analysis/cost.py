@@ -150,22 +150,24 @@ def _successes(table: pl.DataFrame, metric: str) -> set[CellKey]:
 def _studies(analysis: Analysis, by_key: dict[tuple[str, str], VariantCost]) -> Iterable[StudyCost]:
     for section in analysis.models:
         reference = by_key.get((section.model, analysis.reference))
-        for treatment, (_, plans) in section.power.items():
+        for treatment, advice in section.power.items():
             other = by_key.get((section.model, treatment))
             if reference is None or other is None:
                 continue
-            for difference, rows in plans.items():
-                for plan in rows:
-                    if plan.scenarios is None:
-                        continue
-                    per_pair = reference.per_cell + other.per_cell
-                    yield StudyCost(
-                        model=section.model,
-                        reference=analysis.reference,
-                        treatment=treatment,
-                        difference=difference,
-                        reps=plan.reps,
-                        scenarios=plan.scenarios,
-                        cells=2 * plan.scenarios * plan.reps,
-                        cost=plan.scenarios * plan.reps * per_pair,
-                    )
+            per_pair = reference.per_cell + other.per_cell
+            for plan in advice.plans:
+                # A 1-rep pilot advises a range: cost its larger end, the study that
+                # suffices in every reading of the pilot.
+                scenarios = plan.scenarios if plan.scenarios is not None else plan.high
+                if scenarios is None:
+                    continue
+                yield StudyCost(
+                    model=section.model,
+                    reference=analysis.reference,
+                    treatment=treatment,
+                    difference=plan.difference,
+                    reps=plan.reps,
+                    scenarios=scenarios,
+                    cells=2 * scenarios * plan.reps,
+                    cost=scenarios * plan.reps * per_pair,
+                )

@@ -1,38 +1,38 @@
-"""Statistics on per-scenario differences: intervals, tests, pass^k and power.
+"""Statistics on per-scenario differences: tests, pass^k, and the plain t helpers.
 
 Statistics respect the design: repetitions are nested in scenarios, so every comparison
 first averages the reps of each scenario and variant, then works on the per-scenario
 differences ``d_s = mean(treatment) - mean(reference)``:
 
 - estimate: the mean of ``d_s`` (each scenario weighs the same);
-- 95% interval: the t-interval on ``d_s`` (:func:`t_interval`), mean ± t·sd/√n. It is the
-  inversion of the paired t-test, so the interval excludes zero exactly when the t-test
-  rejects at 1 − level (:func:`excludes_zero`). The percentile cluster bootstrap
-  (:func:`cluster_bootstrap_ci`) is kept for callers, but runs narrow with ~20 scenarios
-  and U-shaped difficulty (it excluded zero 7.6% of the time under a null) — prefer
-  :func:`t_interval`;
-- p-value: paired t-test on ``d_s`` (one-sample t-test of "mean d_s = 0"); it assumes
-  the mean of the per-scenario differences is close to normal. It is never exactly 0;
-  when every ``d_s`` is the same non-zero number the t statistic is undefined and the
-  exact sign-flip p (2/2^n) is reported instead;
+- 95% interval and p-value: :func:`~tooltrial.analysis.intervals.difference_interval`
+  (a t-interval that allows for stuck, possibly all-or-nothing scenarios and for skewness;
+  its p-value is its own test, so the interval excludes zero exactly when p < 0.05). It
+  is the one rule for every metric, pass^k and the interaction;
 - a second p-value, a paired sign-flip permutation test on ``d_s`` (exact when at most
   16 differences are non-zero), assumes only that with no variant effect each scenario's
   difference is as likely positive as negative. With few reps the differences take few
-  values, and then it is conservative; with n non-zero differences it cannot go below
-  2/2^n (:func:`sign_flip_min_p`), so with 5 or fewer it can never reach 0.05;
+  values, and then it is conservative; with n non-zero differences its mid-p cannot go
+  below 1/2^n (:func:`sign_flip_min_p`), so with 4 or fewer it can never reach 0.05;
 - several p-values side by side: :func:`holm` (step-down, controls the family-wise error);
 - reliability: :func:`pass_hat_k` (tau-bench's pass^k) and :func:`pass_at_k`, with
-  per-task versions for paired differences between variants;
-- power: :func:`paired_power` / :func:`scenarios_needed` from variance components, whose
-  rep-to-rep part has a floor (:func:`within_floor`, :func:`split_variance`).
+  per-task versions for paired differences between variants.
+
+The plain paired t-test and t-interval (:func:`paired_t_test`, :func:`t_interval`,
+:func:`paired_t_batch`) and the percentile bootstrap (:func:`cluster_bootstrap_ci`) are
+kept for callers and for the simulations that compare methods; the report does not use
+them (the plain t-interval is zero-width when no scenario differs and misses on one side
+with all-or-nothing scenarios: ``bench/sim_stats.py``). The normal-theory power helpers
+(:func:`paired_power`, :func:`scenarios_needed`) are kept likewise; the report's power
+advice is ``analysis.power``'s simulation.
 
 All endpoints and estimates that are compared with zero are rounded to
 :data:`ROUND_DIGITS` decimals first: averaging thirds leaves float noise such as −5.6e-18
 that must not read as "below zero".
 
 :func:`paired_statistics` is the one place that turns per-scenario differences into an
-estimate, interval and p-values; the variant comparisons and the model × variant
-interaction both go through it, so an improvement there improves both.
+estimate, interval and p-values; the variant comparisons, pass^k and the model × variant
+interaction all go through it.
 """
 
 from __future__ import annotations
@@ -45,16 +45,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-ROUND_DIGITS = 12
-"""Decimals kept before comparing an estimate or an interval endpoint with zero."""
+# ROUND_DIGITS and excludes_zero live in ``intervals``; re-exported here for callers
+from tooltrial.analysis.intervals import ROUND_DIGITS as ROUND_DIGITS
+from tooltrial.analysis.intervals import difference_interval
+from tooltrial.analysis.intervals import excludes_zero as excludes_zero
+from tooltrial.analysis.intervals import rounded as _rounded
 
 _SMALLEST_P = float(np.finfo(float).tiny)
 """A p-value is never reported as exactly 0 (it would claim certainty); it is floored here."""
-
-
-def _rounded(x: np.ndarray) -> np.ndarray:
-    # + 0.0 turns -0.0 into 0.0, so a rounded -5.6e-18 prints as 0, not "-0"
-    return np.round(x, ROUND_DIGITS) + 0.0
 
 
 @dataclass(frozen=True)
@@ -65,23 +63,27 @@ class PairedStatistics:
     ci_low: float
     ci_high: float
     p_value: float
-    """Paired t-test across scenarios."""
+    """The interval's own test (``intervals.difference_interval``)."""
     p_sign_flip: float
     scenarios: int
 
 
-def paired_statistics(differences: np.ndarray, seed: int = 0) -> PairedStatistics:
-    """Mean of ``d_s`` with its t-interval, t-test and sign-flip p-values.
+def paired_statistics(
+    differences: np.ndarray, seed: int = 0, *, stuck: int = 0, bound: float | None = None
+) -> PairedStatistics:
+    """Mean of ``d_s`` with its interval, the interval's test, and the sign-flip p.
 
-    The interval is the t-test's own (:func:`t_interval`), so "the interval excludes
-    zero" and "p < 0.05" never disagree."""
+    ``bound``: 1 for differences of rates or probabilities (2 for a difference of
+    differences), None for other metrics; ``stuck``: the scenarios stuck at 0 or 1 in
+    both variants (``intervals.stuck_count``). The p-value is the interval's own, so "the
+    interval excludes zero" and "p < 0.05" never disagree."""
     d = np.asarray(differences, dtype=float)
-    low, high = t_interval(d)
+    low, high, p = difference_interval(d, stuck, bound=bound)
     return PairedStatistics(
         estimate=float(_rounded(np.array(d.mean()))) if d.size else math.nan,
         ci_low=low,
         ci_high=high,
-        p_value=paired_t_test(d),
+        p_value=p,
         p_sign_flip=sign_flip_test(d, seed=seed),
         scenarios=int(d.size),
     )
@@ -151,7 +153,8 @@ def paired_t_batch(
 
 
 def t_interval(differences: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The t-interval of the mean per-scenario difference: mean ± t_{n−1}·sd/√n.
+    """The plain t-interval of the mean per-scenario difference: mean ± t_{n−1}·sd/√n
+    (not the report's interval; see the module docstring).
 
     Assumes the scenarios are a sample from the requests you care about and that the mean
     of ``d_s`` is close to normal. It excludes zero exactly when :func:`paired_t_test`
@@ -161,17 +164,6 @@ def t_interval(differences: np.ndarray, level: float = 0.95) -> tuple[float, flo
     """
     _, low, high = paired_t_batch(np.asarray(differences, dtype=float)[None, :], level)
     return float(low[0]), float(high[0])
-
-
-def excludes_zero(interval: tuple[float, float]) -> bool:
-    """Whether an interval lies wholly above or below zero, judged on rounded endpoints.
-
-    An interval with a nan endpoint excludes nothing.
-    """
-    low, high = (round(float(x), ROUND_DIGITS) for x in interval)
-    if math.isnan(low) or math.isnan(high):
-        return False
-    return low > 0 or high < 0
 
 
 def paired_t_test(differences: np.ndarray) -> float:
@@ -277,9 +269,9 @@ def holm(p_values: Sequence[float]) -> list[float]:
 def few_differing_warning(differences: np.ndarray, minimum: int = 5) -> str | None:
     """A warning when fewer than ``minimum`` scenarios differ at all between the variants.
 
-    Then the interval and both p-values rest on a handful of scenarios: the t-interval's
-    normal approximation is poor and the sign-flip test may be unable to reach 0.05.
-    None when enough scenarios differ.
+    Then the interval and both p-values rest on a handful of scenarios: the interval is
+    wide (it allows for stuck scenarios that could switch) and the sign-flip test may be
+    unable to reach 0.05. None when enough scenarios differ.
     """
     d = _rounded(np.asarray(differences, dtype=float))
     differing = int(np.count_nonzero(d))

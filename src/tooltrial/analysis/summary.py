@@ -10,13 +10,13 @@ several models in one table are never pooled. Which metrics a table has is
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
 
-from tooltrial.analysis.stats import pass_at_k, pass_hat_k, reliability_ks, tasks_below_k
+from tooltrial.analysis.stats import pass_at_k, pass_hat_k, reliability_ks
 from tooltrial.analysis.table import CHECK_COLUMNS, COST_METRICS, MetricSet, metric_set
 from tooltrial.definitions import Experiment, Variant
 from tooltrial.models.base import ESTIMATED, estimate_tokens
@@ -219,16 +219,22 @@ class Reliability:
 
     Per scenario with n results of which c succeed on ``metric``: pass^k = C(c,k)/C(n,k)
     (every one of k tries succeeds), pass@k = 1 − C(n−c,k)/C(n,k) (at least one does),
-    averaged over scenarios. Errors are not results, so they never count as tries; a
-    scenario with fewer than k results is left out of that k (``excluded``).
+    averaged over the scenarios that have at least k results in *every* variant with
+    results (:func:`reliability_scenarios`): each k compares all variants, and their
+    paired differences, on one scenario set. Errors are not results, so they never count
+    as tries; ``excluded`` names the scenarios left out of each k.
     """
 
     variant: str
     metric: str
     scenarios: int
+    """Scenarios with a result of this variant."""
     pass_hat: dict[int, float]
     pass_at: dict[int, float]
     excluded: dict[int, int]
+    """k → how many of this variant's scenarios are left out of that k."""
+    excluded_scenarios: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    """k → the scenarios left out of that k (fewer than k results in some variant)."""
 
 
 def success_counts(table: pl.DataFrame, variant: str, metric: str) -> dict[str, tuple[int, int]]:
@@ -242,22 +248,47 @@ def success_counts(table: pl.DataFrame, variant: str, metric: str) -> dict[str, 
     return {s: (int(c), int(n)) for s, c, n in rows.iter_rows()}
 
 
+Counts = dict[str, dict[str, tuple[int, int]]]
+"""Variant → scenario → (successes, results)."""
+
+
+def reliability_counts(table: pl.DataFrame, variants: Sequence[str], metric: str) -> Counts:
+    """Each variant's (successes, results) per scenario; variants without any left out."""
+    counts = {v: success_counts(table, v, metric) for v in variants}
+    return {v: c for v, c in counts.items() if c}
+
+
+def reliability_ks_of(counts: Counts) -> list[int]:
+    """The k a report shows: 1 … 8 and the most results any scenario has."""
+    most = max((n for per in counts.values() for _, n in per.values()), default=0)
+    return reliability_ks(most)
+
+
+def reliability_scenarios(counts: Counts, k: int) -> list[str]:
+    """The scenarios with at least k results in every variant of ``counts``, sorted: the
+    one set pass^k and pass@k (and their differences) are averaged over."""
+    sets = [{s for s, (_, n) in per.items() if n >= k} for per in counts.values()]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
 def reliability(table: pl.DataFrame, experiment: Experiment, metric: str) -> list[Reliability]:
-    """pass^k and pass@k per variant, for k = 1 … 8 and the most reps any scenario has."""
+    """pass^k and pass@k per variant, for k = 1 … 8 and the most reps any scenario has,
+    each k over one scenario set shared by every variant."""
+    counts = reliability_counts(table, [v.name for v in experiment.variants], metric)
+    ks = reliability_ks_of(counts)
+    common = {k: reliability_scenarios(counts, k) for k in ks}
     out = []
-    for variant in experiment.variants:
-        counts = list(success_counts(table, variant.name, metric).values())
-        if not counts:
-            continue
-        ks = reliability_ks(max(n for _, n in counts))
+    for variant, per in counts.items():
+        left_out = {k: tuple(s for s in per if s not in set(common[k])) for k in ks}
         out.append(
             Reliability(
-                variant=variant.name,
+                variant=variant,
                 metric=metric,
-                scenarios=len(counts),
-                pass_hat={k: pass_hat_k(counts, k) for k in ks},
-                pass_at={k: pass_at_k(counts, k) for k in ks},
-                excluded={k: tasks_below_k(counts, k) for k in ks},
+                scenarios=len(per),
+                pass_hat={k: pass_hat_k([per[s] for s in common[k]], k) for k in ks},
+                pass_at={k: pass_at_k([per[s] for s in common[k]], k) for k in ks},
+                excluded={k: len(left_out[k]) for k in ks},
+                excluded_scenarios=left_out,
             )
         )
     return out

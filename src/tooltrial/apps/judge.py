@@ -3,8 +3,9 @@ the app's initial and final state and on what was said.
 
 Every part is recorded separately, in ``CHECK_NAMES`` order, so the report can say why a
 conversation failed; success is every part holding. ``answered`` is always judged (a
-conversation a limit stopped is a failure, whatever the state); the other parts only
-when the scenario declares them. Judging never raises on what a model did.
+conversation a limit stopped, or one whose final answer is empty, is a failure, whatever
+the state: ``types.empty_answer`` is the one rule for an empty answer); the other parts
+only when the scenario declares them. Judging never raises on what a model did.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tooltrial.types import (
     RowChange,
     ToolCall,
     ToolTurn,
+    final_answer_empty,
 )
 
 
@@ -36,7 +38,7 @@ def judge(
     reference: State | None = None,
 ) -> tuple[CheckResult, ...]:
     success = criteria.success
-    checks = [_answered(stop_reason)]
+    checks = [_answered(stop_reason, messages)]
     if criteria.state:
         checks.append(_state(criteria.state, final))
     if success.only_these_change:
@@ -60,7 +62,13 @@ def _check(name: str, problems: Sequence[str]) -> CheckResult:
     return CheckResult(name=name, ok=not problems, detail="; ".join(problems[:5]))
 
 
-def _answered(stop_reason: str) -> CheckResult:
+def _answered(stop_reason: str, messages: Sequence[Message]) -> CheckResult:
+    """Held when the model replied on its own, with something in it: a limit stopping the
+    conversation, or an empty final answer (``types.final_answer_empty``), fails it."""
+    if final_answer_empty(messages, stop_reason):
+        return CheckResult(
+            name="answered", ok=False, detail="the final answer is empty (no text, no tool call)"
+        )
     if stop_reason == "answered":
         return CheckResult(name="answered", ok=True)
     return CheckResult(name="answered", ok=False, detail=f"stopped: {stop_reason}")

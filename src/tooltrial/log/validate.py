@@ -1,10 +1,13 @@
 """Is a results folder complete? The checks the experiment plan makes, rerun-aware.
 
 For every (experiment, model, variant, rep) the metadata promises — its scenario ids and
-its number of runs — there must be a file, and every scenario must have a non-empty
-result. Partial reruns and resumes add files; which result counts for a cell is
-``log.reader``'s rule (latest timestamp, ties to the later line, ``scenario_error`` lines
-never count), so runs of several models in one folder never collapse into one.
+its number of runs — there must be a file, and every scenario must have a result. An
+empty answer (``types.empty_answer``: no text, no tool call) is a result — the judge fails
+it, the report counts it, ``--resume`` treats its cell as done — so it is counted
+(``Arm.empty``) and never makes a run incomplete. Partial reruns and resumes add files;
+which result counts for a cell is ``log.reader``'s rule (latest timestamp, ties to the
+later line, ``scenario_error`` lines never count), so runs of several models in one
+folder never collapse into one.
 
 Every result line holding a conversation (agentic experiments) must also be whole
 (``conversation_problems``): it starts with a user turn; every tool turn follows an
@@ -13,9 +16,8 @@ timeout may cut the last tool turn short, and a limit may leave the last turn's 
 unrun); ``success`` is every check holding; the counts agree with the messages; the stop
 reason is one of ``STOP_REASONS``. A line answered in batch mode must name an item its
 run's batch journal records as succeeded (``batch_check``). A problem names the file
-and line. A conversation is
-"empty" only when the model answered without ever writing text or calling a tool; one a
-limit stopped never is.
+and line. A conversation is "empty" when it stopped as answered with an empty final
+answer; one a limit stopped never is.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from tooltrial.types import (
     ToolResult,
     ToolTurn,
     conversation_counts,
+    empty_answer,
+    final_answer_empty,
 )
 
 LIMIT_STOPS = ("max_turns", "max_tool_calls", "max_tokens")
@@ -95,14 +99,12 @@ class Arm:
 
 
 def _empty(result: Result) -> bool:
-    """No text and no tool call; for a conversation: answered without ever writing text
-    or calling a tool (a limit stopping it is not an empty response)."""
+    """An empty answer (``types.empty_answer``); for a conversation, its final answer
+    (``types.final_answer_empty``: a limit stopping it is not an empty answer)."""
     conversation = result.conversation
     if conversation is None:
-        return not result.response_text and not result.tool_calls
-    turns = [m for m in conversation.messages if isinstance(m, AssistantTurn)]
-    said = any(t.response.text.strip() or t.response.tool_calls for t in turns)
-    return conversation.stop_reason == "answered" and not said
+        return empty_answer(result.response_text, result.tool_calls)
+    return final_answer_empty(conversation.messages, conversation.stop_reason)
 
 
 @dataclass
@@ -199,10 +201,6 @@ def _check_arm(arm: Arm, problems: list[Problem]) -> None:
                 f"{len(arm.missing)} scenario(s) without a result{detail}: "
                 f"{', '.join(arm.missing)}",
             )
-        )
-    if arm.empty:
-        problems.append(
-            Problem(where, f"empty response (no text, no tool call): {', '.join(arm.empty)}")
         )
     unknown = sorted(arm.latest.keys() - arm.expected)
     if unknown:

@@ -14,7 +14,7 @@ import math
 
 from tooltrial.analysis.table import CHECK_COLUMNS
 from tooltrial.report.document import ConversationCosts, ModelSection, Variant
-from tooltrial.report.formatting import fmt_pass_k_difference, number, p_text, pct
+from tooltrial.report.formatting import number, pass_k_difference_line, pct
 
 COSTS = (
     ("turns", "turns", 2),
@@ -50,8 +50,9 @@ def _defined(value: float | None) -> bool:
 
 
 def pass_k_lines(section: ModelSection) -> list[str]:
-    """pass^k for the headline: per variant, and each paired difference from the
-    reference."""
+    """pass^k for the headline: per variant and each paired difference from the
+    reference, over one scenario set; the differences are descriptive (no p-value: the
+    primary metric is the one unadjusted test)."""
     k = top_k(section)
     if k is None:
         return []
@@ -60,11 +61,7 @@ def pass_k_lines(section: ModelSection) -> list[str]:
     for comp in section.comparisons:
         d = next((d for d in comp.reliability_differences if d.k == k), None)
         if d is not None:
-            diff, ci = fmt_pass_k_difference(d)
-            out.append(
-                f"pass^{k}, {comp.treatment} − {comp.reference}: {diff} {ci}, "
-                f"p = {p_text(d.p_value)}"
-            )
+            out.append(pass_k_difference_line(d, comp.treatment, comp.reference))
     return out
 
 

@@ -13,7 +13,8 @@ A row of the agentic tidy table holds its checks, diff and messages as the JSON 
 recorded; they are read back into the log's own types (``tooltrial.types``).
 
 Guarantees: everything a model or a tool wrote is escaped; long texts are cut (their full
-size is shown), so one huge tool result cannot swamp the page.
+size is shown), so one huge tool result cannot swamp the page; a changed row names itself
+(its key and title, :func:`row_name`), not only its key.
 """
 
 from __future__ import annotations
@@ -247,9 +248,24 @@ def _change(change: RowChange) -> str:
             if before.get(k) != v
         )
     return (
-        f"<tr><td>{escape(change.table)}</td><td>{escape(change.key)}</td>"
+        f"<tr><td>{escape(change.table)}</td><td>{escape(row_name(change))}</td>"
         f"<td>{kind}</td><td>{shown}</td></tr>"
     )
+
+
+LABEL_COLUMNS = ("title", "name", "label", "subject", "summary")
+"""Columns that name a row, in the order tried: a changed row is shown by its key and the
+first of these it has (after the change, else before), so "tasks 3" reads "3 “Pay rent”"."""
+
+
+def row_name(change: RowChange) -> str:
+    """A diff row's key and, when it has one, its title (:data:`LABEL_COLUMNS`)."""
+    for row in (change.after, change.before):
+        for column in LABEL_COLUMNS:
+            value = (row or {}).get(column)
+            if isinstance(value, str) and value.strip():
+                return f"{change.key} “{value}”"
+    return change.key
 
 
 def _values(row: dict[str, Any]) -> str:

@@ -12,14 +12,18 @@ Guarantees:
   float refuses them, so the object, its JSON (``null``) and the schema agree;
 - :attr:`ReportPayload.kind` is the one place a reader learns the experiment's kind.
 
-Shape (``tooltrial_report`` 2): the head (experiment, models, files, counts, warnings,
+Shape (``tooltrial_report`` 3): the head (experiment, models, files, counts, warnings,
 reference, primary metric), ``scenarios`` (the definition's), ``per_model`` (one
 :class:`ModelSection` per model, the reference model first, even when there is only one),
 ``interaction`` (empty with one model) and ``method``. Field names are those of report 1,
 except: ``kind`` replaces ``"agentic": true``; ``tool_footprint.counted_by`` replaces
 ``tokenizer``; values keyed by a metric's name (``exact`` or ``success`` per scenario,
 category and flip) are ``rate`` / ``rates``, the metric named once by
-``scenario_metric``; each section adds its ``headline``.
+``scenario_metric``; each section adds its ``headline``. Report 3 (from 2): each
+comparison has its ``verdict`` in words; ``power`` is the simulation's advice (plans with
+a range for a 1-rep pilot, the smallest detectable difference, notes) instead of variance
+components; pass^k differences are descriptive (no p-value) and name their scenario set;
+each variant's pass^k names the scenarios left out of each k.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-VERSION: Final = 2
+VERSION: Final = 3
 """``tooltrial_report``: the payload's shape. 2: typed, one shape for any number of
-models, a per-scenario headline."""
+models, a per-scenario headline. 3: verdicts, simulated power, descriptive pass^k
+differences on one scenario set."""
 
 Kind = Literal["single-turn", "agentic"]  # definitions.experiment.Kind, spelled out for the schema
 
@@ -143,7 +148,8 @@ class MetricDifference(Frozen):
     ci_low: Number
     ci_high: Number
     p_value: Number
-    """Paired t-test; None: reported, not tested."""
+    """The interval's own test (excludes zero exactly when p < 0.05); None: reported, not
+    tested."""
     p_sign_flip: Number
     scenarios: int
     primary: bool
@@ -155,15 +161,20 @@ class MetricDifference(Frozen):
 
 
 class ReliabilityDifference(Frozen):
-    """Treatment − reference in pass^k, paired over scenarios with at least k results."""
+    """Treatment − reference in pass^k over the scenarios with at least k results in every
+    variant: the same set, and so the same means, as each variant's pass^k in
+    :class:`Reliability`. Descriptive: an interval, no p-value (the primary metric is the
+    one unadjusted test)."""
 
     k: int
+    reference_mean: Number
+    treatment_mean: Number
     estimate: Number
     ci_low: Number
     ci_high: Number
-    p_value: Number
-    p_sign_flip: Number
     scenarios: int
+    excluded: tuple[str, ...]
+    """Scenarios with results left out of this k (fewer than k results in some variant)."""
 
 
 class LargestDifference(Frozen):
@@ -177,22 +188,62 @@ class LargestDifference(Frozen):
 
 class PowerPlan(Frozen):
     difference: float
+    """Detect this difference (in either direction) with 80% power."""
     reps: int
     scenarios: int | None
-    """Fewest scenarios for the target power; None: more than the search limit."""
+    """The advice from a pilot with 2 or more reps; None: a range (below), or more than
+    the search limit, or a difference these rates cannot reach."""
+    scenarios_low: int | None
+    scenarios_high: int | None
+    """A 1-rep pilot: the range (high None: beyond the search limit)."""
 
 
 class Power(Frozen):
-    """How many scenarios a study would need, taking these results as a pilot."""
+    """How many scenarios a study needs, simulated from these results as a pilot with the
+    report's own test (``analysis.power``)."""
 
     metric: str
-    between_var: Number
-    within_var: Number
     pilot_scenarios: int
     pilot_reps: Number
-    worst_case: bool
+    all_or_nothing_share: Number
+    """Share of the pilot's scenarios whose reps all agreed in both variants."""
     target_power: float
     plans: tuple[PowerPlan, ...]
+    detectable: Number
+    """The smallest difference (either direction) this design detects with 80% power
+    (a 1-rep pilot: the upper end of a range); None: none the rates allow."""
+    detectable_low: Number
+    """A 1-rep pilot: the lower end of that range; otherwise equal to ``detectable``."""
+    notes: tuple[str, ...]
+    """What the pilot cannot tell."""
+
+
+class Verdict(Frozen):
+    """The primary comparison in words: ``better``/``worse`` exactly when its interval
+    excludes zero, else ``inconclusive`` with what the design could have detected."""
+
+    outcome: Literal["better", "worse", "inconclusive"]
+    text: str
+
+
+class Renamed(Frozen):
+    before: str
+    after: str
+
+
+class ToolChanges(Frozen):
+    """What differs between the reference's tools and the treatment's, as the model saw
+    them (``tools.diff.diff_tools``, the same as ``tooltrial tools`` prints)."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    renamed: tuple[Renamed, ...]
+    descriptions: tuple[str, ...]
+    """Tools (named as in the treatment) whose description changed."""
+    schemas: tuple[str, ...]
+    """Tools (named as in the treatment) whose input schema changed."""
+    lines: tuple[str, ...]
+    """One line per difference, for people; empty: the same tools."""
 
 
 class Comparison(Frozen):
@@ -204,6 +255,10 @@ class Comparison(Frozen):
     reliability_differences: tuple[ReliabilityDifference, ...]
     largest_differences: tuple[LargestDifference, ...]
     power: Power
+    verdict: Verdict | None
+    """None: no primary difference to judge."""
+    tools: ToolChanges
+    """What changed in the tools between the two variants."""
 
     @property
     def primary(self) -> MetricDifference | None:
@@ -254,6 +309,9 @@ class Reliability(Frozen):
     pass_hat: Mapping[int, Number]
     pass_at: Mapping[int, Number]
     excluded: Mapping[int, int]
+    excluded_scenarios: Mapping[int, tuple[str, ...]]
+    """k → the scenarios left out of that k (fewer than k results in some variant): each
+    k is averaged over one scenario set shared by every variant."""
 
 
 class ScenarioRates(Frozen):
@@ -372,7 +430,7 @@ class Interaction(Frozen):
 class ReportPayload(Frozen):
     """Everything the report says."""
 
-    tooltrial_report: Literal[2] = VERSION
+    tooltrial_report: Literal[3] = VERSION
     kind: Kind
     """The experiment's kind: the one place the report learns it."""
     experiment: str

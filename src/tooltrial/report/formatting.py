@@ -9,7 +9,15 @@ import functools
 import math
 
 from tooltrial.analysis import is_rate
-from tooltrial.report.document import Comparison, MetricDifference, ReliabilityDifference
+from tooltrial.report.document import (
+    Comparison,
+    MetricDifference,
+    ModelSection,
+    Power,
+    PowerPlan,
+    ReliabilityDifference,
+    ReportPayload,
+)
 
 _DIGITS = {"latency_s": 3, "turns": 2, "tool_calls": 2, "tool_errors": 2}
 """Decimals of a metric that is not a rate (default 1): seconds, and the small counts of
@@ -78,3 +86,75 @@ def fmt_mean(metric: str, value: float | None) -> str:
     if is_rate(metric):
         return pct(value)
     return number(value, _DIGITS.get(metric, 1))
+
+
+def pass_k_difference_line(d: ReliabilityDifference, treatment: str, reference: str) -> str:
+    """A pass^k difference as a sentence: descriptive (an interval, no p-value), with
+    its scenario set."""
+    diff, ci = fmt_pass_k_difference(d)
+    left = f"; left out: {', '.join(d.excluded)}" if d.excluded else ""
+    return (
+        f"pass^{d.k}, {treatment} − {reference}: {diff} {ci} "
+        f"(descriptive, over {d.scenarios} scenarios{left})"
+    )
+
+
+def excluded_lines(section: ModelSection) -> list[str]:
+    """Which scenarios each k of the reliability table leaves out (none: no line)."""
+    shown: dict[int, tuple[str, ...]] = {}
+    for r in section.reliability:
+        for k, ids in r.excluded_scenarios.items():
+            if ids:
+                shown[k] = tuple(sorted(set(shown.get(k, ())) | set(ids)))
+    return [
+        f"pass^{k} and pass@{k} leave out {', '.join(ids)} (fewer than {k} results in some "
+        "variant); every variant and difference uses the same scenarios"
+        for k, ids in sorted(shown.items())
+    ]
+
+
+def plan_text(plan: PowerPlan) -> str:
+    """The scenarios a plan needs: a number, a range, or why there is none."""
+    if plan.scenarios is not None:
+        return f"{plan.scenarios:,}"
+    if plan.scenarios_low is not None:
+        high = f"{plan.scenarios_high:,}" if plan.scenarios_high is not None else "> 10,000"
+        return f"{plan.scenarios_low:,}–{high}"
+    return "> 10,000 or out of reach"
+
+
+def detectable_text(power: Power) -> str:
+    """The smallest difference the pilot's own design detects, as a sentence."""
+    if power.detectable is None:
+        return "This design detects no difference the rates allow with 80% power."
+    high = round(100 * power.detectable)
+    low = high if power.detectable_low is None else round(100 * power.detectable_low)
+    span = f"{low}–{high}" if low != high else f"{high}"
+    return (
+        f"This design ({power.pilot_scenarios} scenarios) detects a difference of {span} "
+        "points or more (either way) with 80% power."
+    )
+
+
+TOOL_LINE = 300
+"""Characters of one tool-change line shown (a rewritten description can be long; the
+JSON has the diff's names, ``tooltrial tools`` the full text)."""
+
+
+def tool_change_lines(comp: Comparison) -> list[str]:
+    """What changed in the tools, one line each, long ones cut."""
+    return [
+        line if len(line) <= TOOL_LINE else line[: TOOL_LINE - 1] + "…" for line in comp.tools.lines
+    ]
+
+
+def verdict_lines(data: ReportPayload) -> list[str]:
+    """Every comparison's verdict, the model named when there are several."""
+    out = []
+    for section in data.per_model:
+        for comp in section.comparisons:
+            if comp.verdict is None:
+                continue
+            prefix = f"{section.model}: " if data.several_models else ""
+            out.append(prefix + comp.verdict.text)
+    return out

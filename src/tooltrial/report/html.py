@@ -49,17 +49,22 @@ from tooltrial.report.document import (
 )
 from tooltrial.report.formatting import (
     comparison_notes,
+    detectable_text,
+    excluded_lines,
     fmt_diff,
     fmt_difference,
     fmt_mean,
-    fmt_pass_k_difference,
     holm_text,
     number,
     p_text,
+    pass_k_difference_line,
     pct,
+    plan_text,
     signed_pct,
+    tool_change_lines,
+    verdict_lines,
 )
-from tooltrial.report.markdown import SHARES_NOTE, WORST_CASE
+from tooltrial.report.markdown import POWER_NOTE, SHARES_NOTE
 from tooltrial.report.markup import Column, escape
 
 
@@ -186,12 +191,14 @@ def _key(prefix: str, *parts: object) -> str:
 
 def _html_header(data: ReportPayload) -> str:
     warnings = "".join(f'<div class="warn">{escape(w)}</div>' for w in data.warnings)
+    verdicts = "".join(f"<li>{escape(v)}</li>" for v in verdict_lines(data))
     return (
         f"<h1>{escape(data.experiment)}</h1>"
         f'<div class="sub">model {escape(", ".join(data.models))} · '
         f'<span data-key="results">{data.results}</span> results from '
         f"{len(data.files)} files · {data.error_lines} error lines (not counted) · "
         f"fixed now {escape(data.fixed_timestamp)}</div>{warnings}"
+        + (f'<h2>Verdict</h2><ul class="verdict">{verdicts}</ul>' if verdicts else "")
     )
 
 
@@ -287,17 +294,17 @@ def _html_reliability(section: ModelSection) -> str:
         for r in rel
     )
     diffs = "".join(
-        f"<li>pass^{d.k}, {escape(c.treatment)} − {escape(c.reference)}: "
-        + " ".join(fmt_pass_k_difference(d))
-        + f", p = {p_text(d.p_value)}</li>"
+        f"<li>{escape(pass_k_difference_line(d, c.treatment, c.reference))}</li>"
         for c in section.comparisons
         for d in c.reliability_differences
     )
+    left = "".join(f'<div class="note">{escape(line)}</div>' for line in excluded_lines(section))
     return (
         f"<h2>Reliability over repetitions ({escape(rel[0].metric)})</h2>"
-        f"<table><tr><th>variant</th>{head}</tr>{rows}</table><ul>{diffs}</ul>"
+        f"<table><tr><th>variant</th>{head}</tr>{rows}</table>{left}<ul>{diffs}</ul>"
         '<div class="note">pass^k: the chance that k tries of a scenario all succeed; '
-        "pass@k: that at least one does (averaged over scenarios).</div>"
+        "pass@k: that at least one does (averaged over the scenarios every variant has k "
+        "results for). The differences are descriptive: an interval, no p-value.</div>"
     )
 
 
@@ -318,11 +325,21 @@ def _html_comparison(kind: Kind, comp: Comparison, prefix: str) -> str:
             f'<td class="num">{m.scenarios}</td></tr>'
         )
     notes = "".join(f"<li>{escape(n)}</li>" for n in comparison_notes(comp))
+    said = (
+        f'<p class="verdict"><b>Verdict</b>: {escape(comp.verdict.text)}</p>'
+        if comp.verdict is not None
+        else ""
+    )
+    changes = "".join(f"<li>{escape(line)}</li>" for line in tool_change_lines(comp))
+    if changes:
+        said += f"<p>What changed in the tools, {escape(ref)} → {escape(t)}:</p><ul>{changes}</ul>"
+
     rates = [
         (m.label, m.difference, m.ci_low, m.ci_high) for m in comp.metrics if is_rate(m.metric)
     ]
     return (
         f"<h2>{escape(t)} vs {escape(ref)}: every metric</h2>"
+        + said
         + charts.forest(rates)
         + f"<table><tr><th>metric</th><th>{escape(ref)}</th><th>{escape(t)}</th>"
         "<th>difference</th><th>95% CI</th><th>p (t)</th><th>p Holm</th><th>p (sign-flip)</th>"
@@ -332,7 +349,8 @@ def _html_comparison(kind: Kind, comp: Comparison, prefix: str) -> str:
         + '<div class="note">Differences are treatment − reference, in percentage '
         "points for rates. p Holm: adjusted over the secondary metrics of this comparison; "
         + (_AGENTIC_COMPARISON_NOTE if kind == "agentic" else _SINGLE_TURN_COMPARISON_NOTE)
-        + "Intervals: the paired t-test's own 95% interval across scenarios. Means here "
+        + "Intervals: 95% across scenarios, allowing for stuck scenarios (see Method); p (t) "
+        "is the interval's own test. Means here "
         "weigh each scenario the same and use only scenarios both variants have (for the "
         "primary metric with two variants: the headline rates).</div>"
     )
@@ -509,18 +527,17 @@ def _html_power(data: ReportPayload, section: ModelSection) -> str:
     for comp in section.comparisons:
         p = comp.power
         rows = "".join(
-            f'<tr><td class="num">{signed_pct(x.difference)}</td><td class="num">'
-            f'{x.reps}</td><td class="num">{x.scenarios or "> 10,000"}</td></tr>'
+            f'<tr><td class="num">±{100 * x.difference:.0f} pp</td><td class="num">'
+            f'{x.reps}</td><td class="num">{escape(plan_text(x))}</td></tr>'
             for x in p.plans
         )
         label = data.primary_label if p.metric == data.primary_metric else p.metric
+        notes = "".join(f'<div class="note">{escape(n)}</div>' for n in p.notes)
         parts.append(
             f"<h2>Power: {escape(comp.treatment)} vs {escape(comp.reference)}</h2>"
             f"<p>Scenarios needed to detect a difference in {escape(label)} "
-            "with 80% power "
-            f"(two-sided, α = 0.05), taking these results as a pilot: between-scenario variance "
-            f"{number(p.between_var, 4)}, rep-to-rep variance {number(p.within_var, 4)}."
-            f"{escape(' ' + WORST_CASE) if p.worst_case else ''}</p>"
+            "(either way) with 80% power. "
+            f"{escape(POWER_NOTE)} {escape(detectable_text(p))}</p>{notes}"
             f"<table><tr><th>difference</th><th>reps</th><th>scenarios</th></tr>{rows}</table>"
         )
     return "".join(parts)
@@ -537,7 +554,7 @@ def _html_interaction(data: ReportPayload) -> str:
         "<h2>Interaction: does the difference between variants depend on the model?</h2>"
         f'<div class="note">Per scenario, (treatment − reference in the model) − (the same '
         f"in {escape(first)}), averaged over the scenarios with results in all four cells; "
-        "intervals resample scenarios, p (t): paired t-test on these differences.</div>"
+        "interval and p (t) by the same rule as every comparison, on these differences.</div>"
     ]
     parts += [_html_interaction_block(block) for block in data.interaction]
     return "".join(parts)

@@ -28,20 +28,26 @@ from tooltrial.report.document import (
 )
 from tooltrial.report.formatting import (
     comparison_notes,
+    detectable_text,
+    excluded_lines,
     fmt_diff,
     fmt_difference,
     fmt_mean,
-    fmt_pass_k_difference,
     holm_text,
     number,
     p_text,
+    pass_k_difference_line,
     pct,
+    plan_text,
     signed_pct,
+    tool_change_lines,
+    verdict_lines,
 )
 
-WORST_CASE = (
-    "These results do not vary at all, so they cannot size a study: the table assumes "
-    "the worst case, a 50% rate in both variants."
+POWER_NOTE = (
+    "Simulated from these results as a pilot, with this report's own test: studies drawn "
+    "from these scenarios (all-or-nothing ones stay so), the difference added to every "
+    "scenario's rate. It assumes new scenarios are like these."
 )
 SHARES_NOTE = (
     "Rates here are shares of all results, so a scenario with more reps weighs more; the "
@@ -58,6 +64,9 @@ def render_markdown(data: ReportPayload) -> str:
         "",
     ]
     lines += [f"> warning: {w}" for w in data.warnings]
+    verdicts = verdict_lines(data)
+    if verdicts:
+        lines += ["## Verdict", "", *(f"- {v}" for v in verdicts), ""]
     if not data.several_models:
         lines += _md_model(data, data.per_model[0], "##")
     else:
@@ -158,13 +167,11 @@ def _md_reliability(section: ModelSection, h: str) -> list[str]:
     header = ["variant", *(f"pass^{k}" for k in ks), f"pass@{ks[-1]}"]
     rows = [[r.variant, *(pct(r.pass_hat.get(k)) for k in ks), pct(r.pass_at[ks[-1]])] for r in rel]
     out = [f"{h} Reliability over repetitions ({rel[0].metric})", "", md_table(header, rows)]
+    out += ["", *(f"> {line}" for line in excluded_lines(section))]
+    out += [""] if excluded_lines(section) else []
     for comp in section.comparisons:
         for d in comp.reliability_differences:
-            diff, ci = fmt_pass_k_difference(d)
-            out.append(
-                f"- pass^{d.k}, {comp.treatment} − {comp.reference}: {diff} {ci}, "
-                f"p = {p_text(d.p_value)}"
-            )
+            out.append("- " + pass_k_difference_line(d, comp.treatment, comp.reference))
     return [*out, ""]
 
 
@@ -241,7 +248,14 @@ def _md_comparison(comp: Comparison, h: str, rate: str) -> list[str]:
         "p (sign-flip)",
         "scenarios",
     ]
-    out = [f"{h} {trt} vs {ref}", "", md_table(header, rows), ""]
+    out = [f"{h} {trt} vs {ref}", ""]
+    if comp.verdict is not None:
+        out += [f"**Verdict**: {comp.verdict.text}", ""]
+    changes = tool_change_lines(comp)
+    if changes:
+        out += [f"What changed in the tools, {ref} → {trt}:", ""]
+        out += [f"- {line}" for line in changes] + [""]
+    out += [md_table(header, rows), ""]
     notes = comparison_notes(comp)
     out += [f"> {note}" for note in notes]
     out += [""] if notes else []
@@ -259,11 +273,10 @@ def _md_power(power: Power) -> list[str]:
     if not power.plans:
         return []
     out = [f"Scenarios needed for 80% power ({power.metric}, these results as a pilot):", ""]
-    out += [f"> {WORST_CASE}", ""] if power.worst_case else []
-    rows = [
-        [signed_pct(p.difference), str(p.reps), str(p.scenarios or "> 10000")] for p in power.plans
-    ]
-    return [*out, md_table(["difference", "reps", "scenarios"], rows), ""]
+    out += [f"> {POWER_NOTE} {detectable_text(power)}"]
+    out += [f"> {note}" for note in power.notes]
+    rows = [[f"±{100 * p.difference:.0f} pp", str(p.reps), plan_text(p)] for p in power.plans]
+    return [*out, "", md_table(["difference", "reps", "scenarios"], rows), ""]
 
 
 def _md_categories(section: ModelSection) -> str:
