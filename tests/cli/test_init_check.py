@@ -11,7 +11,7 @@ from tooltrial.cli import main
 from tooltrial.log.validate import validate
 from tooltrial.testing.messages_server import MessagesServer
 
-TEMPLATES = {"single-turn": [], "agentic": ["--agentic"]}
+TEMPLATES = {"single-turn": [], "agentic": ["--agentic"], "mcp": ["--mcp"]}
 
 
 @pytest.mark.parametrize("kind", TEMPLATES)
@@ -22,7 +22,8 @@ def test_init_writes_an_experiment_that_checks(kind, tmp_path: Path, capsys, mon
     assert (tmp_path / "exp" / "experiment.yaml").is_file()
     assert main(["check", "exp", "--model", "anthropic:claude-x"]) == 0
     out = capsys.readouterr().out
-    assert f"({kind}, primary metric" in out and "every check passed" in out
+    shown = "agentic" if kind == "mcp" else kind
+    assert f"({shown}, primary metric" in out and "every check passed" in out
     cells = "36 calls (1 × 2 × 6 × 3)" if kind == "single-turn" else "24 conversations"
     assert cells in out and "tokens counted by: estimate (4 characters a token)" in out
     assert not (tmp_path / "results").exists()  # checking creates nothing

@@ -1,8 +1,9 @@
 """``tooltrial init``: write a ready-to-run experiment into a folder.
 
 The templates ship with the package (``tooltrial/templates``): a single-turn experiment,
-or (``--agentic``) an app with two tool interfaces and scenarios judged by its final
-state. Both run at once on the embedded model. A folder that already holds files is
+(``--agentic``) an app with two tool interfaces and scenarios judged by its final state,
+or (``--mcp``) two versions of an MCP server acting on that app's database. All run at
+once on the embedded model (``--mcp`` with the ``mcp`` extra). A folder that already holds files is
 refused, so nothing is overwritten.
 """
 
@@ -28,16 +29,23 @@ def add_parser(commands: Any) -> None:
         "(tool designs) and a few scenarios. It runs at once on the embedded model.",
     )
     init.add_argument("folder", type=Path, help="where to write it (new, or empty)")
-    init.add_argument(
+    kind = init.add_mutually_exclusive_group()
+    kind.add_argument(
         "--agentic",
         action="store_true",
         help="tools that act on an app, multi-turn, judged by the app's final state",
+    )
+    kind.add_argument(
+        "--mcp",
+        action="store_true",
+        help="two versions of an MCP server (tools from a real server), judged by the state "
+        "it leaves (needs tooltrial[mcp])",
     )
     init.set_defaults(handler=command)
 
 
 def command(args: argparse.Namespace) -> int:
-    kind = "agentic" if args.agentic else "single_turn"
+    kind = "mcp" if args.mcp else "agentic" if args.agentic else "single_turn"
     folder: Path = args.folder
     _check_empty(folder)
     with as_file(files("tooltrial") / "templates" / kind) as template:
