@@ -4,6 +4,7 @@ command:
 
     uv run python bench/bench_batch.py             # N = 1,000 and 10,000; P = 5 s
     uv run python bench/bench_batch.py --quick     # N = 200 and 2,000
+    uv run python bench/bench_batch.py --max-items 1000   # batches of 1,000, 4 in flight
 
 For each N, a fresh ``AnthropicBatchServer`` (a subprocess, so its CPU and memory are
 not ours) processes every batch for P seconds; a fresh ``tooltrial`` process (so its
@@ -16,9 +17,10 @@ Reported, as figures that do not depend on this machine's speed:
   the journal, submitting, polling (tooltrial notices an ended batch within
   ``--batch-poll-max``), collecting, and writing every fsync'd line;
 - peak RSS at each N, its growth over the process's RSS before the run, and the growth
-  per 1,000 cells (bounded memory: what grows is the per-cell outcome kept for the
-  summary and the futures, not the requests: a request's body is built only when its
-  batch is formed).
+  per 1,000 cells. What grows is the cells waiting on their batches (their tasks and
+  the turns they wait for; a request's body is built only when its batch is formed) and
+  the outcome of each cell kept for the run's summary. With ``--max-items M`` at most
+  4 × M cells wait at once (``--batch-in-flight`` 4), so the growth stops at that window.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def current_rss_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-async def child_run(cells: int, url: str, results: Path) -> dict[str, float]:
+async def child_run(cells: int, url: str, results: Path, max_items: int | None) -> dict[str, float]:
     from tooltrial import load_experiment
     from tooltrial.models import get_model
     from tooltrial.run.options import RunOptions
@@ -61,7 +63,7 @@ async def child_run(cells: int, url: str, results: Path) -> dict[str, float]:
     per_rep = len(experiment.variants) * len(experiment.scenarios)
     reps = -(-cells // per_rep)
     model = get_model("anthropic:claude-test", base_url=url, max_tokens=experiment.max_tokens)
-    batch = BatchOptions(poll_s=0.2, poll_max_s=0.5, gather_s=0.5)
+    batch = BatchOptions(poll_s=0.2, poll_max_s=0.5, gather_s=0.5, max_items=max_items)
     options = RunOptions(results=results, runs=reps, order="blocked", batch=batch)
     with open_run(experiment, model, options) as run:
         assert await run.preflight() is None
@@ -76,11 +78,11 @@ async def child_run(cells: int, url: str, results: Path) -> dict[str, float]:
 def child(args: argparse.Namespace) -> None:
     os.environ["ANTHROPIC_API_KEY"] = KEY
     os.environ["LANGSMITH_TRACING"] = "false"
-    result = asyncio.run(child_run(args.child, args.url, Path(args.results)))
+    result = asyncio.run(child_run(args.child, args.url, Path(args.results), args.max_items))
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def measure(cells: int, processing: float, folder: Path) -> dict[str, float]:
+def measure(cells: int, processing: float, folder: Path, max_items: int | None) -> dict[str, float]:
     server = subprocess.Popen(
         [
             sys.executable,
@@ -110,6 +112,7 @@ def measure(cells: int, processing: float, folder: Path) -> dict[str, float]:
                 match.group(0),
                 "--results",
                 str(folder),
+                *(["--max-items", str(max_items)] if max_items else []),
             ],
             capture_output=True,
             text=True,
@@ -134,6 +137,7 @@ def main() -> None:
     p.add_argument("--sizes", default="1000,10000", help="N, comma-separated")
     p.add_argument("--processing", type=float, default=5.0, help="P: seconds a batch processes")
     p.add_argument("--quick", action="store_true", help="N = 200 and 2,000")
+    p.add_argument("--max-items", type=int, help="--batch-max-items (default: none)")
     p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--results", help=argparse.SUPPRESS)
@@ -143,12 +147,13 @@ def main() -> None:
         return
     sizes = [200, 2000] if args.quick else [int(n) for n in args.sizes.split(",")]
     print(
-        f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; P = {args.processing}s"
+        f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; P = {args.processing}s;"
+        f" --batch-max-items {args.max_items or 'none'}"
     )
     rows = []
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            row = measure(n, args.processing, Path(tmp))
+            row = measure(n, args.processing, Path(tmp), args.max_items)
         rows.append(row)
         overhead = row["wall_s"] - row["processing_s"]
         growth = row["peak_mb"] - row["rss_before_mb"]

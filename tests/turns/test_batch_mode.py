@@ -114,6 +114,21 @@ def test_a_batch_run_records_each_cell_once_with_its_batch(tmp_path: Path) -> No
     assert meta["settings"]["batch"] == batch.record()
 
 
+def test_max_items_bounds_the_cells_waiting_at_once(tmp_path: Path) -> None:
+    """Memory in batch mode grows with the cells waiting on batches: with --batch-max-items
+    at most in_flight × max_items wait at once, and the run still completes."""
+    batch = dataclasses.replace(FAST, max_items=5, in_flight=2)
+    with anthropic_server(processing_s=0.01) as srv:
+        run = run_batch(srv, tmp_path, batch=batch, runs=2, scenarios=())
+        sizes = [len(b.items) for b in srv.batches]
+    assert run.engine is not None and run.engine.concurrency == 10
+    assert sum(sizes) == 80 and max(sizes) <= 5
+    only_results(tmp_path, 80)
+    assert_never_twice(srv)
+    with open_run(EXPERIMENT, model_for(srv), options(tmp_path / "all", scenarios=())) as every:
+        assert every.engine is not None and every.engine.concurrency == 40  # no max: every cell
+
+
 def test_batches_stay_under_the_byte_limit(tmp_path: Path) -> None:
     batch = dataclasses.replace(FAST, max_bytes=9_000)
     with anthropic_server() as srv:

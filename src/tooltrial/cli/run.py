@@ -117,7 +117,12 @@ def add_parser(commands: Any) -> None:
 
 BATCH_FLAGS = {
     "in_flight": ("--batch-in-flight", int, "batches open at once (4)"),
-    "max_items": ("--batch-max-items", int, "items a batch, at most (the provider's limit)"),
+    "max_items": (
+        "--batch-max-items",
+        int,
+        "items a batch, at most (the provider's limit); also bounds the cells waiting at "
+        "once to in-flight × this",
+    ),
     "max_bytes": ("--batch-max-bytes", int, "bytes a batch, at most (the provider's limit)"),
     "poll_s": ("--batch-poll", float, "seconds before the first poll of a batch (30)"),
     "poll_max_s": ("--batch-poll-max", float, "longest wait between polls (600)"),

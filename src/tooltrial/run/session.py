@@ -375,9 +375,9 @@ def _opened(run: Run, tracer: Tracer | None, warn: Callable[[str], None] | None)
         warn=once,
     )
     turns, concurrency, closing = live, options.concurrency, contextlib.ExitStack()
-    if options.batch is not None:  # batch mode: every cell waits on its batch at once
+    if options.batch is not None:  # batch mode: cells wait on their batches together
         turns = closing.enter_context(_batch_turns(run, live, options))
-        concurrency = max(concurrency, len(run.cells))
+        concurrency = max(concurrency, batch_window(options.batch, len(run.cells)))
     engine = Runner(
         run.experiment,
         {m.spec: m for m in run.models},
@@ -396,6 +396,15 @@ def _opened(run: Run, tracer: Tracer | None, warn: Callable[[str], None] | None)
         closing.close()  # the batch journal
         run.pool.close_all()
         tracer.close()  # flushes queued traces; warns once if some were not sent
+
+
+def batch_window(batch: BatchOptions, cells: int) -> int:
+    """Cells in flight at once in batch mode: every cell, unless ``max_items`` bounds
+    the batches; then as many as the batches in flight can hold, so memory (about 10 KB
+    per waiting cell) is bounded by the options, not by the size of the run."""
+    if batch.max_items is None:
+        return cells
+    return min(cells, batch.max_items * batch.in_flight)
 
 
 @contextlib.contextmanager
