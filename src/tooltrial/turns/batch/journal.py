@@ -51,6 +51,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tooltrial.errors import TooltrialError
+from tooltrial.files import checked_run_id
 from tooltrial.turns.batch.ids import TurnKey
 from tooltrial.types import ModelResponse
 
@@ -67,7 +68,8 @@ def utc_now() -> str:
 
 
 def journal_path(results: str | Path, run_id: str) -> Path:
-    return Path(results) / "batches" / f"{run_id}.jsonl"
+    """``<results>/batches/<run_id>.jsonl``; a run id that is not a plain name is refused."""
+    return Path(results) / "batches" / f"{checked_run_id(run_id)}.jsonl"
 
 
 class _Record(BaseModel):
