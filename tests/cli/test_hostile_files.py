@@ -40,6 +40,7 @@ from tooltrial.log.validate import validate as validate_folder
 from tooltrial.testing.messages_server import MessagesServer
 
 SAMPLE = TESTS / "experiment"
+MINI = TESTS / "mini_agentic"
 API = "api_run1_20250101T000000Z.jsonl"
 """The api variant's file: its metadata on line 1, its four results on lines 2-5."""
 APP = "app_run1_20250101T000000Z.jsonl"
@@ -318,7 +319,85 @@ OTHERS = [
 ]
 
 
-CASES = PATHS + reader_cases() + OTHERS
+def ran_then(*edits: tuple[str, str, str]) -> object:
+    """Run r5 of a copy of ``tests/mini_agentic`` (one scenario, one variant), then change
+    the copy: ``(file, old, new)`` each."""
+
+    def setup(c: Ctx) -> None:
+        exp = c.tmp / "agentic"
+        shutil.copytree(MINI, exp, ignore=shutil.ignore_patterns("__pycache__"))
+        first = ["run", str(exp), "--results", str(c.results), "--run-id", "r5", "--runs", "1"]
+        first += ["--variant", "api", "--scenario", "confirm-delete", "--model", "anthropic:x"]
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert invoke(first) in (0, 1)
+        for name, old, new in edits:
+            path = exp / name
+            assert old in path.read_text(), old
+            path.write_text(path.read_text().replace(old, new, 1))
+
+    return setup
+
+
+def resume() -> list[str]:
+    return ["run", "--resume", "r5", "--results", "{results}"]
+
+
+REFUSED = "cannot resume run r5: its setup changed since it ran:"
+RESUME = [
+    Case(
+        "resume-app-seed-changed",
+        resume(),
+        [REFUSED, "the app (its schema or seeded state)", "start a new run"],
+        ran_then(("app.py", '("Pay rent", "2025-03-31")', '("Pay rent", "2025-04-01")')),  # type: ignore[arg-type]
+    ),
+    Case(
+        "resume-app-schema-changed",
+        resume(),
+        [REFUSED, "the app (its schema or seeded state)"],
+        ran_then(("app.py", "due TEXT,", "due TEXT, note TEXT,")),  # type: ignore[arg-type]
+    ),
+    Case(
+        "resume-limits-changed",
+        resume(),
+        [REFUSED, "limits (max_turns was 4, now 3)"],
+        ran_then(("experiment.yaml", "max_turns: 4", "max_turns: 3")),  # type: ignore[arg-type]
+    ),
+    Case(
+        "resume-tool-timeout-changed",
+        resume(),
+        [REFUSED, "limits (tool_timeout_s was 2", "now 5"],
+        ran_then(("experiment.yaml", "tool_timeout_s: 2", "tool_timeout_s: 5")),  # type: ignore[arg-type]
+    ),
+    Case(
+        "resume-scenario-prompt-changed",
+        resume(),
+        [REFUSED, "the scenarios (a prompt"],
+        ran_then(("scenarios.yaml", "Delete the rent task.", "Delete the dentist task.")),  # type: ignore[arg-type]
+    ),
+    Case(
+        "resume-success-criteria-changed",
+        resume(),
+        [REFUSED, "the scenarios"],
+        ran_then(("scenarios.yaml", "reply: {asks: true}", "reply: {asks: false}")),  # type: ignore[arg-type]
+    ),
+    Case(
+        "resume-zero-persona-changed",
+        resume(),
+        [REFUSED, "the experiment's settings"],
+        ran_then(("experiment.yaml", "limits:", "zero_persona: false\nlimits:")),  # type: ignore[arg-type]
+    ),
+    Case(
+        "resume-two-parts-changed",
+        resume(),
+        [REFUSED, "the scenarios", "; limits (max_tool_calls was 6, now 9)"],
+        ran_then(  # type: ignore[arg-type]
+            ("experiment.yaml", "max_tool_calls: 6", "max_tool_calls: 9"),
+            ("scenarios.yaml", "Delete the rent task.", "Delete it."),
+        ),
+    ),
+]
+
+CASES = PATHS + reader_cases() + OTHERS + RESUME
 
 
 # --- the harness ---------------------------------------------------------------------
