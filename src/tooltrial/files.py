@@ -18,7 +18,9 @@ Guarantees, and how they are kept:
   a results folder never sends a write to a file tooltrial did not create (``FileRefused``).
   ``append_whole`` writes all of a record's bytes then ``fsync``s, or — on a full disk,
   an I/O error, a short write — cuts the file back to its size before the write and
-  raises ``WriteFailed``: nothing half-written is ever left behind.
+  raises ``WriteFailed``: nothing half-written is ever left behind. A whole file (a
+  report) is written beside its name and renamed over it (``replace_whole``), so it is
+  either the old file or the new one.
 - **Reading.** ``open_regular`` opens without blocking (a FIFO named ``x.jsonl`` never
   hangs a reader) and only a regular file: a folder, a device (a link to ``/dev/zero``),
   a FIFO or a socket is refused (``UnreadableFile``) before a byte is read.
@@ -32,6 +34,7 @@ import hashlib
 import os
 import re
 import stat
+import tempfile
 import unicodedata
 from pathlib import Path
 from typing import BinaryIO
@@ -153,6 +156,25 @@ def append_whole(fd: int, data: bytes, path: Path, resume: str | None = None) ->
         with contextlib.suppress(OSError):
             os.ftruncate(fd, size)
         raise WriteFailed(path, exc, resume) from None
+
+
+def replace_whole(path: Path, data: bytes) -> None:
+    """Make ``path`` hold ``data`` (a report): written to a temporary file beside it,
+    synced, then renamed over it; on a failure the temporary file is removed, ``path`` is
+    as it was, and ``WriteFailed`` is raised."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}-", suffix=".tmp")
+    try:
+        try:
+            os.fchmod(fd, 0o644)  # as a file written in place would be, not mkstemp's 0o600
+            append_whole(fd, data, path)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except OSError as exc:  # the rename itself failed
+        raise WriteFailed(path, exc) from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
 
 
 # --- reading ----------------------------------------------------------------------------

@@ -310,6 +310,20 @@ OTHERS = [
         )(c),  # type: ignore[operator]
         code=1,
     ),
+    Case(
+        "validate-problems-are-counted-past-50",
+        validate(),
+        ["bad0.jsonl:1: not valid JSON", "… and 10 more problems", "incomplete"],
+        lambda c: [new_file(f"bad{i}.jsonl", "x\n")(c) for i in range(60)] and None,  # type: ignore[func-returns-value]
+        code=1,
+    ),
+    Case(
+        "validate-a-long-name-is-cut",
+        validate(),
+        ["results for scenarios not in the metadata: sss", "more characters)", "incomplete"],
+        result_with(scenario_id="s" * 10_000),  # type: ignore[arg-type]
+        code=1,
+    ),
     Case("validate-blank-line", validate(), [f"{API}:6: not valid JSON"], append("\n"), code=1),  # type: ignore[arg-type]
     Case(
         "validate-unknown-run-id",
