@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tooltrial.errors import TooltrialError
+from tooltrial.files import FileRefused
 from tooltrial.turns.batch.ids import custom_id, request_sha
 from tooltrial.turns.batch.journal import (
     Ended,
@@ -135,3 +137,18 @@ def test_custom_ids_are_stable_distinct_and_valid() -> None:
     assert custom_id("run", CELL, 1, 1) != custom_id("other", CELL, 1, 1)
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", i) for i in ids)
     assert request_sha(b"{}") == request_sha(b"{}") != request_sha(b"[]")
+
+
+def test_a_journal_is_never_written_through_a_link_nor_its_run_id_a_path(
+    tmp_path: Path,
+) -> None:
+    outside = tmp_path / "outside"
+    outside.write_text("keep\n")
+    path = journal_path(tmp_path / "results", "r1")
+    path.parent.mkdir(parents=True)
+    path.symlink_to(outside)
+    with pytest.raises(FileRefused, match="a symbolic link"):
+        Journal(path, "r1").open()
+    assert outside.read_text() == "keep\n"
+    with pytest.raises(TooltrialError, match=r"run id '\.\./x' must be"):
+        journal_path(tmp_path / "results", "../x")

@@ -7,12 +7,20 @@ line becomes a Python object. An agentic result's ``conversation`` is read as a 
 its verdict and counts, its checks, diff and messages kept as JSON text (null on a
 single-turn line). A torn last line (a killed writer) was never committed
 and is skipped, as every reader of the log does.
+
+Nothing in the files can break the scan or pass it unnoticed: a file that is not a
+regular file is refused before it is read (``files.open_regular``); and when polars
+cannot read a file, or a line it read is not a record (an unknown type, a result missing
+a field, a latency that is not a finite number), the files concerned are walked record by
+record (``log.reader``) so the error names the file and line. Each metadata line is read
+through the log reader too, so its fields are checked in full.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +31,10 @@ import polars as pl
 from tooltrial.definitions import Experiment, load_experiment
 from tooltrial.definitions.experiment import Kind
 from tooltrial.errors import DefinitionError, ResultsError
+from tooltrial.files import open_regular
 from tooltrial.log.reader import (
     CELL_KEY,
+    GZIP_MAGIC,
     committed_bytes,
     iter_records,
     read_results,
@@ -99,8 +109,9 @@ def load_results(paths: Iterable[str | Path]) -> Loaded:
     files = result_files(paths)
     try:
         lines = pl.concat([_scan(path) for path in files]).with_row_index("row").collect()
-    except pl.exceptions.PolarsError as exc:
+    except (pl.exceptions.PolarsError, OSError) as exc:  # OSError: polars on a gzip file
         _raise_first_bad_line(files, exc)
+    _check_lines(lines, files)
     meta = _metadata(lines, files)
     nameless = meta.filter(pl.col("experiment").is_null())
     if nameless.height:
@@ -210,8 +221,11 @@ def _json_list(items: list[Any]) -> str:
 
 def _scan(path: Path) -> pl.LazyFrame:
     """A file's lines, lazily; a torn last line (a killed writer) was never committed."""
-    if path.stat().st_size == 0:
-        raise ResultsError(f"{path}: empty file; move it out of the results folder")
+    with open_regular(path) as handle:  # a folder, FIFO or device: refused, never read
+        if os.fstat(handle.fileno()).st_size == 0:
+            raise ResultsError(f"{path}: empty file; move it out of the results folder")
+        if handle.read(2) == GZIP_MAGIC:
+            next(iter_records(path))  # raises, naming the file and what to do
     committed = committed_bytes(path)
     if committed is None:
         return pl.scan_ndjson(path, schema=_LINE_SCHEMA, include_file_paths="file")
@@ -219,7 +233,28 @@ def _scan(path: Path) -> pl.LazyFrame:
     return frame.with_columns(file=pl.lit(str(path))).lazy()
 
 
-def _raise_first_bad_line(files: list[Path], exc: Exception) -> Any:
+_TYPES = ("metadata", "scenario_result", "scenario_error")
+_RESULT_FIELDS = ("run_id", "scenario_id", "variant", "model", "rep", "usage", "latency_s")
+
+
+def _check_lines(lines: pl.DataFrame, files: list[Path]) -> None:
+    """Lines polars read but that are not records: named by the log reader."""
+    result = pl.col("type") == "scenario_result"
+    incomplete = pl.any_horizontal(pl.col(name).is_null() for name in _RESULT_FIELDS)
+    suspect = lines.filter(
+        pl.col("type").is_null()
+        | ~pl.col("type").is_in(_TYPES)
+        | (result & (incomplete | (pl.col("rep") < 1) | ~pl.col("latency_s").is_finite()))
+    )
+    if suspect.height:
+        named = set(suspect["file"].to_list())
+        _raise_first_bad_line(
+            [f for f in files if str(f) in named],
+            f"line {suspect['row'][0] + 1} of them all is not a record",
+        )
+
+
+def _raise_first_bad_line(files: list[Path], exc: object) -> Any:
     # Only on failure: walk the files record by record to name the file and line.
     for path in files:
         for _ in iter_records(path):

@@ -240,8 +240,9 @@ class _Progress(RunProgress):
         if outcome.failure is not None:
             cell = outcome.cell
             console.print(
-                f"[yellow]{escape(cell.model)} {cell.variant}/{cell.scenario_id} run {cell.rep}: "
-                f"{outcome.failure.kind} after {outcome.attempts} attempt(s)[/yellow]",
+                f"[yellow]{escape(f'{cell.model} {cell.variant}/{cell.scenario_id}')} run "
+                f"{cell.rep}: {escape(outcome.failure.kind)} after {outcome.attempts} "
+                "attempt(s)[/yellow]",
                 soft_wrap=True,
             )
 

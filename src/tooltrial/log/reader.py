@@ -5,6 +5,12 @@ folder (validate, resume, analysis).
 A record is committed once its newline is on disk; a last line without one is a torn
 write from a killed writer and is skipped, never reported (``--resume`` runs that cell
 again).
+
+Nothing in a results folder can break or block a reader: a file is opened only if it is
+a regular file (``files.open_regular``: a folder, a FIFO or a link to ``/dev/zero`` is
+refused before a byte is read), read line by line with no line longer than
+``MAX_LINE_BYTES`` ever held in memory, and every line that is not a record
+(``records.parse_line``) is a ``CorruptLine`` naming the file and line.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tooltrial.errors import ResultsError
+from tooltrial.errors import CorruptLine, ResultsError
+from tooltrial.files import open_regular
 from tooltrial.log.records import Error, Record, Result, parse_line
 
 CELL_KEY = ("model", "variant", "scenario_id", "rep")
@@ -68,14 +75,29 @@ def read_results(paths: Iterable[str | Path]) -> dict[CellKey, Result]:
     return latest_results(record for path in result_files(paths) for record in iter_records(path))
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_LINE_BYTES = 64 * 1024 * 1024
+"""The longest line a reader takes (a result with a long conversation is far shorter);
+a longer one is a ``CorruptLine``, read no further than this."""
+
+
 def iter_records(path: Path) -> Iterator[Record]:
-    """Yield every committed record of a file in order; raise CorruptLine at a bad one.
+    """Yield every committed record of a file in order; raise CorruptLine at a bad one
+    (``UnreadableFile`` if the path is not a regular file).
 
     A last line without its newline is a torn write (the writer was killed): never
     committed, so it is skipped rather than reported.
     """
-    with path.open("rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
+    with open_regular(path) as handle:
+        line_no = 0
+        while raw := handle.readline(MAX_LINE_BYTES + 1):
+            line_no += 1
+            if line_no == 1 and raw.startswith(GZIP_MAGIC):  # torn or not: never a record
+                raise CorruptLine(path, 1, "a gzip-compressed file, not JSON lines: decompress it")
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                raise CorruptLine(
+                    path, line_no, f"a line longer than {MAX_LINE_BYTES:,} bytes, not a record"
+                )
             if not raw.endswith(b"\n"):
                 return
             yield parse_line(path, line_no, raw)
@@ -83,7 +105,7 @@ def iter_records(path: Path) -> Iterator[Record]:
 
 def committed_bytes(path: Path) -> bytes | None:
     """The file up to its last newline if its last line is torn; None if it is whole."""
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         handle.seek(0, os.SEEK_END)
         if handle.tell() == 0:
             return None

@@ -16,18 +16,27 @@ timeout may cut the last tool turn short, and a limit may leave the last turn's 
 unrun); ``success`` is every check holding; the counts agree with the messages; the stop
 reason is one of ``STOP_REASONS``. A line answered in batch mode must name an item its
 run's batch journal records as succeeded (``batch_check``). A problem names the file
-and line. A conversation is "empty" when it stopped as answered with an empty final
-answer; one a limit stopped never is.
+and line.
+
+Bounded whatever the folder holds: files are streamed (``log.reader``), a file that is
+not a regular file or a line that is not a record is one problem naming it, the runs a
+metadata line may promise are bounded (``--runs``' range), runs that never started are
+one problem per (model, variant), a list of scenario ids is shown up to ``SHOWN`` of
+them, and at most ``KEPT`` problems are kept (the rest are counted). A conversation is
+"empty" when it stopped as answered with an empty final answer; one a limit stopped
+never is.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tooltrial.definitions.agentic import CHECK_NAMES
 from tooltrial.errors import CorruptLine, ResultsError
+from tooltrial.files import UnreadableFile
 from tooltrial.log.batch_check import batch_problems
 from tooltrial.log.reader import iter_records, latest_results, result_files
 from tooltrial.log.records import ConversationRecord, Error, Metadata, Result
@@ -48,6 +57,11 @@ LIMIT_STOPS = ("max_turns", "max_tool_calls", "max_tokens")
 
 ArmKey = tuple[str, str, str, int]
 """(experiment, model, variant, rep)."""
+
+SHOWN = 10
+"""Names (scenario ids, runs) listed in one problem; the rest are counted."""
+KEPT = 1000
+"""Problems kept in full; any more are only counted (``Validation.more``)."""
 
 
 @dataclass(frozen=True)
@@ -111,10 +125,35 @@ def _empty(result: Result) -> bool:
 class Validation:
     arms: list[Arm]
     problems: list[Problem]
+    more: int = 0
+    """Problems beyond the first ``KEPT``, counted but not kept."""
 
     @property
     def ok(self) -> bool:
         return not self.problems and bool(self.arms)
+
+
+class _Problems(list[Problem]):
+    """The problems found, the first ``KEPT`` kept and the rest counted."""
+
+    more = 0
+
+    def append(self, problem: Problem) -> None:
+        if len(self) < KEPT:
+            super().append(problem)
+        else:
+            self.more += 1
+
+    def __iadd__(self, problems: Iterable[Problem]) -> _Problems:  # type: ignore[override,misc]
+        for problem in problems:
+            self.append(problem)
+        return self
+
+
+def listed(names: Sequence[object], shown: int = SHOWN) -> str:
+    """``names`` joined, at most ``shown`` of them, then how many more."""
+    head = ", ".join(str(n) for n in names[:shown])
+    return head + (f" and {len(names) - shown:,} more" if len(names) > shown else "")
 
 
 def validate(directory: str | Path, run_id: str | None = None) -> Validation:
@@ -124,7 +163,7 @@ def validate(directory: str | Path, run_id: str | None = None) -> Validation:
     except ResultsError:
         what = "no .jsonl result files here" if directory.is_dir() else "no such folder"
         return Validation([], [Problem(str(directory), what)])
-    problems: list[Problem] = []
+    problems = _Problems()
     arms: dict[ArmKey, Arm] = {}
     batched: list[tuple[Path, int, Result | Error]] = []  # lines answered in batch mode
     runs: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -134,16 +173,36 @@ def validate(directory: str | Path, run_id: str | None = None) -> Validation:
             key = (metadata.experiment, metadata.model, metadata.variant)
             runs[key] = max(runs[key], metadata.runs or metadata.rep)
     for (experiment, model, variant), count in runs.items():
-        for rep in range(1, count + 1):
-            if (experiment, model, variant, rep) not in arms:
-                where = Arm(experiment, model, variant, rep).where
-                problems.append(Problem(where, "no file: this run never started"))
+        never = [r for r in range(1, count + 1) if (experiment, model, variant, r) not in arms]
+        if len(never) == 1:
+            where = Arm(experiment, model, variant, never[0]).where
+            problems.append(Problem(where, "no file: this run never started"))
+        elif never:
+            where = f"{model} {experiment}/{variant}"
+            problems.append(
+                Problem(where, f"no file for runs {listed(never)}: these runs never started")
+            )
+    if run_id is not None and not arms:
+        problems.append(Problem(f"--run-id {run_id}", _no_such_run(directory, files)))
     for arm in arms.values():
         arm.settle()
         _check_arm(arm, problems)
     problems += [Problem(where, what) for where, what in batch_problems(directory, batched)]
     ordered = sorted(arms.values(), key=lambda a: (a.experiment, a.model, a.variant, a.rep))
-    return Validation(ordered, problems)
+    return Validation(ordered, list(problems), problems.more)
+
+
+def _no_such_run(directory: Path, files: list[Path]) -> str:
+    runs: list[str] = []
+    for path in files:
+        try:
+            head = next(iter_records(path), None)
+        except ResultsError:
+            continue
+        if isinstance(head, Metadata) and head.run_id not in runs:
+            runs.append(head.run_id)
+    found = f"the runs there: {listed(runs, 5)}" if runs else "no run's files are there"
+    return f"no file of this run in {directory}/ ({found}); check the run id"
 
 
 def _read_file(
@@ -181,6 +240,9 @@ def _read_file(
     except CorruptLine as exc:
         problems.append(Problem(f"{exc.path}:{exc.line_no}", exc.problem))
         return metadata  # what came before the bad line still counts
+    except UnreadableFile as exc:
+        problems.append(Problem(str(exc.path), exc.what))
+        return None
 
 
 def _stray(record: Result | Error) -> str:
@@ -194,17 +256,18 @@ def _check_arm(arm: Arm, problems: list[Problem]) -> None:
     where = arm.where
     if arm.missing:
         failed = [s for s in arm.missing if s in arm.errors]
-        detail = f" ({len(failed)} failed after retries: {', '.join(failed)})" if failed else ""
+        detail = f" ({len(failed)} failed after retries: {listed(failed)})" if failed else ""
         problems.append(
             Problem(
                 where,
-                f"{len(arm.missing)} scenario(s) without a result{detail}: "
-                f"{', '.join(arm.missing)}",
+                f"{len(arm.missing):,} scenario(s) without a result{detail}: {listed(arm.missing)}",
             )
         )
     unknown = sorted(arm.latest.keys() - arm.expected)
     if unknown:
-        problems.append(Problem(where, f"results for scenarios not in the metadata: {unknown}"))
+        problems.append(
+            Problem(where, f"results for scenarios not in the metadata: {listed(unknown)}")
+        )
 
 
 def _conversation_problems(path: Path, line_no: int, record: Result | Error) -> list[Problem]:

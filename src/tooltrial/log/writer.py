@@ -13,10 +13,19 @@ Guarantees, and how they are kept:
   its own lines stay whole.
 - Several processes (pytest-xdist workers) can share a file: the link makes exactly one of
   them write the metadata, and ``flock`` keeps their result lines whole and in sequence.
+- Nothing already in the folder can redirect a write: a variant or model name is encoded
+  where it forms a file name (``files.file_part``: never a ``/``, a hidden or ``..``
+  name, or too long), and a file is appended to only if it is a regular file of one link
+  (``files.open_append``), so a symbolic or hard link under a result file's name is
+  refused, not written through.
+- A full disk or an I/O error never leaves a line half-written: the file is cut back to
+  its size before the write (``files.append_whole``; a metadata line is written to its
+  temporary file first), and the ``WriteFailed`` raised says how to resume the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -28,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tooltrial.files import WriteFailed, append_whole, file_part, open_append
 from tooltrial.log.records import (
     FORMAT_VERSION,
     ConversationRecord,
@@ -48,15 +58,24 @@ class JSONLWriter:
     """Appends records to one JSONL file.
 
     With ``filename`` it writes that file (appending if it exists); without, it makes a
-    new name from the run id and the current time.
+    new name from the run id and the current time. ``resume``: the command that resumes
+    the run, told when a write fails.
     """
 
     def __init__(
-        self, run_id: str, directory: str | Path = "results", filename: str | None = None
+        self,
+        run_id: str,
+        directory: str | Path = "results",
+        filename: str | None = None,
+        resume: str | None = None,
     ) -> None:
         self.run_id = run_id
         self.directory = Path(directory)
-        self.path = self.directory / (filename or f"{run_id}_{file_timestamp()}.jsonl")
+        name = filename or f"{file_part(run_id)}_{file_timestamp()}.jsonl"
+        if Path(name).name != name or name in (".", ".."):
+            raise ValueError(f"{name!r} is not a file name")  # callers build names: a bug
+        self.path = self.directory / name
+        self.resume = resume
         self._fd: int | None = None
         self._lock = threading.Lock()
 
@@ -70,15 +89,17 @@ class JSONLWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".meta-", suffix=".tmp")
         try:
-            os.write(fd, _line(record))
-            os.fsync(fd)
+            append_whole(fd, _line(record), self.path, self.resume)
             os.link(tmp, self.path)
             return True
         except FileExistsError:
             return False
+        except OSError as exc:  # the link itself failed (a full folder, an I/O error)
+            raise WriteFailed(self.path, exc, self.resume) from None
         finally:
             os.close(fd)
-            os.unlink(tmp)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
     def write_result(self, **fields: Any) -> Result:
         record = Result(run_id=self.run_id, **fields)
@@ -129,14 +150,13 @@ class JSONLWriter:
         with self._lock:
             if self._fd is None:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                self._fd = open_append(self.path)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
                 size = os.fstat(self._fd).st_size
                 if size and os.pread(self._fd, 1, size - 1) != b"\n":
                     data = b"\n" + data  # a killed writer's torn line: end it, keep ours whole
-                os.write(self._fd, data)
-                os.fsync(self._fd)
+                append_whole(self._fd, data, self.path, self.resume)
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
@@ -157,8 +177,9 @@ PoolMetadata = Mapping[str, Mapping[str, Any]] | Mapping[tuple[str, str], Mappin
 
 
 def model_slug(spec: str) -> str:
-    """A model spec as it appears in file names: anything outside [A-Za-z0-9.-] → '-'."""
-    return re.sub(r"[^A-Za-z0-9.-]", "-", spec)
+    """A model spec as it appears in file names: anything outside [A-Za-z0-9.-] → '-'
+    (then ``files.file_part``, so a long or odd spec is cut and hashed)."""
+    return file_part(re.sub(r"[^A-Za-z0-9.-]", "-", spec))
 
 
 @dataclass
@@ -194,10 +215,16 @@ class WriterPool:
         return list(dict.fromkeys(model for model, _ in self._meta))
 
     def filename(self, variant: str, rep: int, model: str | None = None) -> str:
-        models = self.models
+        """The file of (model, variant, rep); the variant as ``files.file_part`` has it."""
+        models, part = self.models, file_part(variant)
         if len(models) == 1:
-            return f"{variant}_run{rep}_{self.timestamp}.jsonl"
-        return f"{variant}_run{rep}_{model_slug(self._model(model))}_{self.timestamp}.jsonl"
+            return f"{part}_run{rep}_{self.timestamp}.jsonl"
+        return f"{part}_run{rep}_{model_slug(self._model(model))}_{self.timestamp}.jsonl"
+
+    @property
+    def resume(self) -> str:
+        """The command that resumes this pool's run."""
+        return f"tooltrial run --resume {self.run_id} --results {self.directory}"
 
     def get(self, variant: str, rep: int, model: str | None = None) -> JSONLWriter:
         """The writer of (model, variant, rep); ``model`` may be left out with one model."""
@@ -207,7 +234,7 @@ class WriterPool:
             if writer is None:
                 fields = self._fields(model, variant)
                 filename = self.filename(variant, rep, model)
-                writer = JSONLWriter(self.run_id, self.directory, filename)
+                writer = JSONLWriter(self.run_id, self.directory, filename, self.resume)
                 writer.write_metadata(
                     **fields, variant=variant, rep=rep, git_commit=self.git_commit
                 )

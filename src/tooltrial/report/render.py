@@ -9,6 +9,7 @@ from pathlib import Path
 from tooltrial.analysis import Analysis, analyze, export_table
 from tooltrial.analysis.prices import PriceTable, load_prices
 from tooltrial.errors import UsageError
+from tooltrial.files import replace_whole
 from tooltrial.report.build import payload
 from tooltrial.report.costs import cost_section
 from tooltrial.report.formats import FORMATS, default_output
@@ -36,7 +37,7 @@ def write_report(
     else:
         text = render_html(data, analysis.table)
     if output is not None:
-        Path(output).write_text(text, encoding="utf-8")
+        replace_whole(Path(output), text.encode("utf-8"))  # whole, or as it was
     return text
 
 

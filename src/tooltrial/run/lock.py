@@ -6,7 +6,9 @@ So a run is written under ``flock`` on ``<results>/.<run_id>.lock``, taken witho
 waiting: a second writer is refused (``RunInProgress``, exit 2) with the holder's pid,
 before it reads the run or calls a model. An advisory lock dies with its process, so even
 SIGKILL leaves no stale lock; a clean exit also removes the file. The holder's pid and
-front end are written into the file for the message.
+front end are written into the file for the message. The lock file is opened never
+through a link and only as a regular file of one link, holding a holder line or nothing
+(``files.open_append``): whatever else is under its name is refused, never truncated.
 
 Removing a lock file is safe because a taker checks, once it holds the lock, that the
 file it locked is still the one under that name (else someone removed it meanwhile and it
@@ -38,11 +40,16 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
-from tooltrial.errors import TooltrialError
+from tooltrial.errors import ResultsError, TooltrialError
+from tooltrial.files import FileRefused, checked_run_id, open_append, open_regular
 
 T = TypeVar("T")
 
 SIGTERM_EXIT = 128 + signal.SIGTERM  # 143, as a shell reports a process SIGTERM ended
+
+
+_HOLDER_BYTES = 4096
+"""A holder line is far shorter; a longer file under the lock's name is not a lock."""
 
 
 class RunInProgress(TooltrialError):
@@ -54,7 +61,8 @@ class Terminated(BaseException):  # a stop request, like KeyboardInterrupt: not 
 
 
 def lock_path(directory: str | Path, run_id: str) -> Path:
-    return Path(directory) / f".{run_id}.lock"
+    """``<directory>/.<run_id>.lock``; a run id that is not a plain name is refused."""
+    return Path(directory) / f".{checked_run_id(run_id)}.lock"
 
 
 class RunLock:
@@ -80,7 +88,7 @@ class RunLock:
         self._made_directory = not self.directory.exists()
         self.directory.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -91,14 +99,44 @@ class RunLock:
             if self._still_named(fd):
                 break
             os.close(fd)  # it was removed (its holder ended) after we opened it: again
+        try:
+            self._check_ours(fd)
+        except BaseException:
+            os.close(fd)
+            self._remove_made_directory()
+            raise
         holder = {
             "pid": os.getpid(),
             "front_end": self.front_end,
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+        with contextlib.suppress(OSError):  # only for another process's message: a full
+            os.ftruncate(fd, 0)  # disk must not stop the run here
+            os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
         self._fd = fd
+
+    def _open(self) -> int:
+        """The lock file, never through a link, and only a regular file of one link."""
+        try:
+            return open_append(self.path)
+        except FileRefused:
+            self._remove_made_directory()
+            raise
+
+    def _check_ours(self, fd: int) -> None:
+        """A lock file left by a killed holder holds its holder line (or nothing yet);
+        anything else under the name is not tooltrial's, and is never truncated."""
+        text = os.pread(fd, _HOLDER_BYTES + 1, 0)
+        if not text:
+            return
+        with contextlib.suppress(ValueError):
+            found = json.loads(text)
+            if isinstance(found, dict) and "pid" in found and len(text) <= _HOLDER_BYTES:
+                return
+        raise FileRefused(
+            f"{self.path}: this file is not a lock tooltrial made, and tooltrial takes "
+            "this name to lock the run; move it out of the results folder"
+        )
 
     def _still_named(self, fd: int) -> bool:
         try:
@@ -125,8 +163,9 @@ class RunLock:
         """What the holder wrote into the file (it may not have yet: wait a moment)."""
         for _ in range(50):
             try:
-                text = self.path.read_text()
-            except FileNotFoundError:
+                with open_regular(self.path) as handle:
+                    text = handle.read(_HOLDER_BYTES).decode("utf-8", "replace")
+            except ResultsError:
                 return None
             if text.endswith("\n"):
                 with contextlib.suppress(ValueError):
@@ -142,6 +181,9 @@ class RunLock:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)  # while still held: see the module docstring
         os.close(fd)
+        self._remove_made_directory()
+
+    def _remove_made_directory(self) -> None:
         if self._made_directory:  # a run refused before it wrote leaves no empty folder
             with contextlib.suppress(OSError):
                 self.directory.rmdir()  # only if empty

@@ -6,10 +6,19 @@ the plan, the order, the cache, and — so a results folder reports without its 
 files — the kind, the primary metric, each variant exactly as the model saw it (system
 prompt, every tool as resolved, where the tools came from), the scenarios the run planned
 and what the tool definitions cost in tokens for each model.
+
+``settings.setup`` holds, part by part, a hash of everything that shaped the calls or the
+verdict beyond the variants (which ``variant_hash`` covers) and the models (their own
+fields): ``scenarios`` (each planned scenario in full: prompt, setup rows, user turns,
+expectations, success criteria), ``settings`` (fixed timestamp, zero persona, max_tokens,
+kind, primary metric) and, for an agentic run, ``limits`` and ``app`` (its schema and
+seeded state). ``--resume`` recomputes them and refuses a run whose setup changed
+(``run.resume``), naming the parts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -65,9 +74,11 @@ def run_metadata(
     front_end: str,
     cache: Path | None,
     batch: dict[str, Any] | None = None,
+    setup: Mapping[str, str] | None = None,
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """The metadata fields of each (model spec, variant)'s files (the pool adds variant,
-    rep and git commit). ``batch``: batch mode's options, recorded only in batch mode."""
+    rep and git commit). ``batch``: batch mode's options, recorded only in batch mode;
+    ``setup``: ``setup_hashes`` of the run."""
     planned = set(plan.scenario_ids)
     scenarios = [s for s in experiment.scenarios if s.id in planned]
     run_settings = {
@@ -79,6 +90,7 @@ def run_metadata(
         "cache": str(cache) if cache is not None else None,
         "order": order.record(),
         **({"batch": batch} if batch is not None else {}),  # batch mode's options
+        **({"setup": dict(setup)} if setup is not None else {}),
     }
     return {
         (model.spec, name): {
@@ -107,3 +119,30 @@ def _agentic_settings(experiment: Experiment) -> dict[str, Any]:
     if not experiment.agentic:
         return {}
     return {"app": experiment.app, "limits": experiment.limits.model_dump()}
+
+
+def setup_hashes(
+    experiment: Experiment, plan: Plan, app: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """Each part of the run's setup (see the module docstring) as ``sha256:…``; ``app``:
+    the app's identity (``Workbench.app_identity``), None for a single-turn run."""
+    planned = set(plan.scenario_ids)
+    parts: dict[str, Any] = {
+        "scenarios": [s.model_dump(mode="json") for s in experiment.scenarios if s.id in planned],
+        "settings": {
+            "fixed_timestamp": experiment.fixed_timestamp.isoformat(),
+            "zero_persona": experiment.zero_persona,
+            "max_tokens": experiment.max_tokens,
+            "kind": experiment.kind,
+            "primary_metric": experiment.primary_metric,
+        },
+    }
+    if experiment.agentic:
+        parts["limits"] = experiment.limits.model_dump(mode="json")
+        parts["app"] = app
+    return {name: _hash(value) for name, value in parts.items()}
+
+
+def _hash(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

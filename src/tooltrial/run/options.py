@@ -15,6 +15,7 @@ from typing import Literal
 
 from tooltrial.definitions.limits import check_flags, flag_temperature
 from tooltrial.errors import ResumeError, UsageError
+from tooltrial.files import run_id_problem
 from tooltrial.turns import RetryPolicy
 from tooltrial.turns.batch.options import BatchOptions
 
@@ -34,7 +35,8 @@ class RunOptions:
     """Only these scenario ids (none: all)."""
     results: Path = Path("results")
     run_id: str | None = None
-    """A new run's id (None: a fresh one)."""
+    """A new run's id (None: a fresh one); it names files, so it must be a plain name
+    (``files.run_id_problem``)."""
     resume: str | None = None
     """Run only the cells of this run (in ``results``) that have no result yet."""
     order: Literal["random", "blocked"] | None = None
@@ -86,5 +88,9 @@ class RunOptions:
             raise ResumeError(
                 "--resume runs exactly the cells the run planned: drop --variant/--scenario"
             )
+        for flag, run_id in (("--run-id", self.run_id), ("--resume", self.resume)):
+            problem = run_id_problem(run_id) if run_id is not None else None
+            if problem is not None:
+                raise UsageError(f"{flag}: {problem}")
         if self.resume is not None and self.run_id not in (None, self.resume):
             raise ResumeError(f"--run-id {self.run_id} differs from --resume {self.resume}")

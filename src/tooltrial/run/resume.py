@@ -4,8 +4,11 @@ A run's cells are (model, variant, scenario, rep) and its models are those its m
 records; a cell is done once it has a result (``log.reader``'s rule: error lines never
 count). A resumed run must measure the same thing: anything recorded in the metadata
 that would change what is measured (the set of models, a model's temperature or
-max_tokens, runs, fixed timestamp, a variant's definition, a scenario that is gone)
-refuses the resume with the difference. The remaining cells keep the run's recorded order
+max_tokens, runs, fixed timestamp, a variant's definition, a scenario that is gone, and
+any part of the setup recorded in ``settings.setup``: the scenarios as defined, the
+experiment's settings, the limits, the app's schema and seeded state) refuses the resume
+(exit 2) with what changed. Files from before the setup was recorded are checked on what
+they record. The remaining cells keep the run's recorded order
 (``settings.order``; none recorded: blocked).
 """
 
@@ -25,6 +28,15 @@ from tooltrial.run.options import RunOptions
 from tooltrial.run.plan import Plan, order_cells
 from tooltrial.turns.batch.options import BatchOptions
 from tooltrial.types import Cell, Order
+
+SETUP_PARTS = {
+    "scenarios": "the scenarios (a prompt, setup rows, user turns or expected outcome)",
+    "settings": "the experiment's settings (fixed timestamp, zero persona, max_tokens, kind "
+    "or primary metric)",
+    "app": "the app (its schema or seeded state)",
+    "limits": "limits",
+}
+"""How a refused resume names each changed part of the setup."""
 
 
 @dataclass(frozen=True)
@@ -92,9 +104,11 @@ class PriorRun:
         models: Sequence[Model],
         runs: int,
         variant_hashes: Mapping[str, str],
+        setup: Mapping[str, str] | None = None,
     ) -> None:
         """Refuse to resume with anything that would change what the run measures
-        (``variant_hashes``: each variant's hash as resolved now)."""
+        (``variant_hashes``: each variant's hash as resolved now; ``setup``: the setup's
+        parts as now, ``run.metadata.setup_hashes``)."""
         self._check_models([m.spec for m in models])
         first = self.first
         wanted: dict[str, tuple[Any, Any]] = {
@@ -117,6 +131,26 @@ class PriorRun:
         for name, (was, now) in wanted.items():
             if was is not None and was != now:
                 self._refuse(f"its {name} was {was}, now {now}")
+        self._check_setup(experiment, setup or {})
+
+    def _check_setup(self, experiment: Experiment, setup: Mapping[str, str]) -> None:
+        recorded = self.setting("setup")
+        if not isinstance(recorded, Mapping):
+            return  # files from before the setup was recorded
+        changed = [part for part, was in recorded.items() if setup.get(part) != was]
+        if changed:
+            what = "; ".join(self._describe(part, experiment) for part in changed)
+            self._refuse(f"its setup changed since it ran: {what}")
+
+    def _describe(self, part: str, experiment: Experiment) -> str:
+        if part == "limits":
+            was = self.setting("limits") or {}
+            now = experiment.limits.model_dump(mode="json")
+            diffs = [
+                f"{k} was {was.get(k)}, now {now.get(k)}" for k in now if was.get(k) != now.get(k)
+            ]
+            return f"limits ({', '.join(diffs)})" if diffs else "limits"
+        return SETUP_PARTS.get(part, part)
 
     def _check_models(self, given: Sequence[str]) -> None:
         recorded = self.models

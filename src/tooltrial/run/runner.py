@@ -29,6 +29,7 @@ from typing import Any
 from tooltrial.apps.judge import judge
 from tooltrial.apps.state import diff
 from tooltrial.definitions import Experiment
+from tooltrial.files import WriteFailed
 from tooltrial.log.writer import WriterPool
 from tooltrial.models.base import Model, safe_text
 from tooltrial.run.conversation import Ended, converse, timed_out
@@ -222,7 +223,8 @@ class Runner:
 
         Every file is created (with its metadata line) before the first call, so even a
         run killed early leaves what ``--resume`` needs. Cancelling the run (Ctrl-C)
-        cancels the calls in flight; lines already written stay whole.
+        cancels the calls in flight; lines already written stay whole. A write that fails
+        (a full disk) cancels the calls in flight and raises its ``WriteFailed``.
         """
         cells = list(cells)
         for model, variant, rep in dict.fromkeys((c.model, c.variant, c.rep) for c in cells):
@@ -238,9 +240,15 @@ class Runner:
             if self.on_outcome:
                 self.on_outcome(outcome)
 
-        async with asyncio.TaskGroup() as group:
-            for cell in cells:
-                group.create_task(one(cell))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for cell in cells:
+                    group.create_task(one(cell))
+        except ExceptionGroup as group:  # a write that failed ends the run, as itself
+            failed = group.subgroup(WriteFailed)
+            if failed is None:
+                raise
+            raise failed.exceptions[0] from None
         return outcomes
 
 

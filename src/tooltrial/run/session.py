@@ -37,7 +37,12 @@ from tooltrial.log.records import VariantDefinition
 from tooltrial.log.writer import WriterPool, file_timestamp
 from tooltrial.models import Model, get_model, lineup, model_specs_from, require_chat
 from tooltrial.run.lock import RunLock
-from tooltrial.run.metadata import run_metadata, variant_definitions, variant_hash
+from tooltrial.run.metadata import (
+    run_metadata,
+    setup_hashes,
+    variant_definitions,
+    variant_hash,
+)
 from tooltrial.run.options import RunOptions
 from tooltrial.run.places import check_run_places
 from tooltrial.run.plan import Plan, git_commit, new_order, new_run_id, order_cells, plan_cells
@@ -106,6 +111,8 @@ class Run:
     definitions: dict[str, VariantDefinition]
     workbench: Workbench | None = None
     prior: PriorRun | None = None
+    setup: dict[str, str] = field(default_factory=dict)
+    """What shaped the calls or the verdict, part by part (``metadata.setup_hashes``)."""
     pool: WriterPool = field(init=False)
     engine: Runner = field(init=False)
     outcomes: list[Outcome] = field(default_factory=list)
@@ -288,15 +295,18 @@ def _planned(
     )
     definitions = variant_definitions(experiment, resolved)
     runs = options.runs or 3
+    app = workbench.app_identity() if workbench is not None else None
     if prior is not None:
         hashes = {name: variant_hash(d) for name, d in definitions.items()}
-        prior.check_same(experiment, lineup_, runs, hashes)
+        setup = setup_hashes(experiment, prior.plan, app)
+        prior.check_same(experiment, lineup_, runs, hashes, setup)
         plan, order, cells = prior.plan, prior.order, prior.remaining()
     else:
         order = new_order(options.order or "random", options.order_seed)
         specs = [m.spec for m in lineup_]
         planned = plan_cells(experiment, specs, runs, options.variants, options.scenarios)
         plan, cells = Plan.of(planned, runs), order_cells(planned, order)
+        setup = setup_hashes(experiment, plan, app)
     return Run(
         experiment=experiment,
         models=lineup_,
@@ -308,6 +318,7 @@ def _planned(
         definitions=definitions,
         workbench=workbench,
         prior=prior,
+        setup=setup,
     )
 
 
@@ -360,6 +371,7 @@ def _opened(run: Run, tracer: Tracer | None, warn: Callable[[str], None] | None)
             front_end=options.front_end,
             cache=options.cache,
             batch=options.batch.record() if options.batch is not None else None,
+            setup=run.setup,
         ),
         directory=options.results,
         timestamp=options.timestamp or file_timestamp(),

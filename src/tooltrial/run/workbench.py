@@ -124,6 +124,17 @@ class Workbench:
                 fix = "; use a name the server lists (or one the variant renames it to)"
                 check_tool_names(scenario, variant.name, names, where, fix)
 
+    def app_identity(self) -> dict[str, Any]:
+        """The app as a run starts from it: its schema (a ``SQLiteApp``'s SQL) and its
+        seeded state before any scenario's setup (what a resume must find unchanged)."""
+        app = run_user_code(
+            self.experiment.app or "", self.app_class, self.experiment.fixed_timestamp
+        )
+        try:
+            return {"schema": getattr(self.app_class, "schema", None), "seeded": app.snapshot()}
+        finally:
+            app.close()
+
     def fresh(self, scenario_id: str) -> App:
         """A copy of the scenario's initial state for one cell."""
         return self._initial[scenario_id].clone()

@@ -31,7 +31,9 @@ written only under the run's lock. Its first line is a ``journal`` header with
     Every result of a batch has been collected.
 
 Guarantees, and how they are kept: each record is one ``write()`` of whole lines then
-``fsync``; a record counts once its newline is on disk, and a torn last line (a
+``fsync`` (``files.append_whole``: a failed write is cut back and stops the run with the
+resume command; the file is opened only as a regular file of one link, never through a
+link); a record counts once its newline is on disk, and a torn last line (a
 ``write()`` cut by SIGKILL) is skipped by the reader and ended by the next writer, as
 for results files. Nothing is ever rewritten. A file from a newer tooltrial is refused.
 ``replay`` rebuilds the state from the records alone.
@@ -51,6 +53,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tooltrial.errors import TooltrialError
+from tooltrial.files import append_whole, checked_run_id, open_append, open_regular
 from tooltrial.turns.batch.ids import TurnKey
 from tooltrial.types import ModelResponse
 
@@ -67,7 +70,8 @@ def utc_now() -> str:
 
 
 def journal_path(results: str | Path, run_id: str) -> Path:
-    return Path(results) / "batches" / f"{run_id}.jsonl"
+    """``<results>/batches/<run_id>.jsonl``; a run id that is not a plain name is refused."""
+    return Path(results) / "batches" / f"{checked_run_id(run_id)}.jsonl"
 
 
 class _Record(BaseModel):
@@ -286,7 +290,7 @@ def read_records(path: Path) -> Iterator[tuple[int, Any]]:
     A torn write is skipped: a last line without its newline, or a line that is not JSON
     at all (a torn line the next writer ended: a cut record is never valid JSON). A line
     that is JSON but no record is refused."""
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:  # a FIFO or a device under its name: refused
         for line_no, raw in enumerate(handle, start=1):
             if not raw.endswith(b"\n"):
                 return
@@ -331,7 +335,7 @@ class Journal:
         if state.run_id not in (None, self.run_id):
             raise JournalError(f"{self.path} is the journal of run {state.run_id}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = open_append(self.path)  # never through a link (files.open_append)
         if state.run_id is None:
             header = Header(run_id=self.run_id)
             self.append(header)
@@ -347,8 +351,8 @@ class Journal:
             size = os.fstat(self._fd).st_size
             if size and os.pread(self._fd, 1, size - 1) != b"\n":
                 data = b"\n" + data  # a killed writer's torn line: end it, keep ours whole
-            os.write(self._fd, data)
-            os.fsync(self._fd)
+            resume = f"tooltrial run --resume {self.run_id} --results {self.path.parent.parent}"
+            append_whole(self._fd, data, self.path, resume)  # whole, or cut back
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
