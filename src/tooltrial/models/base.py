@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from abc import ABC
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 
 from tooltrial.definitions.variants import Tool
 from tooltrial.errors import UsageError
+from tooltrial.redact import redact
 from tooltrial.types import Failure, Message, ModelResponse, UserTurn
 
 DEFAULT_MODEL = "local:smollm2"
@@ -168,9 +168,6 @@ def _safe_message(exc: BaseException) -> str:
 
 
 def safe_text(text: str) -> str:
-    """``text`` with the value of every known API-key variable blanked out, shortened."""
-    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
-        secret = os.environ.get(var)
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, "***")
-    return text[:2000]
+    """``text`` with the value of every known key variable blanked out
+    (``tooltrial.redact``), shortened."""
+    return redact(text)[:2000]

@@ -29,7 +29,7 @@ from tooltrial.definitions import Experiment, Scenario, Tool, Variant
 from tooltrial.definitions.experiment import check_tool_names
 from tooltrial.definitions.loading import import_code, run_user_code
 from tooltrial.errors import DefinitionError
-from tooltrial.tools import PythonToolSource, ToolSource, ToolTimeout
+from tooltrial.tools import PythonToolSource, ToolSource, ToolSourceFailed, ToolTimeout
 from tooltrial.types import ToolCall
 
 
@@ -144,7 +144,7 @@ class Workbench:
             except Exception as exc:
                 raise DefinitionError(f"{where}: setup of {table!r} failed: {exc}") from None
         self._initial[scenario.id] = app
-        self._states[scenario.id] = app.snapshot()
+        self._states[scenario.id] = run_user_code(self.experiment.app or "", app.snapshot)
         _check_tables(self._states[scenario.id], scenario, where)
         self._references[scenario.id] = await self._replay(scenario, where)
 
@@ -159,14 +159,14 @@ class Workbench:
                     call = ToolCall(id=f"reference-{index}", name=step.tool, arguments=step.args)
                     try:
                         result = await tools.call(call)
-                    except ToolTimeout as exc:
+                    except (ToolTimeout, ToolSourceFailed) as exc:
                         raise DefinitionError(f"{where}: reference call #{index}: {exc}") from None
                     if result.is_error:
                         raise DefinitionError(
                             f"{where}: reference call #{index} {step.tool!r} failed: "
                             f"{result.content}; fix the reference calls"
                         )
-            state = app.snapshot()
+            state = run_user_code(self.experiment.app or "", app.snapshot)
         finally:
             app.close()
         self._check_reference(scenario, state, where)
