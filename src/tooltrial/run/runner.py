@@ -47,6 +47,7 @@ from tooltrial.types import (
     ToolCall,
     ToolResult,
     UserTurn,
+    with_unique_call_ids,
 )
 from tooltrial.users import user_for
 
@@ -114,7 +115,7 @@ class Runner:
             return self._failed(cell, turn, 0.0)
         return self._outcome(
             cell,
-            response=turn.response,
+            response=with_unique_call_ids(turn.response),
             failure=None,
             attempts=0 if turn.cached else turn.attempts,
             retry_wait_s=turn.retry_wait_s,
@@ -254,7 +255,8 @@ def _app_step(what: str, step: Callable[..., T], *args: Any) -> T:
         return step(*args)
     except Exception as exc:
         raise ToolSourceFailed(
-            f"the app could not be {what} ({type(exc).__name__}: {safe_text(exception_text(exc))}); "
+            f"the app could not be {what} "
+            f"({type(exc).__name__}: {safe_text(exception_text(exc))}); "
             "its state is unknown, so the cell was stopped",
             kind="app_broken",
             retryable=False,

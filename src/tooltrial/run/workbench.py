@@ -166,7 +166,7 @@ class Workbench:
                             f"{where}: reference call #{index} {step.tool!r} failed: "
                             f"{result.content}; fix the reference calls"
                         )
-            state = run_user_code(self.experiment.app or "", app.snapshot)
+            state: State = run_user_code(self.experiment.app or "", app.snapshot)
         finally:
             app.close()
         self._check_reference(scenario, state, where)

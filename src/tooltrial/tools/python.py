@@ -205,7 +205,9 @@ class PythonTools:
             return tool_result(call, message, started, error_kind=UNSENDABLE, changes=changes)
         return tool_result(call, text, started, changes=self._changes(call, "after") - before)
 
-    def _raised(self, call: ToolCall, exc: BaseException, started: float, before: int) -> ToolResult:
+    def _raised(
+        self, call: ToolCall, exc: BaseException, started: float, before: int
+    ) -> ToolResult:
         """The tool's own failure: a result the model sees."""
         kind = type(exc).__name__
         changes = self._changes(call, "after") - before

@@ -58,8 +58,7 @@ def _fallback(value: Any) -> Any:
     except Exception as exc:
         name = type(value).__name__
         raise Unsendable(
-            f"it holds a {name} whose __str__ raised {type(exc).__name__}: "
-            f"{exception_text(exc)}"
+            f"it holds a {name} whose __str__ raised {type(exc).__name__}: {exception_text(exc)}"
         ) from None
 
 
