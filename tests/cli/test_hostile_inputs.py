@@ -577,7 +577,6 @@ def test_a_hostile_reply(
 
 SCENARIOS = (MINI / "scenarios.yaml").read_text()
 EXPERIMENT = (MINI / "experiment.yaml").read_text()
-APP_YAML = (MINI / "variants" / "app.yaml").read_text()
 
 
 def line_of(text: str, needle: str) -> int:
@@ -586,14 +585,29 @@ def line_of(text: str, needle: str) -> int:
 
 LIMITS_LINE = line_of(EXPERIMENT, "limits:")
 PROMPT_LINE = line_of(SCENARIOS, "prompt: Move my dentist")
-STATE_LINE = line_of(SCENARIOS, "- table: tasks")
-IMPL_LINE = line_of(APP_YAML, "implementation:")
+ENTRY_LINE = line_of(SCENARIOS, "- id: move-dentist")
+
+
+LIMITS = "limits: {max_turns: 4, max_tool_calls: 6, tool_timeout_s: 2}\n"
+
+
+def single_turn(call: str) -> Setup:
+    """The experiment made single-turn (no app), its one scenario expecting ``call``."""
+
+    def setup(c: Ctx) -> None:
+        text = (c.exp / "experiment.yaml").read_text()
+        c.write("experiment.yaml", text.replace("app: app.py:Todo\n", "").replace(LIMITS, ""))
+        c.write(
+            "scenarios.yaml",
+            "- id: move-dentist\n  prompt: Move my dentist appointment.\n"
+            f"  expect: {{app: {{calls: [{call}]}}, api: {{kind: no_call}}}}\n",
+        )
+
+    return setup
 
 
 def limits(new: str) -> Setup:
-    return edit(
-        "experiment.yaml", "limits: {max_turns: 4, max_tool_calls: 6, tool_timeout_s: 2}", new
-    )
+    return edit("experiment.yaml", LIMITS, new + "\n")
 
 
 def after_prompt(extra: str) -> Setup:
@@ -602,6 +616,54 @@ def after_prompt(extra: str) -> Setup:
 
 
 DEFINITIONS = [
+    Case(
+        "max-turns-true",
+        [],
+        [f"experiment.yaml:{LIMITS_LINE}", "max_turns", "got True"],
+        limits("limits: {max_turns: true, max_tool_calls: 6, tool_timeout_s: 2}"),
+    ),
+    Case(
+        "max-tool-calls-numeric-string",
+        [],
+        [f"experiment.yaml:{LIMITS_LINE}", "max_tool_calls", "got '6'"],
+        limits("limits: {max_turns: 4, max_tool_calls: '6', tool_timeout_s: 2}"),
+    ),
+    Case(
+        "tool-timeout-true",
+        [],
+        [f"experiment.yaml:{LIMITS_LINE}", "tool_timeout_s", "got True"],
+        limits("limits: {max_turns: 4, max_tool_calls: 6, tool_timeout_s: true}"),
+    ),
+    Case(
+        "tool-timeout-numeric-string",
+        [],
+        [f"experiment.yaml:{LIMITS_LINE}", "tool_timeout_s", "got '2'"],
+        limits("limits: {max_turns: 4, max_tool_calls: 6, tool_timeout_s: '2'}"),
+    ),
+    Case(
+        "tool-timeout-nan",
+        [],
+        [f"experiment.yaml:{LIMITS_LINE}", "tool_timeout_s", "must be a number", "got nan"],
+        limits("limits: {max_turns: 4, max_tool_calls: 6, tool_timeout_s: .nan}"),
+    ),
+    Case(
+        "tool-timeout-inf",
+        [],
+        [f"experiment.yaml:{LIMITS_LINE}", "tool_timeout_s", "got inf"],
+        limits("limits: {max_turns: 4, max_tool_calls: 6, tool_timeout_s: .inf}"),
+    ),
+    Case(
+        "blank-user-turn",
+        [],
+        ["scenarios.yaml:", "user_turns", "blank"],
+        after_prompt("  user_turns: ['']\n"),
+    ),
+    Case(
+        "whitespace-user-turn",
+        [],
+        ["scenarios.yaml:", "user_turns", "blank"],
+        after_prompt("  user_turns: ['ok', '   ']\n"),
+    ),
     Case(
         "blank-prompt",
         [],
@@ -642,11 +704,70 @@ DEFINITIONS = [
         ["app_tools.py:", "not valid Python", "fix the syntax"],
         tool("def reschedule(app, title, due)\n    return 1\n"),
     ),
+    Case(
+        "setup-of-an-unknown-table",
+        [],
+        [f"scenarios.yaml:{ENTRY_LINE}: scenario 'move-dentist'", "setup of 'nosuch' failed"],
+        after_prompt("  setup: {nosuch: [{a: 1}]}\n"),
+    ),
+    Case(
+        "state-check-of-an-unknown-table",
+        [],
+        [f"scenarios.yaml:{ENTRY_LINE}: scenario 'move-dentist'", "names table 'taskz'"],
+        edit("scenarios.yaml", "      - table: tasks", "      - table: taskz"),
+    ),
+    Case(
+        "reference-call-fails",
+        [],
+        [f"scenarios.yaml:{ENTRY_LINE}: scenario 'move-dentist'", "reference call #1"],
+        edit(
+            "scenarios.yaml",
+            "    forbidden:",
+            "    reference:\n      via: app\n      calls: [{tool: reschedule, args: {titel: x}}]\n"
+            "    forbidden:",
+        ),
+    ),
+    Case(
+        "forbidden-call-of-an-unknown-tool",
+        [],
+        [f"scenarios.yaml:{ENTRY_LINE}: scenario 'move-dentist'", "names tool 'remove_all'"],
+        edit("scenarios.yaml", "app: [{tool: remove}]", "app: [{tool: remove_all}]"),
+    ),
+    Case(
+        "reference-through-an-unknown-variant",
+        [],
+        [f"scenarios.yaml:{ENTRY_LINE}: scenario 'move-dentist'", "variant 'nope'"],
+        edit(
+            "scenarios.yaml",
+            "    forbidden:",
+            "    reference:\n      via: nope\n      calls: [{tool: reschedule}]\n    forbidden:",
+        ),
+    ),
+    Case(
+        "a-variant-listed-twice-is-not-blamed-on-scenarios",
+        [],
+        ["experiment.yaml", "variant names must be unique"],
+        edit(
+            "experiment.yaml",
+            "  - variants/app.yaml",
+            "  - variants/app.yaml\n  - variants/app.yaml",
+        ),
+    ),
+    Case(
+        "expectation-on-an-undeclared-argument",
+        [],
+        [
+            f"scenarios.yaml:{ENTRY_LINE}: scenario 'move-dentist'",
+            "expects argument 'titel' of tool 'reschedule'",
+            "declares: due, title",
+        ],
+        single_turn("{tool: reschedule, args: {titel: Dentist}}"),
+    ),
 ]
 
 
 def test_the_definitions_table_is_full() -> None:
-    assert len({c.id for c in DEFINITIONS}) == len(DEFINITIONS) >= 5
+    assert len({c.id for c in DEFINITIONS}) == len(DEFINITIONS) >= 10
 
 
 @pytest.mark.parametrize("case", DEFINITIONS, ids=[c.id for c in DEFINITIONS])
