@@ -77,6 +77,11 @@ def test_additional_properties_is_the_opt_out(tmp_path: Path) -> None:
     load_experiment(tmp_path)
 
 
+def test_a_tool_without_a_schema_is_not_checked(tmp_path: Path) -> None:
+    single_turn(tmp_path, "{type: object}", "{anything: x}")
+    load_experiment(tmp_path)
+
+
 def test_a_scenario_fault_names_its_line_in_the_scenarios_file(tmp_path: Path) -> None:
     single_turn(tmp_path, SCHEMA, "{title: x}")
     (tmp_path / "s.yaml").write_text(

@@ -355,15 +355,16 @@ def _check_tools(scenario: Scenario, variant: Variant, where: str) -> None:
 
 def _check_arguments(call: ExpectedCall, schema: dict[str, Any], variant: str, where: str) -> None:
     """An expectation names only arguments its tool's schema declares (a typo there
-    could never match, and would score every answer wrong). Opt-out: a schema with
-    ``additionalProperties: true`` takes any argument."""
-    if schema.get("additionalProperties") is True:
-        return
+    could never match, and would score every answer wrong). Not checked: a schema that
+    declares no properties (``input_schema`` left out) and, the opt-out, one with
+    ``additionalProperties: true``."""
     declared = set(schema.get("properties") or {})
+    if not declared or schema.get("additionalProperties") is True:
+        return
     for key in [*call.args, *call.optional]:
         name = str(key).split(".", 1)[0]
         if name not in declared:
-            listed = ", ".join(sorted(declared)) or "none"
+            listed = ", ".join(sorted(declared))
             raise DefinitionError(
                 f"{where}: expects argument {name!r} of tool {call.tool!r}, which its "
                 f"schema in variant {variant!r} does not declare (it declares: {listed}); "
