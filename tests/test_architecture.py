@@ -27,7 +27,7 @@ def package_modules() -> list[Path]:
 
 # Lowest first. A module may import its own layer's modules and any lower layer's.
 LAYERS: list[set[str]] = [
-    {"_version", "types", "errors", "extras", "files"},
+    {"_version", "types", "errors", "extras", "files", "text", "redact"},
     {"definitions"},
     {"apps"},
     {"tools"},

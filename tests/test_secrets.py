@@ -12,11 +12,17 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from support.tracing import otlp_receiver
 
 from tooltrial.testing.langsmith_server import LangSmithServer, free_port_url
-from tooltrial.testing.messages_server import Faults, MessagesServer
+from tooltrial.testing.messages_server import (
+    Faults,
+    MessagesServer,
+    Reply,
+    default_responder,
+)
 
 ROOT = Path(__file__).parent.parent
 PLANTED = {
@@ -42,6 +48,7 @@ async def tooltrial_run(
     timeout: str = "10",
     experiment: str = "tests/experiment",
     scenarios: list[str] = SCENARIOS,
+    extra: tuple[str, ...] = (),
 ) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "OTEL_"))}
     env |= PLANTED | {"LANGSMITH_ENDPOINT": langsmith, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp}
@@ -50,6 +57,7 @@ async def tooltrial_run(
     args += ["--runs", "1", "--results", str(results), "--max-attempts", "1", "--run-id", "sec"]
     for scenario in scenarios:
         args += ["--scenario", scenario]
+    args += extra
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -142,5 +150,57 @@ async def test_no_planted_key_in_a_conversation_trace(tmp_path):
         ["chat"] * 8 + ["execute_tool"] * 4 + ["invoke_agent"] * 4
     )
     texts = [output, (tmp_path / "debug.log").read_text(), *jsonl_texts(tmp_path)]
+    texts += [*received, *(str(s) for s in spans)]
+    assert leaks(texts) == []
+
+
+KEY = PLANTED["ANTHROPIC_API_KEY"]
+
+
+def echoing(body: dict[str, Any]) -> dict[str, Any]:
+    """A model that repeats the key: in its text, and in a tool call's arguments."""
+    reply = default_responder(body)
+    for block in reply["content"]:
+        if block["type"] == "text":
+            block["text"] += f" The key is {KEY}."
+        elif block["type"] == "tool_use":
+            block["input"] = {k: f"{KEY}" for k in block["input"]}
+    return reply
+
+
+class EchoingServer(MessagesServer):
+    """Also echoes the key back in a response header (logged by the SDK at DEBUG)."""
+
+    def _respond(self, *args: Any, **kwargs: Any) -> Reply:
+        reply = super()._respond(*args, **kwargs)
+        return reply._replace(headers={**reply.headers, "x-echo": KEY})
+
+
+async def test_a_key_the_model_echoes_is_written_nowhere(tmp_path):
+    """Every file the run writes (results, cache, DEBUG log), its output and its traces
+    are searched for a key the model echoed in its text, its tool arguments (so also in
+    the tool's result) and a response header."""
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    server = EchoingServer(responder=echoing, max_seconds=120)
+    with server as messages, LangSmithServer() as langsmith:
+        async with otlp_receiver() as collector:
+            code, output = await tooltrial_run(
+                results,
+                tmp_path / "debug.log",
+                messages.url,
+                langsmith.url,
+                collector.url,
+                experiment="tests/mini_agentic",
+                scenarios=AGENTIC_SCENARIOS,
+                extra=("--cache", str(cache), "--variant", "app"),
+            )
+            spans = await collector.wait_for(2 * 4)
+        received = [r.body.decode(errors="replace") for r in langsmith.received]
+    assert code == 0, output
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.parent.parent for p in files if p.suffix == ".json"} == {cache}
+    written = "".join(jsonl_texts(results))
+    assert "***" in written and "x-echo" in (tmp_path / "debug.log").read_text()
+    texts = [output, *(p.read_text(errors="replace") for p in files)]
     texts += [*received, *(str(s) for s in spans)]
     assert leaks(texts) == []

@@ -53,6 +53,40 @@ class ModelResponse(_Frozen):
     content: tuple[dict[str, Any], ...] = ()
 
 
+def with_unique_call_ids(response: ModelResponse) -> ModelResponse:
+    """``response`` with every tool call's id non-empty and unique within the turn (each
+    result answers its call by id, so two calls sharing one could not both be answered).
+    A repeated or missing id becomes ``<id>_<n>`` (n: the call's place, from 1), in the
+    tool calls and in the ``tool_use`` content blocks that carry them (matched in order),
+    so the turn is sent back as recorded. A turn whose ids are fine is returned as is."""
+    ids = [call.id for call in response.tool_calls]
+    if all(ids) and len(set(ids)) == len(ids):
+        return response
+    taken, renamed = set(ids), []
+    seen: set[str] = set()
+    for place, old in enumerate(ids, start=1):
+        new = old
+        if not old or old in seen:
+            new = f"{old or 'call'}_{place}"
+            while new in taken:
+                new += "_"
+            taken.add(new)
+        seen.add(old)
+        renamed.append(new)
+    calls = tuple(
+        call.model_copy(update={"id": new})
+        for call, new in zip(response.tool_calls, renamed, strict=True)
+    )
+    blocks = [b for b in response.content if b.get("type") == "tool_use"]
+    content = response.content
+    if len(blocks) == len(calls):
+        fresh = iter(renamed)
+        content = tuple(
+            {**b, "id": next(fresh)} if b.get("type") == "tool_use" else b for b in response.content
+        )
+    return response.model_copy(update={"tool_calls": calls, "content": content})
+
+
 # --- conversations (agentic experiments) ------------------------------------------------
 
 

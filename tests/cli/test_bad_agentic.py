@@ -117,7 +117,7 @@ CASES = [
     Case(
         "limits-out-of-range",
         run(),
-        ["experiment.yaml", "max_turns", "greater than or equal to 1"],
+        ["experiment.yaml", "max_turns", "must be an integer from 1 to 200; got 0"],
         edit("experiment.yaml", "max_turns: 4", "max_turns: 0"),
     ),
     Case(

@@ -66,7 +66,7 @@ def test_expectation_for_unknown_variant(sample, tmp_path, capsys):
 
     _edit(sample / "scenarios.yaml", rename)
     err = _run_refused(sample, tmp_path, capsys)
-    assert "scenarios.yaml: scenario 'create-task-tomorrow-at-3'" in err
+    assert "scenarios.yaml:2: scenario 'create-task-tomorrow-at-3'" in err  # its line
     assert "unknown variant 'app-like'" in err
     assert "use one of baseline, applike" in err
 

@@ -21,12 +21,14 @@ from rich.markup import escape
 from tooltrial.cli import check, init, report, run, tools, validate
 from tooltrial.cli.console import console
 from tooltrial.errors import TooltrialError
+from tooltrial.redact import install_log_redaction
 from tooltrial.run.lock import SIGTERM_EXIT, Terminated, sigterm_raises
 
 BUG = 4
 
 
 def main(argv: list[str] | None = None) -> int:
+    install_log_redaction()  # from here on, no log record holds a key's value
     args = parser().parse_args(argv)
     try:
         with sigterm_raises():

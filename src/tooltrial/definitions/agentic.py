@@ -24,9 +24,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from tooltrial.definitions.calls import ExpectedCall, check_matcher
+from tooltrial.definitions.limits import check_value
 
 
 class _Frozen(BaseModel):
@@ -37,12 +46,20 @@ class Limits(_Frozen):
     """When a conversation is stopped if the model has not answered; each is recorded
     as the conversation's stop reason (``tooltrial.types.STOP_REASONS``)."""
 
-    max_turns: int = Field(default=10, ge=1, le=200)
+    max_turns: int = 10
     """Model turns (calls) per conversation."""
-    max_tool_calls: int = Field(default=30, ge=0, le=1000)
-    max_tokens: int = Field(default=60_000, ge=1)
+    max_tool_calls: int = 30
+    max_tokens: int = 60_000
     """Input plus output tokens over the whole conversation."""
-    tool_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    tool_timeout_s: float = 10.0
+
+    @field_validator("max_turns", "max_tool_calls", "max_tokens", "tool_timeout_s", mode="before")
+    @classmethod
+    def _in_range(cls, value: Any, info: ValidationInfo) -> Any:
+        """Strict and in range (``definitions.limits``): no booleans, numeric strings,
+        NaN or infinity."""
+        key = "conversation_tokens" if info.field_name == "max_tokens" else info.field_name
+        return check_value(str(key), value)
 
 
 class RowCheck(_Frozen):
@@ -55,7 +72,7 @@ class RowCheck(_Frozen):
     table: str
     where: dict[str, Any]
     values: dict[str, Any] = Field(default_factory=dict)
-    count: int = Field(default=1, ge=0)
+    count: StrictInt = Field(default=1, ge=0)
     gone: bool = False
 
     @model_validator(mode="after")

@@ -9,12 +9,15 @@ value.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tooltrial.definitions.agentic import Limits
+from tooltrial.definitions.calls import ExpectedCall
 from tooltrial.definitions.limits import check_value
 from tooltrial.definitions.matchers import Expectations, compile_expectations
 from tooltrial.definitions.scenarios import Scenario
@@ -183,11 +186,17 @@ def variant_problem(variant: Variant) -> Problem | None:
     return None
 
 
-def check_experiment(experiment: Experiment, source: str = "<python>") -> Experiment:
+def check_experiment(
+    experiment: Experiment,
+    source: str = "<python>",
+    place: Callable[..., str] | None = None,
+) -> Experiment:
     """Cross-checks a single model cannot make (ids, variant and tool names), that every
     scenario and variant means something (``scenario_problem``, ``variant_problem``), then
     every expectation compiled; the first problem raises a ``DefinitionError`` naming
-    ``source``."""
+    ``source``, or for a scenario's fault ``place(scenario_id, *loc)`` (its file and
+    line, when loaded from files)."""
+    place = place or (lambda scenario_id, *loc: f"{source}: scenario {scenario_id!r}")
     names = [v.name for v in experiment.variants]
     if len(set(names)) != len(names):
         raise DefinitionError(f"{source}: variant names must be unique; got {names}")
@@ -196,33 +205,51 @@ def check_experiment(experiment: Experiment, source: str = "<python>") -> Experi
         if problem is not None:
             raise DefinitionError(f"{source}: variant {variant.name!r}: {problem[1]}")
     _check_agentic(experiment, source)
-    _check_scenarios(experiment, names, source)
+    _check_scenarios(experiment, names, place)
     try:
         experiment.expectations  # noqa: B018 (compiles and caches)
     except ExpectationError as exc:
-        raise ExpectationError(f"{source}: {exc}") from None
+        raise ExpectationError(_placed(str(exc), source, place)) from None
     return experiment
 
 
-def _check_scenarios(experiment: Experiment, names: list[str], source: str) -> None:
+def _placed(message: str, source: str, place: Callable[..., str]) -> str:
+    """A message about ``scenario 'id'…`` led by that scenario's place (file and line)."""
+    found = re.match(r"scenario '([^']*)'", message)
+    if found is None:
+        return f"{source}: {message}"
+    return place(found.group(1)) + message[found.end() :]
+
+
+def _check_scenarios(experiment: Experiment, names: list[str], place: Callable[..., str]) -> None:
     seen: set[str] = set()
     for scenario in experiment.scenarios:
-        where = f"{source}: scenario {scenario.id!r}"
-        problem = scenario_problem(scenario)
-        if problem is not None:
-            raise DefinitionError(f"{where}: {problem[1]}")
-        if scenario.id in seen:
-            raise DefinitionError(f"{where}: duplicate id; give each scenario its own id")
-        seen.add(scenario.id)
-        _check_kind(experiment, scenario, where)
-        for key in [*scenario.expect, *(scenario.success.forbidden if scenario.success else ())]:
-            if key != "*" and key not in names:
-                raise DefinitionError(
-                    f"{where}: expectation for unknown variant {key!r}; "
-                    f"use one of {', '.join(names)} or '*'"
-                )
-        for variant in experiment.variants:
-            _check_tools(scenario, variant, where)
+        # The place (a file read again) is looked up only for a message.
+        plain = f"scenario {scenario.id!r}"
+        try:
+            _check_scenario(experiment, names, scenario, plain, seen)
+        except DefinitionError as exc:
+            raise DefinitionError(_placed(str(exc), "", place)) from None
+
+
+def _check_scenario(
+    experiment: Experiment, names: list[str], scenario: Scenario, where: str, seen: set[str]
+) -> None:
+    problem = scenario_problem(scenario)
+    if problem is not None:
+        raise DefinitionError(f"{where}: {problem[1]}")
+    if scenario.id in seen:
+        raise DefinitionError(f"{where}: duplicate id; give each scenario its own id")
+    seen.add(scenario.id)
+    _check_kind(experiment, scenario, where)
+    for key in [*scenario.expect, *(scenario.success.forbidden if scenario.success else ())]:
+        if key != "*" and key not in names:
+            raise DefinitionError(
+                f"{where}: expectation for unknown variant {key!r}; "
+                f"use one of {', '.join(names)} or '*'"
+            )
+    for variant in experiment.variants:
+        _check_tools(scenario, variant, where)
 
 
 def _check_kind(experiment: Experiment, scenario: Scenario, where: str) -> None:
@@ -321,4 +348,25 @@ def _check_tools(scenario: Scenario, variant: Variant, where: str) -> None:
             raise DefinitionError(
                 f"{where}: expects tool {call.tool!r}, which variant {variant.name!r} does "
                 f"not have (it has: {', '.join(sorted(variant.tool_names))})"
+            )
+        tool = next(t for t in variant.tools if t.name == call.tool)
+        _check_arguments(call, tool.input_schema, variant.name, where)
+
+
+def _check_arguments(call: ExpectedCall, schema: dict[str, Any], variant: str, where: str) -> None:
+    """An expectation names only arguments its tool's schema declares (a typo there
+    could never match, and would score every answer wrong). Not checked: a schema that
+    declares no properties (``input_schema`` left out) and, the opt-out, one with
+    ``additionalProperties: true``."""
+    declared = set(schema.get("properties") or {})
+    if not declared or schema.get("additionalProperties") is True:
+        return
+    for key in [*call.args, *call.optional]:
+        name = str(key).split(".", 1)[0]
+        if name not in declared:
+            listed = ", ".join(sorted(declared))
+            raise DefinitionError(
+                f"{where}: expects argument {name!r} of tool {call.tool!r}, which its "
+                f"schema in variant {variant!r} does not declare (it declares: {listed}); "
+                "fix the name, or declare it (additionalProperties: true takes any)"
             )

@@ -3,7 +3,8 @@
 ``LIMITS`` is the single owner: the experiment model (``max_tokens:``, ``temperature:``)
 and the ``tooltrial run`` flag checks both ask it, so a range is stated once and every
 message names the key or flag at fault, the range, and the value given. A value out of
-range is refused before the first call (exit code 2).
+range is refused before the first call (exit code 2). Types are strict: a boolean, a
+numeric string (``'6'``) or a non-finite float (``.nan``, ``.inf``) is never a number.
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ LIMITS: dict[str, Limit] = {
         Limit("max_attempts", 1, 100, integer=True, flag="--max-attempts"),
         Limit("temperature", 0, 2, flag="--temperature", in_file=True),
         Limit("max_tokens", 1, 1_000_000, integer=True, in_file=True),
+        # A conversation's limits (``limits:`` of an agentic experiment).
+        Limit("max_turns", 1, 200, integer=True),
+        Limit("max_tool_calls", 0, 1_000, integer=True),
+        Limit("conversation_tokens", 1, 1_000_000_000, integer=True),
+        Limit("tool_timeout_s", 0, 3_600, above=True, unit="seconds"),
+        Limit("startup_timeout_s", 0, 600, above=True, unit="seconds"),  # an MCP server's
     )
 }
 """Every numeric setting. ``temperature`` may also be null in a file or ``default`` as a

@@ -6,6 +6,10 @@ That covers every way a definition can be wrong: a file that cannot be read or i
 UTF-8, YAML or TOML that does not parse, a key given twice in one YAML mapping, a value
 of the wrong type or out of range (``tooltrial.definitions.limits``), an entry that means
 nothing (no scenarios, an empty prompt), and a Python definition that does not import.
+A scenario's fault found after loading (its success checks, setup, reference, forbidden
+calls, expectations; ``check_experiment`` and the workbench) names the scenarios file and
+that scenario's line (``scenario_where``), never ``experiment.yaml``; a fault of the
+experiment or a variant names ``experiment.yaml``, never the scenarios file.
 
 YAML is parsed by libyaml (``yaml.CSafeLoader``) when PyYAML has it, with the cyclic
 garbage collector paused. Line numbers for a message are looked up only once something is
@@ -319,6 +323,37 @@ def _line_of(path: Path, loc: Sequence[str | int]) -> int | None:
     return line
 
 
+def scenario_where(source: str | None, scenario_id: str, *loc: str | int) -> str:
+    """``file:line: scenario 'id'`` for a fault in a scenario found after loading (its
+    success checks, setup, reference, expectations): the line in the scenarios file of
+    ``loc`` within that scenario's entry (or of the entry). From a definition file only;
+    otherwise ``source`` as given. Only called once something is wrong: reads the files
+    again."""
+    plain = f"{source or '<python>'}: scenario {scenario_id!r}"
+    path = Path(source) if source else None
+    if path is None or path.suffix not in (".yaml", ".yml", ".toml") or not path.is_file():
+        return plain
+    try:
+        named = _read_mapping(path).get("scenarios")
+        scenario_file = path.parent / named if isinstance(named, str) else None
+        data = _read_data(scenario_file) if scenario_file is not None else None
+    except (DefinitionError, OSError):
+        return plain
+    prefix: tuple[str | int, ...] = ()
+    if isinstance(data, dict):
+        data, prefix = data.get("scenarios"), ("scenarios",)
+    if scenario_file is None or not isinstance(data, list):
+        return plain
+    index = next(
+        (n for n, e in enumerate(data) if isinstance(e, dict) and e.get("id") == scenario_id),
+        None,
+    )
+    if index is None:
+        return f"{scenario_file}: scenario {scenario_id!r}"
+    line = _line_of(scenario_file, (*prefix, index, *loc))
+    return f"{scenario_file}{f':{line}' if line else ''}: scenario {scenario_id!r}"
+
+
 def _where(path: Path, loc: Sequence[str | int], index: int, entry: Any) -> str:
     line = _line_of(path, loc)
     name = entry.get("id") or entry.get("name") if isinstance(entry, dict) else None
@@ -449,4 +484,8 @@ def _build_experiment(path: Path, raw: dict[str, Any]) -> Experiment:
     except ValidationError as exc:
         line = _line_of(path, exc.errors()[0]["loc"][:1])
         raise DefinitionError(f"{path}{f':{line}' if line else ''}: {_explain(exc)}") from None
-    return check_experiment(experiment, source=str(scenario_file))
+    return check_experiment(
+        experiment,
+        source=str(path),
+        place=lambda scenario_id, *loc: scenario_where(str(path), scenario_id, *loc),
+    )

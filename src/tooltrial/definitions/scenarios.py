@@ -92,6 +92,17 @@ class Scenario(_Frozen):
             raise ValueError(f"scenario id {value!r} must be non-empty with no spaces")
         return value
 
+    @field_validator("user_turns")
+    @classmethod
+    def _turns_not_blank(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        blank = [n for n, text in enumerate(value, 1) if not text.strip()]
+        if blank:
+            raise ValueError(
+                f"user turn #{blank[0]} is blank; write what the user says, or leave the "
+                "turn out (a blank message is never sent)"
+            )
+        return value
+
     def expectation_for(self, variant: str) -> Expectation:
         if variant in self.expect:
             return self.expect[variant]

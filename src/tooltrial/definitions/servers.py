@@ -26,6 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tooltrial.definitions.limits import check_value
+
 BUILT_IN_PLACEHOLDERS = ("python", "port", "now", "here")
 """Placeholders tooltrial fills for any server (the app fills the rest)."""
 
@@ -81,7 +83,7 @@ class McpServer(_Frozen):
     """True: the tools keep no state, so one server process serves every cell of the
     variant. False (the default): a fresh process per cell, started on the cell's own
     copy of the app's state."""
-    startup_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    startup_timeout_s: float = 30.0
     """How long the server may take to start and list its tools."""
     include: tuple[str, ...] | None = None
     """Only these listed tools (by the server's names; default: all of them)."""
@@ -89,6 +91,11 @@ class McpServer(_Frozen):
     """Listed tools the model is not given."""
     tools: tuple[ToolOverride, ...] = ()
     """Renames and descriptions (in YAML: the variant's ``tools:`` list)."""
+
+    @field_validator("startup_timeout_s", mode="before")
+    @classmethod
+    def _timeout_in_range(cls, value: Any) -> Any:
+        return check_value("startup_timeout_s", value)  # strict: no booleans, text, NaN
 
     @model_validator(mode="after")
     def _one_transport(self) -> McpServer:

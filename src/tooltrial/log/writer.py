@@ -11,6 +11,9 @@ Guarantees, and how they are kept:
   torn last line: readers skip it, as the record was never committed (``--resume`` runs
   that cell again), and a writer appending to such a file first ends the torn line, so
   its own lines stay whole.
+- What is written is valid UTF-8 JSON that reads back as the record (a lone surrogate in
+  a model's text is written as its JSON escape, ``tooltrial.text``), and holds no known
+  key value (``tooltrial.redact``: a key a model echoed back is written as ``***``).
 - Several processes (pytest-xdist workers) can share a file: the link makes exactly one of
   them write the metadata, and ``flock`` keeps their result lines whole and in sequence.
 - Nothing already in the folder can redirect a write: a variant or model name is encoded
@@ -46,6 +49,8 @@ from tooltrial.log.records import (
     Record,
     Result,
 )
+from tooltrial.redact import redact
+from tooltrial.text import json_text
 from tooltrial.types import Outcome
 
 
@@ -168,7 +173,9 @@ class JSONLWriter:
 
 
 def _line(record: Record) -> bytes:
-    return (record.model_dump_json() + "\n").encode()
+    """One record as a line: JSON that reads back as written, whatever text it holds
+    (``tooltrial.text.json_text``), with every known key value redacted."""
+    return (redact(json_text(record)) + "\n").encode()
 
 
 PoolMetadata = Mapping[str, Mapping[str, Any]] | Mapping[tuple[str, str], Mapping[str, Any]]

@@ -11,15 +11,16 @@ tracers ask ``model.classify``.
 The base ``classify`` holds the generic rules (HTTP status, timeouts, dropped
 connections, unreadable bodies); a provider whose exceptions they misread overrides it.
 Guarantees of the generic rules: 401/403 is kind ``auth`` and never retried; 408, 409,
-429, 529 and 5xx are retried; any other 4xx is ``rejected`` and not retried; a failure's
-message never contains the value of a known API-key variable.
+429, 529 and 5xx are retried; any other 4xx is ``rejected`` and not retried; a 200 that
+is not a message (``BadResponse``) is ``bad_response``, retried; a server's
+``retry-after`` is honoured up to ``MAX_RETRY_AFTER_S``; a failure's message never
+contains the value of a known API-key variable.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from abc import ABC
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any
 
 from tooltrial.definitions.variants import Tool
 from tooltrial.errors import UsageError
+from tooltrial.redact import redact
 from tooltrial.types import Failure, Message, ModelResponse, UserTurn
 
 DEFAULT_MODEL = "local:smollm2"
@@ -125,6 +127,17 @@ def _single_requests_only(model: Model) -> UsageError:
     )
 
 
+class BadResponse(Exception):
+    """A reply the provider answered with success (HTTP 200) that is not a message: a
+    body of another shape, a block that is not one, usage that is not a count. Retried
+    as kind ``bad_response``, like a garbled body."""
+
+
+MAX_RETRY_AFTER_S = 300.0
+"""The longest pause a server's ``retry-after`` may ask for: a larger value (an hour,
+``inf``) is capped to this, and one that is not a finite number of seconds is ignored."""
+
+
 _RETRYABLE_STATUS = {408: "timeout", 409: "conflict", 429: "rate_limit", 529: "overloaded"}
 _AUTH_STATUS = frozenset({401, 403})
 
@@ -139,7 +152,10 @@ def generic_failure(exc: BaseException) -> Failure:
         return status_failure(status, message, getattr(exc, "response", None))
     if "Connection" in type(exc).__name__ or isinstance(exc, ConnectionError):
         return Failure("connection", message, retryable=True)
-    if isinstance(exc, json.JSONDecodeError) or "ResponseValidation" in type(exc).__name__:
+    if (
+        isinstance(exc, json.JSONDecodeError | BadResponse)
+        or "ResponseValidation" in type(exc).__name__
+    ):
         return Failure("bad_response", message, retryable=True)
     return Failure(type(exc).__name__, message, retryable=False)
 
@@ -155,12 +171,17 @@ def status_failure(status: int, message: str, response: Any = None) -> Failure:
 
 
 def _retry_after(response: Any) -> float | None:
+    """The server's ``retry-after`` in seconds, at most ``MAX_RETRY_AFTER_S``; None when
+    absent or not a finite, non-negative number (an HTTP date is not honoured)."""
     headers = getattr(response, "headers", None) or {}
     value = headers.get("retry-after")
     try:
-        return float(value) if value is not None else None
-    except ValueError:
+        seconds = float(value) if value is not None else None
+    except (TypeError, ValueError):
         return None
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER_S)
 
 
 def _safe_message(exc: BaseException) -> str:
@@ -168,9 +189,6 @@ def _safe_message(exc: BaseException) -> str:
 
 
 def safe_text(text: str) -> str:
-    """``text`` with the value of every known API-key variable blanked out, shortened."""
-    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
-        secret = os.environ.get(var)
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, "***")
-    return text[:2000]
+    """``text`` with the value of every known key variable blanked out
+    (``tooltrial.redact``), shortened."""
+    return redact(text)[:2000]

@@ -10,15 +10,18 @@ LangChain and the provider SDKs are imported on first use, not with this module.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tooltrial.definitions.variants import Tool
 from tooltrial.errors import AuthenticationFailed, ModelSettingRejected
-from tooltrial.models.base import Model, safe_text, status_failure
+from tooltrial.models.base import BadResponse, Model, safe_text, status_failure
+from tooltrial.text import sendable, sendable_data
 from tooltrial.types import (
     AssistantTurn,
     Failure,
@@ -30,6 +33,8 @@ from tooltrial.types import (
     malformed_arguments,
     unparsed_arguments,
 )
+
+T = TypeVar("T")
 
 # --- Anthropic and OpenAI-compatible, through LangChain --------------------------------
 
@@ -99,13 +104,15 @@ def to_langchain(
     converted: list[Any] = []
     for message in messages:
         if isinstance(message, UserTurn):
-            converted.append(HumanMessage(message.text))
+            converted.append(HumanMessage(sendable(message.text)))
         elif isinstance(message, AssistantTurn):
             converted.append(_ai_message(message.response, keep_blocks, AIMessage))
         else:
             converted.extend(
                 ToolMessage(
-                    ERROR_PREFIX + r.content if r.is_error and not flags_errors else r.content,
+                    sendable(
+                        ERROR_PREFIX + r.content if r.is_error and not flags_errors else r.content
+                    ),
                     tool_call_id=r.call_id,
                     status="error" if r.is_error else "success",
                 )
@@ -115,15 +122,119 @@ def to_langchain(
 
 
 def _ai_message(response: ModelResponse, keep_blocks: bool, ai_message: Any) -> Any:
+    """A model turn as sent back: as recorded, but with text no request could carry (a
+    lone surrogate) made sendable (``tooltrial.text``)."""
     calls, invalid = [], []
     for call in response.tool_calls:
         raw = malformed_arguments(call.arguments)
         if raw is None:
-            calls.append({"name": call.name, "args": call.arguments, "id": call.id})
+            args = sendable_data(call.arguments)
+            calls.append({"name": call.name, "args": args, "id": call.id})
         else:
-            invalid.append({"name": call.name, "args": raw, "id": call.id, "error": None})
-    content: Any = list(response.content) if keep_blocks and response.content else response.text
+            invalid.append({"name": call.name, "args": sendable(raw), "id": call.id, "error": None})
+    content: Any = (
+        sendable_data(list(response.content))
+        if keep_blocks and response.content
+        else sendable(response.text)
+    )
     return ai_message(content=content, tool_calls=calls, invalid_tool_calls=invalid)
+
+
+def read_reply(read: Callable[[], T]) -> T:
+    """``read()``, which reads a provider's 200 reply; whatever it raises means the reply
+    was not a message: ``BadResponse`` (retried as ``bad_response``)."""
+    try:
+        return read()
+    except BadResponse:
+        raise
+    except Exception as exc:
+        raise BadResponse(
+            f"the server answered 200 with a reply that is not a message "
+            f"({type(exc).__name__}: {str(exc)[:300]})"
+        ) from exc
+
+
+def _arguments_text(value: Any) -> str:
+    """Arguments a model wrote that are not an object, as the JSON it wrote."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _checked_anthropic(data: Any) -> Any:
+    """An Anthropic Messages reply (the SDK's ``Message``) fit for LangChain to read: a
+    message with a list of typed blocks; a ``tool_use`` whose ``input`` is not an object
+    (a string, a list, null) keeps what the model wrote, as unreadable arguments
+    (``unparsed_arguments``): the model gets an ``invalid_arguments`` result."""
+    content = getattr(data, "content", None)
+    if not hasattr(data, "model_dump") or not isinstance(content, list):
+        raise BadResponse(
+            "the server answered 200 with a reply that is not a message "
+            f"(a {type(data).__name__} without a list of content blocks)"
+        )
+    for block in content:
+        kind = getattr(block, "type", None)
+        if not isinstance(kind, str):
+            raise BadResponse(
+                f"the server answered 200 with a content block that is not one: {block!r:.200}"
+            )
+        if kind == "tool_use" and not isinstance(getattr(block, "input", None), dict):
+            block.input = unparsed_arguments(_arguments_text(getattr(block, "input", None)))
+    return data
+
+
+def _checked_openai(response: Any) -> Any:
+    """A Chat Completions reply fit for LangChain to read, as a dict: a tool call whose
+    arguments are JSON but not an object (a string, a list, null) keeps what the model
+    wrote, as unreadable arguments."""
+    data = response.model_dump(warnings=False) if hasattr(response, "model_dump") else response
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        raise BadResponse(
+            "the server answered 200 with a reply that is not a chat completion "
+            f"(a {type(data).__name__} without a list of choices)"
+        )
+    for choice in data["choices"]:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        for call in (message or {}).get("tool_calls") or []:
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict) or not isinstance(function.get("arguments"), str):
+                continue
+            raw = function["arguments"]
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                continue  # not JSON: LangChain keeps it as an invalid tool call
+            if not isinstance(parsed, dict):
+                function["arguments"] = json.dumps(unparsed_arguments(raw))
+    return data
+
+
+@functools.cache
+def _anthropic_client_class() -> Any:
+    """``ChatAnthropic`` that reads a reply through ``_checked_anthropic`` and
+    ``read_reply``: an unreadable 200 is ``BadResponse``, never a crash."""
+    from langchain_anthropic import ChatAnthropic
+
+    class CheckedChatAnthropic(ChatAnthropic):
+        def _format_output(self, data: Any, **kwargs: Any) -> Any:
+            parent = super()._format_output
+            return read_reply(lambda: parent(_checked_anthropic(data), **kwargs))
+
+    return CheckedChatAnthropic
+
+
+@functools.cache
+def _openai_client_class() -> Any:
+    """``ChatOpenAI`` that reads a reply through ``_checked_openai`` and ``read_reply``."""
+    from langchain_openai import ChatOpenAI
+
+    class CheckedChatOpenAI(ChatOpenAI):
+        def _create_chat_result(self, response: Any, *args: Any, **kwargs: Any) -> Any:
+            parent = super()._create_chat_result
+            return read_reply(lambda: parent(_checked_openai(response), *args, **kwargs))
+
+    return CheckedChatOpenAI
 
 
 SDK_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
@@ -162,7 +273,7 @@ class _LangChainModel(Model):
     ) -> ModelResponse:
         client, history = self._prepared(system, messages, tools)
         message = await client.ainvoke(history)
-        return _from_langchain(message, self.stop_key)
+        return read_reply(lambda: _from_langchain(message, self.stop_key))
 
     def _prepared(
         self, system: str, messages: Sequence[Message], tools: Sequence[Tool]
@@ -189,7 +300,7 @@ class _LangChainModel(Model):
     def response_from_body(self, body: Any) -> ModelResponse:
         """A provider's response body (as a batch returns it) read by the same LangChain
         code that reads an online answer, so both give the same ``ModelResponse``."""
-        result = self._chat_result(body)
+        result = read_reply(lambda: self._chat_result(body))
         generation = result.generations[0]
         message = generation.message
         # As BaseChatModel.agenerate does after ``_agenerate``: the call's output and the
@@ -268,8 +379,6 @@ class AnthropicModel(_LangChainModel):
 
     def _client(self) -> Any:
         if self._cached is None:
-            from langchain_anthropic import ChatAnthropic
-
             kwargs: dict[str, Any] = {
                 "model": self.name,
                 "max_tokens": self.max_tokens,
@@ -282,7 +391,7 @@ class AnthropicModel(_LangChainModel):
             base_url = self.options.get("base_url") or os.environ.get("ANTHROPIC_BASE_URL")
             if base_url:
                 kwargs["base_url"] = base_url
-            self._cached = ChatAnthropic(**kwargs)
+            self._cached = _anthropic_client_class()(**kwargs)
         return self._cached
 
     def _sdk(self) -> Any:
@@ -312,7 +421,6 @@ class OpenAIModel(_LangChainModel):
 
     def _client(self) -> Any:
         if self._cached is None:
-            from langchain_openai import ChatOpenAI
             from pydantic import SecretStr
 
             kwargs: dict[str, Any] = {
@@ -325,7 +433,7 @@ class OpenAIModel(_LangChainModel):
                 "timeout": self.timeout_s,
                 "max_retries": 0,
             }
-            self._cached = ChatOpenAI(**kwargs)
+            self._cached = _openai_client_class()(**kwargs)
         return self._cached
 
     def _sdk(self) -> Any:

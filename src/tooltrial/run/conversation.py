@@ -6,6 +6,9 @@ Guarantees, and how they are kept:
 - Tools run only here, once per call the model made, in the order it made them; a model
   turn that has to be retried is retried by ``next_turn`` alone (the runner's retry loop
   around one model call), so a retry never runs a tool again.
+- Each tool call of a turn has an id of its own (``types.with_unique_call_ids``: a
+  repeated or missing id is renamed before the turn is recorded or sent back), so every
+  result answers exactly one call.
 - A conversation ends with exactly one stop reason (``tooltrial.types.STOP_REASONS``):
   ``answered`` when the model replies without a tool call and the user (``users.User``)
   has nothing more to say; otherwise the limit that stopped it. A limit never leaves a
@@ -26,7 +29,14 @@ from dataclasses import dataclass
 from tooltrial.definitions.agentic import Limits
 from tooltrial.tools import ToolExecutor, ToolTimeout
 from tooltrial.turns import TurnFailed
-from tooltrial.types import AssistantTurn, Message, ToolResult, ToolTurn, UserTurn
+from tooltrial.types import (
+    AssistantTurn,
+    Message,
+    ToolResult,
+    ToolTurn,
+    UserTurn,
+    with_unique_call_ids,
+)
 from tooltrial.users import User
 
 NextTurn = Callable[[Sequence[Message]], Awaitable[AssistantTurn | TurnFailed]]
@@ -60,6 +70,7 @@ async def converse(
                 # and running it again would end the same way.
                 return Ended(tuple(messages), "context_window")
             return reply
+        reply = _with_unique_ids(reply)
         messages.append(reply)
         turns += 1
         tokens += reply.response.usage.input_tokens + reply.response.usage.output_tokens
@@ -83,6 +94,12 @@ async def converse(
                 return Ended(tuple(messages), "tool_timeout")
         calls_made += len(calls)
         messages.append(ToolTurn(results=tuple(results)))
+
+
+def _with_unique_ids(turn: AssistantTurn) -> AssistantTurn:
+    """The turn with each tool call's id unique (``types.with_unique_call_ids``)."""
+    response = with_unique_call_ids(turn.response)
+    return turn if response is turn.response else turn.model_copy(update={"response": response})
 
 
 def _limit_reached(limits: Limits, turns: int, tokens: int, calls: int) -> str | None:

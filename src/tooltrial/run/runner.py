@@ -24,7 +24,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tooltrial.apps.judge import judge
 from tooltrial.apps.state import diff
@@ -35,6 +35,7 @@ from tooltrial.models.base import Model, safe_text
 from tooltrial.run.conversation import Ended, converse, timed_out
 from tooltrial.run.workbench import Workbench
 from tooltrial.tools import ToolExecutor, ToolSourceFailed, ToolTimeout
+from tooltrial.tools.results import exception_text
 from tooltrial.tracing.base import Span, Tracer
 from tooltrial.turns import RetryPolicy, TurnFailed, TurnRequest, TurnSource
 from tooltrial.types import (
@@ -47,8 +48,11 @@ from tooltrial.types import (
     ToolCall,
     ToolResult,
     UserTurn,
+    with_unique_call_ids,
 )
 from tooltrial.users import user_for
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -112,7 +116,7 @@ class Runner:
             return self._failed(cell, turn, 0.0)
         return self._outcome(
             cell,
-            response=turn.response,
+            response=with_unique_call_ids(turn.response),
             failure=None,
             attempts=0 if turn.cached else turn.attempts,
             retry_wait_s=turn.retry_wait_s,
@@ -154,7 +158,7 @@ class Runner:
         assert self.workbench is not None
         cell = request.cell
         scenario = self.experiment.scenario(cell.scenario_id)
-        app = self.workbench.fresh(cell.scenario_id)
+        app = _app_step("copied for the cell", self.workbench.fresh, cell.scenario_id)
         started = time.perf_counter()
 
         async def next_turn(history: Sequence[Message]) -> AssistantTurn | TurnFailed:
@@ -165,9 +169,9 @@ class Runner:
                 tools = _TracedTools(bound, span, self.warn)
                 limits = self.experiment.limits
                 ended = await converse(request.prompt, user_for(scenario), limits, tools, next_turn)
-            final = app.snapshot()
+            final = _app_step("read after the conversation", app.snapshot)
         finally:
-            app.close()
+            _app_step("closed", app.close)
         elapsed = time.perf_counter() - started
         if isinstance(ended, TurnFailed):
             return self._failed(cell, ended, elapsed)
@@ -250,6 +254,21 @@ class Runner:
                 raise
             raise failed.exceptions[0] from None
         return outcomes
+
+
+def _app_step(what: str, step: Callable[..., T], *args: Any) -> T:
+    """One step of the app's own code in a cell (copy, read, close): what it raises ends
+    the cell as an error line (kind ``app_broken``), never the run."""
+    try:
+        return step(*args)
+    except Exception as exc:
+        raise ToolSourceFailed(
+            f"the app could not be {what} "
+            f"({type(exc).__name__}: {safe_text(exception_text(exc))}); "
+            "its state is unknown, so the cell was stopped",
+            kind="app_broken",
+            retryable=False,
+        ) from None
 
 
 def _warning(message: str) -> None:

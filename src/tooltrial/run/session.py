@@ -36,6 +36,7 @@ from tooltrial.errors import UsageError
 from tooltrial.log.records import VariantDefinition
 from tooltrial.log.writer import WriterPool, file_timestamp
 from tooltrial.models import Model, get_model, lineup, model_specs_from, require_chat
+from tooltrial.redact import install_log_redaction
 from tooltrial.run.lock import RunLock
 from tooltrial.run.metadata import (
     run_metadata,
@@ -200,6 +201,7 @@ def open_run(
     ``tracer``: where traces go (default: what the environment says when
     ``options.trace``, else nowhere). ``warn``: where an auxiliary store's problem is
     told, once each (default: Python's ``warnings``)."""
+    install_log_redaction()  # a library caller's logs hold no key value either
     options = options or RunOptions()
     check_run_places(options.results, options.cache)
     if options.resume is None:

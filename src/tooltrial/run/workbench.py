@@ -27,9 +27,9 @@ from tooltrial.apps.base import App, State
 from tooltrial.apps.judge import judge_state
 from tooltrial.definitions import Experiment, Scenario, Tool, Variant
 from tooltrial.definitions.experiment import check_tool_names
-from tooltrial.definitions.loading import import_code, run_user_code
+from tooltrial.definitions.loading import import_code, run_user_code, scenario_where
 from tooltrial.errors import DefinitionError
-from tooltrial.tools import PythonToolSource, ToolSource, ToolTimeout
+from tooltrial.tools import PythonToolSource, ToolSource, ToolSourceFailed, ToolTimeout
 from tooltrial.types import ToolCall
 
 
@@ -120,9 +120,12 @@ class Workbench:
                 continue
             names = frozenset(t.name for t in self.sources[variant.name].definitions)
             for scenario in self.experiment.scenarios:
-                where = f"{self.experiment.source or '<python>'}: scenario {scenario.id!r}"
+                where = _plain_where(self.experiment, scenario)
                 fix = "; use a name the server lists (or one the variant renames it to)"
-                check_tool_names(scenario, variant.name, names, where, fix)
+                try:
+                    check_tool_names(scenario, variant.name, names, where, fix)
+                except DefinitionError as exc:
+                    raise _placed(exc, where, self.experiment, scenario) from None
 
     def app_identity(self) -> dict[str, Any]:
         """The app as a run starts from it: its schema (a ``SQLiteApp``'s SQL) and its
@@ -146,7 +149,15 @@ class Workbench:
         return self._references[scenario_id]
 
     async def _prepare(self, scenario: Scenario) -> None:
-        where = f"{self.experiment.source or '<python>'}: scenario {scenario.id!r}"
+        """The scenario's initial state and reference state; a fault in its setup, state
+        checks or reference names the scenarios file and the scenario's line."""
+        where = _plain_where(self.experiment, scenario)
+        try:
+            await self._prepare_at(scenario, where)
+        except DefinitionError as exc:
+            raise _placed(exc, where, self.experiment, scenario) from None
+
+    async def _prepare_at(self, scenario: Scenario, where: str) -> None:
         now = self.experiment.fixed_timestamp
         app = run_user_code(self.experiment.app or "", self.app_class, now)
         for table, rows in scenario.setup.items():
@@ -155,7 +166,7 @@ class Workbench:
             except Exception as exc:
                 raise DefinitionError(f"{where}: setup of {table!r} failed: {exc}") from None
         self._initial[scenario.id] = app
-        self._states[scenario.id] = app.snapshot()
+        self._states[scenario.id] = run_user_code(self.experiment.app or "", app.snapshot)
         _check_tables(self._states[scenario.id], scenario, where)
         self._references[scenario.id] = await self._replay(scenario, where)
 
@@ -170,14 +181,14 @@ class Workbench:
                     call = ToolCall(id=f"reference-{index}", name=step.tool, arguments=step.args)
                     try:
                         result = await tools.call(call)
-                    except ToolTimeout as exc:
+                    except (ToolTimeout, ToolSourceFailed) as exc:
                         raise DefinitionError(f"{where}: reference call #{index}: {exc}") from None
                     if result.is_error:
                         raise DefinitionError(
                             f"{where}: reference call #{index} {step.tool!r} failed: "
                             f"{result.content}; fix the reference calls"
                         )
-            state = app.snapshot()
+            state: State = run_user_code(self.experiment.app or "", app.snapshot)
         finally:
             app.close()
         self._check_reference(scenario, state, where)
@@ -204,6 +215,21 @@ def _app_class(reference: str) -> type[App]:
             "tooltrial.apps.App (SQLiteApp for a SQLite backend)"
         )
     return found
+
+
+def _plain_where(experiment: Experiment, scenario: Scenario) -> str:
+    return f"{experiment.source or '<python>'}: scenario {scenario.id!r}"
+
+
+def _placed(
+    exc: DefinitionError, where: str, experiment: Experiment, scenario: Scenario
+) -> DefinitionError:
+    """``exc`` led by the scenario's file and line instead of ``where`` (looked up only
+    now, for the message: it reads the files again)."""
+    message = str(exc)
+    if not message.startswith(where):
+        return exc  # the user's own code at fault: it names its file and line already
+    return DefinitionError(scenario_where(experiment.source, scenario.id) + message[len(where) :])
 
 
 def _check_tables(state: State, scenario: Scenario, where: str) -> None:

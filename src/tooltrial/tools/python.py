@@ -3,21 +3,26 @@ tool, called as ``function(app, **arguments)``.
 
 ``PythonToolSource`` loads a variant's ``implementation`` (a ``.py`` file or a module)
 and checks, before any model call, that every tool the variant declares has its function
-(a ``DefinitionError`` naming the file otherwise). Its identity is the code's hash, so a
-changed tool function changes the variant's hash and cannot silently resume an old run.
+that can take the app first, and is no generator (a ``DefinitionError`` naming the file
+and line otherwise). Its identity is the code's hash, so a changed tool function changes
+the variant's hash and cannot silently resume an old run.
 
 ``PythonTools`` runs one cell's calls and keeps ``tools.base``'s guarantees: an unknown
 tool, arguments that are not a JSON object or fail the tool's JSON Schema, and a tool
-that raises all come back as error results; a call past ``timeout_s`` raises
-``ToolTimeout``; what a tool returns reaches the model as text or JSON.
+that raises (anything, ``SystemExit`` included) all come back as error results; an
+``async def`` tool is awaited; a call past ``timeout_s`` raises ``ToolTimeout``; what a
+tool returns reaches the model as text or JSON, and a value that has neither form is an
+error result (``tools.results``); a tool that leaves the app unusable ends the cell
+(``ToolSourceFailed``, kind ``app_broken``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
-import json
+import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -30,7 +35,15 @@ from tooltrial.definitions import Variant
 from tooltrial.definitions.loading import import_code
 from tooltrial.definitions.variants import Tool, implementation_code
 from tooltrial.errors import DefinitionError
-from tooltrial.tools.base import ToolTimeout
+from tooltrial.tools.base import ToolSourceFailed, ToolTimeout
+from tooltrial.tools.results import (
+    UNSENDABLE,
+    Unsendable,
+    exception_text,
+    result_text,
+    tool_result,
+    unsendable_message,
+)
 from tooltrial.types import ToolCall, ToolResult, malformed_arguments
 
 ToolFunction = Callable[..., Any]
@@ -80,6 +93,7 @@ def _functions(variant: Variant) -> dict[str, ToolFunction]:
         function = getattr(module, tool.name, None)
         if callable(function):
             functions[tool.name] = function
+            _check_function(reference, variant, tool.name, function)
         else:
             missing.append(tool.name)
     if missing:
@@ -88,6 +102,38 @@ def _functions(variant: Variant) -> dict[str, ToolFunction]:
             f"{', '.join(missing)}; define def {missing[0]}(app, **arguments) there"
         )
     return functions
+
+
+def _check_function(reference: str, variant: Variant, name: str, function: Any) -> None:
+    """Refuse, at load, a tool function that could never give the model a result: a
+    generator (its values would never be sent) or one that cannot take the app."""
+    where = _where(reference, function)
+    if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+        raise DefinitionError(
+            f"{where}: tool {name!r} of variant {variant.name!r} is a generator function "
+            "(it yields); return the values instead (a list, or text)"
+        )
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return  # a builtin or C function: nothing to check
+    try:
+        signature.bind_partial(None)
+    except TypeError:
+        raise DefinitionError(
+            f"{where}: tool {name!r} of variant {variant.name!r} cannot be called with "
+            f"the app: it is def {name}{signature}; write def {name}(app, ...) (the app "
+            "comes first, the arguments as keywords)"
+        ) from None
+
+
+def _where(reference: str, function: Any) -> str:
+    """``file:line`` of a function's definition, or the implementation as given."""
+    try:
+        code = inspect.unwrap(function).__code__
+        return f"{code.co_filename}:{code.co_firstlineno}"
+    except AttributeError:
+        return reference
 
 
 class PythonTools:
@@ -131,19 +177,55 @@ class PythonTools:
             raise ToolTimeout(call, self.timeout_s) from None
 
     def run(self, call: ToolCall) -> ToolResult:
-        """Run the call here and now, without a time limit (reference replays)."""
+        """Run the call here and now, without a time limit (reference replays). Whatever
+        the tool raises or returns is a result (``tools.results``); a tool that leaves
+        the app unusable (its change count cannot be read) raises ``ToolSourceFailed``
+        (kind ``app_broken``): the app's state is unknown, so the cell stops."""
         started = time.perf_counter()
-        before = self.app.changes()
+        before = self._changes(call, "before")
         refused = self._refusal(call)
         if refused is not None:
             kind, problem = refused
-            return _result(call, problem, started, error_kind=kind)
+            return tool_result(call, problem, started, error_kind=kind)
         try:
             value = self.functions[call.name](self.app, **call.arguments)
-        except Exception as exc:  # the tool's own failure is a result the model sees
-            kind = type(exc).__name__
-            return _result(call, f"{kind}: {exc}", started, self.app, before, error_kind=kind)
-        return _result(call, encode(value), started, self.app, before)
+            if inspect.isawaitable(value):  # an async def tool
+                value = _awaited(value)
+        except (Exception, SystemExit, GeneratorExit) as exc:
+            return self._raised(call, exc, started, before)
+        except KeyboardInterrupt as exc:  # Ctrl-C reaches the main thread, never a tool's
+            if threading.current_thread() is threading.main_thread():
+                raise
+            return self._raised(call, exc, started, before)
+        try:
+            text = result_text(value)
+        except Unsendable as problem:
+            changes = self._changes(call, "after") - before
+            message = unsendable_message(call, problem)
+            return tool_result(call, message, started, error_kind=UNSENDABLE, changes=changes)
+        return tool_result(call, text, started, changes=self._changes(call, "after") - before)
+
+    def _raised(
+        self, call: ToolCall, exc: BaseException, started: float, before: int
+    ) -> ToolResult:
+        """The tool's own failure: a result the model sees."""
+        kind = type(exc).__name__
+        changes = self._changes(call, "after") - before
+        message = f"{kind}: {exception_text(exc)}"
+        return tool_result(call, message, started, error_kind=kind, changes=changes)
+
+    def _changes(self, call: ToolCall, when: str) -> int:
+        """The app's change count; ``ToolSourceFailed`` if the app can no longer say."""
+        try:
+            return int(self.app.changes())
+        except Exception as exc:
+            raise ToolSourceFailed(
+                f"the app {type(self.app).__name__} could not be read {when} tool "
+                f"{call.name!r} ran ({type(exc).__name__}: {exception_text(exc)}): its "
+                "state is unknown, so the conversation was stopped",
+                kind="app_broken",
+                retryable=False,
+            ) from None
 
     def _refusal(self, call: ToolCall) -> tuple[str, str] | None:
         """Why the call cannot run at all (its error kind, and words the model can act
@@ -172,28 +254,16 @@ def validators_for(tools: Sequence[Tool]) -> dict[str, Any]:
     return {tool.name: jsonschema.Draft202012Validator(tool.input_schema) for tool in tools}
 
 
-def encode(value: Any) -> str:
-    """A tool's return value as the text the model gets: text as is, else JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)
+def _awaited(value: Any) -> Any:
+    """What an awaitable a tool returned (an ``async def`` tool) gives, awaited on a
+    loop of its own (in a thread of its own when this thread runs a loop already)."""
 
+    async def wait() -> Any:
+        return await value
 
-def _result(
-    call: ToolCall,
-    content: str,
-    started: float,
-    app: App | None = None,
-    before: int = 0,
-    error_kind: str | None = None,
-) -> ToolResult:
-    return ToolResult(
-        call_id=call.id,
-        name=call.name,
-        content=content,
-        is_error=error_kind is not None,
-        error_kind=error_kind,
-        size=len(content.encode()),
-        changes=app.changes() - before if app is not None else 0,
-        duration_s=round(time.perf_counter() - started, 6),
-    )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wait())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, wait()).result()

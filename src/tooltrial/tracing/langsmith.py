@@ -38,6 +38,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from tooltrial.extras import found
+from tooltrial.redact import redact_data
 from tooltrial.tracing.base import Span, Tracer
 from tooltrial.tracing.context import (
     TraceContext,
@@ -410,8 +411,9 @@ class LangSmithTracer(Tracer):
         """Queue one trace (a run and its child runs); never waits (a full queue drops
         the whole trace, counted)."""
         self.submitted += 1
+        trace = tuple(redact_data(r) for r in (run, *children))  # no key value leaves
         try:
-            self._queue.put_nowait((run, *children))
+            self._queue.put_nowait(trace)
         except queue.Full:
             self.dropped += 1
 

@@ -60,9 +60,10 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from tooltrial.redact import known_secrets, redact_data
 from tooltrial.tracing.base import Span, Tracer
 from tooltrial.tracing.context import (
     TraceContext,
@@ -99,7 +100,7 @@ class _GuardedExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self.error is None:
             try:
-                result = self.inner.export(spans)
+                result = self.inner.export([_redacted(s) for s in spans])
             except Exception as exc:
                 self.error, result = exc, SpanExportResult.FAILURE
             if result == SpanExportResult.SUCCESS:
@@ -115,6 +116,28 @@ class _GuardedExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
+
+
+def _redacted(span: ReadableSpan) -> ReadableSpan:
+    """``span`` with no known key value in its attributes or events (``tooltrial.redact``)."""
+    if not known_secrets():
+        return span
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=redact_data(dict(span.attributes or {})),
+        events=[
+            Event(e.name, redact_data(dict(e.attributes or {})), e.timestamp) for e in span.events
+        ],
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 def otel_traces_url(endpoint: str) -> str:

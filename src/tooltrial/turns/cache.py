@@ -5,7 +5,9 @@ prompt, user prompt, tools, the conversation so far (agentic cells: each model t
 keyed on every message before it), and the repetition number (so the 3 runs of a cell stay 3
 separate samples rather than one answer copied three times). Only successful responses
 are stored. One JSON file per key, written to a temporary name and renamed into place,
-so concurrent runs sharing a cache never read half an entry.
+so concurrent runs sharing a cache never read half an entry. An entry is stored as
+``tooltrial.text.json_text`` writes it (any text, losslessly) with every known key value
+redacted (``tooltrial.redact``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 
 from tooltrial.definitions.variants import Tool
 from tooltrial.models import Model
+from tooltrial.redact import redact
+from tooltrial.text import json_text
 from tooltrial.types import AssistantTurn, Message, ModelResponse, ToolTurn
 
 
@@ -73,7 +77,8 @@ class ResponseCache:
 
     def get(self, key: str) -> ModelResponse | None:
         try:
-            response = ModelResponse.model_validate_json(self._path(key).read_bytes())
+            # json.loads, not pydantic's parser: it reads a lone surrogate's escape back
+            response = ModelResponse.model_validate(json.loads(self._path(key).read_bytes()))
         except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
             return None  # absent or unreadable: just call the model
         self.hits += 1
@@ -85,7 +90,7 @@ class ResponseCache:
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as handle:
-                handle.write(response.model_dump_json())
+                handle.write(redact(json_text(response)))
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -28,6 +28,9 @@ from tooltrial.turns.cache import ResponseCache, cache_key
 from tooltrial.turns.pacing import Pacer
 from tooltrial.types import AssistantTurn, Cell, Failure, ModelResponse, UserTurn
 
+LONG_WAIT_S = 30.0
+"""A retry wait at least this long is announced (``warn``), once a run."""
+
 Warn = Callable[[str, str], None]
 """``warn(topic, message)``: an auxiliary store's problem, reported once per topic."""
 
@@ -195,6 +198,13 @@ class LiveTurns:
                     return TurnFailed(failure, attempt, round(waited, 3))
                 if self.on_retry:
                     self.on_retry(cell, failure)
+                if delay >= LONG_WAIT_S:  # a pause this long must not look like a hang
+                    self._warn(
+                        "long-wait",
+                        f"{cell.model} asked to wait {delay:.0f} s before a retry "
+                        f"({failure.kind}); waiting (a server's retry-after is honoured "
+                        "up to 300 s)",
+                    )
                 waited += delay
                 await self.sleep(delay)
                 continue

@@ -61,6 +61,7 @@ from tooltrial.tools.mcp.connection import (
     sdk,
 )
 from tooltrial.tools.mcp.listing import resolve
+from tooltrial.tools.results import exception_text, tool_result
 from tooltrial.types import ToolCall, ToolResult, malformed_arguments
 
 
@@ -241,14 +242,25 @@ class McpTools:
     def _changes(self) -> int:
         """Rows the call changed: the difference between the app's state before and
         after it (the server changed it: the app cannot count its own writes), read only
-        when the app's ``state_version`` says it may have changed."""
+        when the app's ``state_version`` says it may have changed. A state that can no
+        longer be read (the server left the database corrupt) ends the cell
+        (``ToolSourceFailed``, kind ``app_broken``)."""
         if self.app is None or self._state is None:
             return 0
-        version = self.app.state_version()
-        if version is not None and version == self._version:
-            return 0  # nothing was committed: no need to read the state
-        self._version = version
-        after = self.app.snapshot()
+        try:
+            version = self.app.state_version()
+            if version is not None and version == self._version:
+                return 0  # nothing was committed: no need to read the state
+            self._version = version
+            after = self.app.snapshot()
+        except Exception as exc:
+            raise ToolSourceFailed(
+                f"{self.source.label}: the app's state could not be read after a call "
+                f"({type(exc).__name__}: {exception_text(exc)}); it is unknown, so the "
+                "conversation was stopped",
+                kind="app_broken",
+                retryable=False,
+            ) from None
         changed = len(diff(self._state, after))
         self._state = after
         return changed
@@ -352,13 +364,4 @@ def listing_digest(listing: list[dict[str, Any]]) -> str:
 def _result(
     call: ToolCall, content: str, started: float, error_kind: str | None = None, changes: int = 0
 ) -> ToolResult:
-    return ToolResult(
-        call_id=call.id,
-        name=call.name,
-        content=content,
-        is_error=error_kind is not None,
-        error_kind=error_kind,
-        size=len(content.encode()),
-        changes=changes,
-        duration_s=round(time.perf_counter() - started, 6),
-    )
+    return tool_result(call, content, started, error_kind, changes)

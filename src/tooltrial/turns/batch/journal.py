@@ -54,6 +54,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tooltrial.errors import TooltrialError
 from tooltrial.files import append_whole, checked_run_id, open_append, open_regular
+from tooltrial.redact import redact
+from tooltrial.text import json_text
 from tooltrial.turns.batch.ids import TurnKey
 from tooltrial.types import ModelResponse
 
@@ -345,7 +347,8 @@ class Journal:
     def append(self, *records: _Record) -> None:
         if self._fd is None:
             raise RuntimeError("the journal is not open")
-        data = b"".join((r.model_dump_json() + "\n").encode() for r in records)
+        # json_text: any text reads back as written; redact: no key value is ever stored
+        data = b"".join((redact(json_text(r)) + "\n").encode() for r in records)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             size = os.fstat(self._fd).st_size
