@@ -155,7 +155,8 @@ async def latency_bound(args: argparse.Namespace, url: str, results: Path) -> di
         with measured() as base:
             bare_turns = await bare.run(cells, args.concurrency)
         with measured() as run:
-            outcomes = await built.engine.run(cells, built.pool)  # the engine, preflight done
+            await built.engine.run(cells, built.pool)  # the engine, preflight done
+        outcomes = built.outcomes
     conversations = [o.conversation for o in outcomes]
     assert all(c is not None and c.stop_reason == "answered" for c in conversations)
     turns = sum(len(c.assistant_turns) for c in conversations if c is not None)

@@ -136,7 +136,8 @@ async def latency_bound(args: argparse.Namespace, url: str, results: Path) -> di
         with measured() as bare:
             await bare_calls(experiment, model, cells, args.concurrency)
         with measured() as run:
-            outcomes = await built.engine.run(cells, built.pool)  # the engine, preflight done
+            await built.engine.run(cells, built.pool)  # the engine, preflight done
+        outcomes = built.outcomes
     assert all(o.response is not None for o in outcomes), "a call failed in a fault-free run"
     bound = args.calls * args.latency / args.concurrency
     return {
@@ -177,7 +178,8 @@ async def rate_bound(args: argparse.Namespace, url: str, results: Path) -> dict[
     with open_run(experiment, model, settings) as built:
         assert await built.preflight() is None  # counts against the limit, like any request
         with measured() as run:
-            outcomes = await built.engine.run(cells, built.pool)
+            await built.engine.run(cells, built.pool)
+        outcomes = built.outcomes
     assert all(o.response is not None for o in outcomes)
     retries = sum(o.attempts - 1 for o in outcomes)
     bound = args.rpm_calls / args.rpm_limit * 60

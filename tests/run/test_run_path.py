@@ -87,6 +87,30 @@ def test_the_library_uses_the_cache(env: MessagesServer, tmp_path: Path):
     assert isinstance(result, Result) and result.cached
 
 
+def test_a_run_need_not_keep_its_outcomes(env: MessagesServer, tmp_path: Path):
+    """The command line keeps no outcome (each is on disk once written: memory stays flat
+    however long the run); the errors are still counted."""
+    import asyncio
+
+    from tooltrial.cli.main import parser
+    from tooltrial.cli.run import options as cli_options
+    from tooltrial.run.options import RunOptions
+    from tooltrial.run.session import open_run
+    from tooltrial.turns import RetryPolicy
+
+    env.faults = Faults(on_requests={2: "500"})  # the first cell, after the preflight
+    settings = RunOptions(
+        runs=1, variants=("baseline",), results=tmp_path, keep_outcomes=False,
+        retry=RetryPolicy(max_attempts=1),
+    )  # fmt: skip
+    with open_run(load_experiment(SAMPLE), MODEL, settings) as run:
+        assert asyncio.run(run.execute()) is None
+    result = run.result(None)
+    assert result.outcomes == () and result.errors == 1
+    assert len(read_results([tmp_path])) == 19  # every other cell written
+    assert not cli_options(parser().parse_args(["run", str(SAMPLE)])).keep_outcomes
+
+
 def test_the_library_paces_requests(tmp_path: Path):
     """--rpm through the library: 4 cells at 240 a minute start at least 0.25 s apart."""
     experiment = load_experiment(SAMPLE)

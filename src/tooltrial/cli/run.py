@@ -183,6 +183,7 @@ def options(args: argparse.Namespace) -> RunOptions:
         base_url=args.base_url,
         trace=True,
         langsmith_experiment=args.langsmith_experiment,
+        keep_outcomes=False,  # each is on disk once written; memory stays flat
         otel_endpoint=args.otel_endpoint,
         front_end="cli",
         batch=_batch(args),

@@ -64,6 +64,10 @@ class RunOptions:
     batch: BatchOptions | None = None
     """Batch mode: model turns through the providers' batch APIs (``turns.batch``);
     None: online. Resuming a run that ran in batch mode keeps it."""
+    keep_outcomes: bool = True
+    """Keep every cell's outcome for ``RunResult.outcomes``. The command line does not:
+    each outcome is on disk once written, and keeping them all would grow memory with
+    the run (about 7 KB a cell)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.temperature, str) and self.temperature != "default":

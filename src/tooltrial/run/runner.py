@@ -222,7 +222,7 @@ class Runner:
             batch=turns[-1].batch,
         )
 
-    async def run(self, cells: Iterable[Cell], pool: WriterPool) -> list[Outcome]:
+    async def run(self, cells: Iterable[Cell], pool: WriterPool) -> None:
         """Call every cell and write each outcome as soon as it is known.
 
         Every file is created (with its metadata line) before the first call, so even a
@@ -234,14 +234,12 @@ class Runner:
         for model, variant, rep in dict.fromkeys((c.model, c.variant, c.rep) for c in cells):
             pool.get(variant, rep, model)
         gate = asyncio.Semaphore(self.concurrency)
-        outcomes: list[Outcome] = []
 
         async def one(cell: Cell) -> None:
             async with gate:
                 outcome = await self.call(cell)
             pool.get(cell.variant, cell.rep, cell.model).write_outcome(outcome)
-            outcomes.append(outcome)
-            if self.on_outcome:
+            if self.on_outcome:  # the outcome is on disk; whoever wants it keeps it
                 self.on_outcome(outcome)
 
         try:
@@ -253,7 +251,6 @@ class Runner:
             if failed is None:
                 raise
             raise failed.exceptions[0] from None
-        return outcomes
 
 
 def _app_step(what: str, step: Callable[..., T], *args: Any) -> T:

@@ -87,14 +87,13 @@ class RunResult:
     run_id: str
     files: tuple[Path, ...]
     outcomes: tuple[Outcome, ...]
+    """Every cell's outcome (empty with ``RunOptions.keep_outcomes`` off)."""
     failure: tuple[str, Failure] | None = None
     """(model, failure) when a model failed its preflight; then nothing was called."""
     order: Order = field(default_factory=Order)
     """The order the cells were called in (its seed, when random, is in the metadata too)."""
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for o in self.outcomes if o.failure is not None)
+    errors: int = 0
+    """Cells that failed every attempt (error lines)."""
 
 
 @dataclass
@@ -117,6 +116,8 @@ class Run:
     pool: WriterPool = field(init=False)
     engine: Runner = field(init=False)
     outcomes: list[Outcome] = field(default_factory=list)
+    """Every cell's outcome so far (``RunOptions.keep_outcomes``)."""
+    errors: int = 0
     _observer: RunObserver | None = None
 
     @property
@@ -168,10 +169,13 @@ class Run:
         return await self.engine.call(cell)
 
     def result(self, failure: tuple[str, Failure] | None) -> RunResult:
-        return RunResult(self.run_id, self.files, tuple(self.outcomes), failure, self.order)
+        outcomes = tuple(self.outcomes)
+        return RunResult(self.run_id, self.files, outcomes, failure, self.order, self.errors)
 
     def _outcome(self, outcome: Outcome) -> None:
-        self.outcomes.append(outcome)
+        self.errors += outcome.failure is not None
+        if self.options.keep_outcomes:
+            self.outcomes.append(outcome)
         if self._observer is not None:
             self._observer.outcome(outcome)
 
