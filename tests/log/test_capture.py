@@ -9,16 +9,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from support.capture import append_many, result_fields
 
 from tooltrial import __version__
 from tooltrial.errors import CorruptLine
 from tooltrial.log.reader import iter_records
 from tooltrial.log.records import Metadata, Result
 from tooltrial.log.writer import JSONLWriter, WriterPool
-from tooltrial.types import ToolCall, Usage
 
 META = {
     "experiment": "e",
@@ -29,22 +28,6 @@ META = {
     "variant_hash": "sha256:0",
     "scenario_ids": ["a", "b"],
 }
-
-
-def result_fields(scenario_id: str = "a", text: str = "hi", **over: object) -> dict:
-    fields = {
-        "scenario_id": scenario_id,
-        "variant": "v",
-        "rep": 1,
-        "response_text": text,
-        "tool_calls": [ToolCall(id="t1", name="add_task", arguments={"title": "x"})],
-        "stop_reason": "tool_use",
-        "usage": Usage(input_tokens=10, output_tokens=3),
-        "latency_s": 0.5,
-        "model": "local:smollm2",
-        "temperature": 0.2,
-    }
-    return fields | over
 
 
 def test_writer_with_filename_writes_that_file(tmp_path):
@@ -109,17 +92,10 @@ def test_pool_refuses_an_unknown_variant(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def _append_many(path: str, worker: int, count: int) -> None:
-    writer = JSONLWriter("r", Path(path).parent, filename=Path(path).name)
-    for i in range(count):
-        writer.write_result(**result_fields(f"w{worker}-{i}", text="x" * 5000))
-    writer.close()
-
-
 def test_processes_appending_to_one_file_never_interleave(tmp_path):
     path = tmp_path / "shared.jsonl"
     context = multiprocessing.get_context("spawn")
-    procs = [context.Process(target=_append_many, args=(str(path), w, 40)) for w in range(4)]
+    procs = [context.Process(target=append_many, args=(str(path), w, 40)) for w in range(4)]
     for proc in procs:
         proc.start()
     for proc in procs:
