@@ -76,7 +76,7 @@ def results_per_cell(results: Path, run_id: str | None = None) -> Counter[Cell]:
 
 
 def journal(results: Path, run_id: str) -> list[Any]:
-    return [record for _, record in read_records(journal_path(results, run_id))]
+    return [record for _, record, _ in read_records(journal_path(results, run_id))]
 
 
 def journal_types(results: Path, run_id: str) -> Counter[str]:

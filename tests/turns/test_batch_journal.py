@@ -15,6 +15,7 @@ from tooltrial.errors import TooltrialError
 from tooltrial.files import FileRefused
 from tooltrial.turns.batch.ids import custom_id, request_sha
 from tooltrial.turns.batch.journal import (
+    Direct,
     Ended,
     Group,
     ItemOutcome,
@@ -76,9 +77,46 @@ def test_records_replay_to_the_state_they_describe(tmp_path: Path) -> None:
     state = replay(path)
     assert state.open_batches() == [] and state.unsubmitted() == []
     latest = state.latest(first.key)
-    assert latest is not None and latest.outcome is not None and latest.outcome.response == RESPONSE
+    assert latest is not None and latest.outcome is not None
+    assert latest.outcome.status == "succeeded"
+    assert latest.outcome.response is None  # the answer stays on disk, not in memory
+    reader = Journal(path, "r")
+    reader.open()
+    assert (answer := reader.outcome(latest)) is not None and answer.response == RESPONSE
+    reader.close()
     assert list(succeeded_in(state)) == [("b1", first.custom_id)]
     assert state.next_attempt(first.key) == 2 and state.spent(first.key) == 1
+
+
+def test_answers_are_read_back_from_where_they_were_written(tmp_path: Path) -> None:
+    """Offsets hold across a torn line ended by the next writer, records written in one
+    call, and a reopened file; each item's answer is its own."""
+    path = journal_path(tmp_path, "r")
+    journal = Journal(path, "r")
+    journal.open()
+    items = [item(turn=t) for t in range(1, 5)]
+    journal.append(group(*items), Submitted(group="g1", batch_id="b1"))
+    journal.close()
+    with path.open("ab") as handle:
+        handle.write(b'{"type": "outcomes", "batch')  # cut by a kill
+    journal = Journal(path, "r")
+    state = journal.open()
+
+    def answer(n: int) -> ItemOutcome:
+        response = RESPONSE.model_copy(update={"text": f"answer {n}"})
+        return ItemOutcome(custom_id=items[n].custom_id, status="succeeded", response=response)
+
+    journal.record(state, Outcomes(batch_id="b1", items=[answer(0), answer(1)]))
+    journal.record(state, Outcomes(batch_id="b1", items=[answer(2)]))
+    journal.record(state, Direct(item=items[3], outcome=answer(3)))
+    for states in (state, replay(path)):
+        for n, one in enumerate(items):
+            held = states.items[one.custom_id]
+            assert held.outcome is not None and held.outcome.response is None
+            read = journal.outcome(held)
+            assert read is not None and read.response is not None
+            assert read.response.text == f"answer {n}"
+    journal.close()
 
 
 def test_a_group_without_its_batch_id_is_unsubmitted(tmp_path: Path) -> None:

@@ -341,8 +341,7 @@ class Dispatcher:
         return remote, None
 
     def _record(self, record: Any) -> None:
-        self.journal.append(record)
-        self.state.apply(record)
+        self.journal.record(self.state, record)
 
     # -- finding a batch whose create response was lost ---------------------------------
 
@@ -478,7 +477,8 @@ class Dispatcher:
                 continue  # not this run's: a matched batch that is someone else's
             seen_mine += collected.custom_id in mine
             if state.outcome is not None:
-                self._deliver(state.outcome)  # collected before (a collection cut short)
+                if collected.custom_id in self.waiting:  # collected before, cut short
+                    self._deliver(self.journal.outcome(state))
                 continue
             chunk.append(self._outcome(api, collected))
             if len(chunk) >= CHUNK:
@@ -532,7 +532,9 @@ class Dispatcher:
             self.open[batch_id].collected += len(chunk)
         self.on_change()
 
-    def _deliver(self, outcome: ItemOutcome) -> None:
+    def _deliver(self, outcome: ItemOutcome | None) -> None:
+        if outcome is None:
+            return
         for future in self.waiting.pop(outcome.custom_id, []):
             if not future.done():
                 future.set_result(outcome)

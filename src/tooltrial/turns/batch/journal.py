@@ -37,6 +37,12 @@ link); a record counts once its newline is on disk, and a torn last line (a
 ``write()`` cut by SIGKILL) is skipped by the reader and ended by the next writer, as
 for results files. Nothing is ever rewritten. A file from a newer tooltrial is refused.
 ``replay`` rebuilds the state from the records alone.
+
+Memory stays small however long the run: the state keeps each answered item's status,
+not its response. A succeeded item remembers where its record lies in the file
+(``Where``), and ``Journal.outcome`` reads the response back from there when a turn is
+asked again (a retried cell, a resume) — so an answer is never paid twice, and never
+held twice.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -61,6 +67,8 @@ from tooltrial.types import ModelResponse
 
 JOURNAL_VERSION = 1
 ItemStatus = Literal["succeeded", "errored", "expired", "canceled"]
+Where = tuple[int, int]
+"""A record's line in the journal file: (byte offset, length)."""
 
 
 class JournalError(TooltrialError):
@@ -183,12 +191,15 @@ _RECORD: TypeAdapter[Record] = TypeAdapter(Record)
 # --- state ------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemState:
     item: JournalItem
     group: str | None
     outcome: ItemOutcome | None = None
+    """Without its response (kept on disk: ``at``, ``Journal.outcome``)."""
     abandoned: bool = False
+    at: Where | None = None
+    """The line of the record that holds this item's outcome."""
 
 
 @dataclass
@@ -213,7 +224,9 @@ class JournalState:
     ended: set[str] = field(default_factory=set)
     rejected: set[str] = field(default_factory=set)
 
-    def apply(self, record: Any) -> None:
+    def apply(self, record: Any, at: Where | None = None) -> None:
+        """Take one record in; ``at`` is its line in the file (``read_records``,
+        ``Journal.append``), where an answer is read back from."""
         if isinstance(record, Header):
             self.run_id = record.run_id
         elif isinstance(record, Group):
@@ -236,12 +249,21 @@ class JournalState:
         elif isinstance(record, Outcomes):
             for outcome in record.items:
                 if outcome.custom_id in self.items:
-                    self.items[outcome.custom_id].outcome = outcome
+                    self._settle(outcome, at)
         elif isinstance(record, Direct):
             self._add(record.item, None)
-            self.items[record.item.custom_id].outcome = record.outcome
+            self._settle(record.outcome, at)
         elif isinstance(record, Ended):
             self.ended.add(record.batch_id)
+
+    def _settle(self, outcome: ItemOutcome, at: Where | None) -> None:
+        state = self.items[outcome.custom_id]
+        state.at = at
+        # An answer is ~7 KB; the file holds it, so the state does not (unless there is
+        # no line to read it back from: a record applied without one).
+        if outcome.response is not None and at is not None:
+            outcome = outcome.model_copy(update={"response": None})
+        state.outcome = outcome
 
     def _add(self, item: JournalItem, group: str | None) -> None:
         self.items[item.custom_id] = ItemState(item, group)
@@ -286,14 +308,17 @@ class JournalState:
 # --- the file ---------------------------------------------------------------------------
 
 
-def read_records(path: Path) -> Iterator[tuple[int, Any]]:
-    """Every committed record; ``JournalError`` at a bad one or a newer format.
+def read_records(path: Path) -> Iterator[tuple[int, Any, Where]]:
+    """Every committed record, with its line number and ``Where``; ``JournalError`` at a
+    bad one or a newer format.
 
     A torn write is skipped: a last line without its newline, or a line that is not JSON
     at all (a torn line the next writer ended: a cut record is never valid JSON). A line
     that is JSON but no record is refused."""
+    offset = 0
     with open_regular(path) as handle:  # a FIFO or a device under its name: refused
         for line_no, raw in enumerate(handle, start=1):
+            at, offset = (offset, len(raw)), offset + len(raw)
             if not raw.endswith(b"\n"):
                 return
             try:
@@ -313,14 +338,14 @@ def read_records(path: Path) -> Iterator[tuple[int, Any]]:
                     f"{path}: batch journal format {record.format_version} is newer than "
                     f"this tooltrial reads ({JOURNAL_VERSION}); upgrade tooltrial"
                 )
-            yield line_no, record
+            yield line_no, record, at
 
 
 def replay(path: Path) -> JournalState:
     state = JournalState()
     if path.exists():
-        for _, record in read_records(path):
-            state.apply(record)
+        for _, record, at in read_records(path):
+            state.apply(record, at)
     return state
 
 
@@ -330,6 +355,10 @@ class Journal:
     def __init__(self, path: Path, run_id: str) -> None:
         self.path, self.run_id = path, run_id
         self._fd: int | None = None
+        self._reader: BinaryIO | None = None
+        self._line: tuple[Where, dict[str, Any]] | None = None
+        """The last record read back, its items by custom id: a resume asks for the
+        turns of one chunk one after another."""
 
     def open(self) -> JournalState:
         """The state so far (replayed); makes the file, with its header, if new."""
@@ -339,30 +368,67 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = open_append(self.path)  # never through a link (files.open_append)
         if state.run_id is None:
-            header = Header(run_id=self.run_id)
-            self.append(header)
-            state.apply(header)
+            self.record(state, Header(run_id=self.run_id))
         return state
 
-    def append(self, *records: _Record) -> None:
+    def record(self, state: JournalState, record: _Record) -> None:
+        """Append one record and take it into ``state``."""
+        (at,) = self.append(record)
+        state.apply(record, at)
+
+    def append(self, *records: _Record) -> list[Where]:
+        """Append whole records; each one's line in the file."""
         if self._fd is None:
             raise RuntimeError("the journal is not open")
         # json_text: any text reads back as written; redact: no key value is ever stored
-        data = b"".join((redact(json_text(r)) + "\n").encode() for r in records)
+        lines = [(redact(json_text(r)) + "\n").encode() for r in records]
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             size = os.fstat(self._fd).st_size
-            if size and os.pread(self._fd, 1, size - 1) != b"\n":
-                data = b"\n" + data  # a killed writer's torn line: end it, keep ours whole
+            torn = size > 0 and os.pread(self._fd, 1, size - 1) != b"\n"
+            data = b"\n" * torn + b"".join(lines)  # a killed writer's torn line: end it
             resume = f"tooltrial run --resume {self.run_id} --results {self.path.parent.parent}"
             append_whole(self._fd, data, self.path, resume)  # whole, or cut back
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+        offset, where = size + torn, []
+        for line in lines:
+            where.append((offset, len(line)))
+            offset += len(line)
+        return where
+
+    def outcome(self, state: ItemState) -> ItemOutcome | None:
+        """An item's outcome with its response, read back from the file."""
+        outcome = state.outcome
+        if outcome is None or outcome.response is not None or outcome.status != "succeeded":
+            return outcome
+        if state.at is None:
+            raise JournalError(f"{self.path}: the answer to {outcome.custom_id} has no record")
+        items = self._items_at(state.at)
+        if outcome.custom_id not in items:
+            raise JournalError(
+                f"{self.path}: the record at byte {state.at[0]} no longer holds the answer "
+                f"to {outcome.custom_id}; the journal was changed while the run was using it"
+            )
+        return ItemOutcome.model_validate(items[outcome.custom_id])
+
+    def _items_at(self, at: Where) -> dict[str, Any]:
+        if self._line is None or self._line[0] != at:
+            if self._reader is None:
+                self._reader = open_regular(self.path)
+            self._reader.seek(at[0])
+            data = json.loads(self._reader.read(at[1]))
+            found = data.get("items") or [data.get("outcome")]
+            self._line = (at, {o["custom_id"]: o for o in found if isinstance(o, dict)})
+        return self._line[1]
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
+        reader, self._reader, self._line = self._reader, None, None
         if fd is not None:
             os.close(fd)
+        if reader is not None:
+            reader.close()
 
 
 # --- checks (``tooltrial validate``) ----------------------------------------------------
@@ -375,7 +441,7 @@ def journal_problems(path: Path) -> tuple[JournalState, list[str]]:
     problems: list[str] = []
     seen: set[str] = set()
     try:
-        for line_no, record in read_records(path):
+        for line_no, record, _ in read_records(path):
             where = f"{path}:{line_no}"
             if isinstance(record, Group | Direct):
                 items = record.items if isinstance(record, Group) else [record.item]

@@ -138,8 +138,9 @@ class BatchTurns:
         if latest is None or latest.item.sha != sha or latest.abandoned:
             item = self._new_attempt(request, sha)
             waiting = self.dispatcher.enqueue(item, body)
-        elif latest.outcome is not None:
-            item, delivered, waiting = latest.item, latest.outcome, None
+        elif latest.outcome is not None:  # answered before: read back, never asked again
+            item, waiting = latest.item, None
+            delivered = self.journal.outcome(latest) or latest.outcome
         else:
             item = latest.item
             waiting = self.dispatcher.wait_for(item.custom_id)
@@ -210,9 +211,7 @@ class BatchTurns:
             outcome = ItemOutcome(
                 custom_id=item.custom_id, status="succeeded", response=turn.response
             )
-        record = Direct(item=item, outcome=outcome)
-        self.journal.append(record)
-        self.state.apply(record)
+        self.journal.record(self.state, Direct(item=item, outcome=outcome))
         return turn
 
     def status(self) -> BatchStatus:
