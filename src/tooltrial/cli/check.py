@@ -52,10 +52,13 @@ def command(args: argparse.Namespace) -> int:
 def _print_plan(run: Run) -> None:
     out = Console(highlight=False)
     experiment = run.experiment
+    # With --scenario only the selected scenarios are loaded and checked (a cost
+    # proportional to them): say so, so "every check" is not read as the whole file.
+    which = " of the selected scenarios" if run.options.scenarios else ""
     out.print(
         f"[bold]{escape(experiment.name)}[/bold] ({experiment.kind}, primary metric "
-        f"{experiment.primary_metric}) from {escape(str(experiment.source))}: every check "
-        "passed",
+        f"{experiment.primary_metric}) from {escape(str(experiment.source))}: every check"
+        f"{which} passed",
         soft_wrap=True,
     )
     table = Table(title="variants")

@@ -14,6 +14,16 @@ experiment or a variant names ``experiment.yaml``, never the scenarios file.
 YAML is parsed by libyaml (``yaml.CSafeLoader``) when PyYAML has it, with the cyclic
 garbage collector paused. Line numbers for a message are looked up only once something is
 wrong, so a large valid file is parsed once (``bench/bench_load.py``).
+
+A selection (``load_experiment(target, scenarios=...)``: a run's ``--scenario``, or a
+resumed run's planned scenarios) is loaded at a cost proportional to it: the scenarios
+file is split into its entries as text (``entries``), and only the selected ones are
+parsed, built and checked; every entry's id is still read, so a duplicate or unknown id
+is still found. The experiment then holds only those scenarios. Anything the split or a
+selected entry does not make plain (a file not written as a plain list, an entry that
+does not parse alone or is wrong) loads the whole file as without a selection, so a
+selection never changes what a file means or what an error says. ``tooltrial check``
+without ``--scenario`` checks every entry.
 """
 
 from __future__ import annotations
@@ -25,13 +35,14 @@ import importlib.util
 import sys
 import tomllib
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from tooltrial.definitions.entries import split_list
 from tooltrial.definitions.experiment import (
     Experiment,
     check_experiment,
@@ -92,19 +103,21 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_experiment(target: str | Path) -> Experiment:
-    """Load from a directory, a YAML/TOML file, a ``.py`` file or ``module:attribute``."""
+def load_experiment(target: str | Path, scenarios: Collection[str] | None = None) -> Experiment:
+    """Load from a directory, a YAML/TOML file, a ``.py`` file or ``module:attribute``;
+    with ``scenarios``, only those scenarios (see the module docstring)."""
+    only = frozenset(scenarios) if scenarios else None
     with _gc_paused():
-        return _load(target)
+        return _load(target, only)
 
 
-def _load(target: str | Path) -> Experiment:
+def _load(target: str | Path, only: frozenset[str] | None) -> Experiment:
     text = str(target)
     path = Path(text)
     if path.is_dir():
         path = _definition_file_in(path)
     if path.suffix == ".py" or (":" in text and not path.exists()):
-        return _load_python(text)
+        return _load_python(text, only)
     if not path.exists():
         raise DefinitionError(f"{path}: no such file; give a directory, a YAML/TOML file or .py")
     if path.suffix not in (".yaml", ".yml", ".toml"):
@@ -113,7 +126,7 @@ def _load(target: str | Path) -> Experiment:
             "a .py file or module:attr"
         )
     raw = _read_mapping(path)
-    return _build_experiment(path, raw)
+    return _build_experiment(path, raw, only)
 
 
 def _definition_file_in(directory: Path) -> Path:
@@ -128,7 +141,7 @@ def _definition_file_in(directory: Path) -> Path:
 # --- Python definitions ----------------------------------------------------------------
 
 
-def _load_python(target: str) -> Experiment:
+def _load_python(target: str, only: frozenset[str] | None) -> Experiment:
     if target.endswith(".py"):
         module, attribute = _import_file(Path(target)), "experiment"
     else:
@@ -143,7 +156,11 @@ def _load_python(target: str) -> Experiment:
             f"{target}: expected an attribute {name!r} holding a "
             "tooltrial.Experiment (or a function returning one)"
         )
-    return check_experiment(value.model_copy(update={"source": target}), source=target)
+    update: dict[str, Any] = {"source": target}
+    ids = [scenario.id for scenario in value.scenarios]
+    if only is not None and only <= set(ids) and len(set(ids)) == len(ids):
+        update["scenarios"] = tuple(s for s in value.scenarios if s.id in only)
+    return check_experiment(value.model_copy(update=update), source=target)
 
 
 def import_code(reference: str) -> tuple[Any, str]:
@@ -374,7 +391,11 @@ def _explain(exc: ValidationError) -> str:
 # --- the three kinds of file -------------------------------------------------------------
 
 
-def _load_scenarios(path: Path) -> list[Scenario]:
+def _load_scenarios(path: Path, only: frozenset[str] | None = None) -> list[Scenario]:
+    if only is not None and path.suffix != ".toml":
+        selected = _selected_scenarios(path, only)
+        if selected is not None:
+            return selected
     data = _read_data(path)
     prefix: tuple[str | int, ...] = ()
     if isinstance(data, dict):
@@ -400,6 +421,46 @@ def _load_scenarios(path: Path) -> list[Scenario]:
             raise DefinitionError(f"{where}: {what}")
         scenarios.append(scenario)
     return scenarios
+
+
+def _selected_scenarios(path: Path, only: frozenset[str]) -> list[Scenario] | None:
+    """The selected scenarios, parsed, built and checked alone; None whenever anything is
+    not plain (the caller loads the whole file, which says what is wrong)."""
+    listing = split_list(_read_text(path))
+    if listing is None:
+        return None
+    ids = list(listing.ids)
+    parsed: dict[int, Any] = {}
+    for index, known in enumerate(listing.ids):
+        if known is None:  # not plain in the text: this entry is parsed to learn it
+            parsed[index] = _entry_data(listing.text(index))
+            found = parsed[index].get("id") if isinstance(parsed[index], dict) else None
+            ids[index] = found if isinstance(found, str) else None
+    if None in ids or len(set(ids)) != len(ids) or not only <= set(ids):
+        return None  # a duplicate or unknown id: the whole file's load says so
+    scenarios = []
+    for index, scenario_id in enumerate(ids):
+        if scenario_id not in only:
+            continue
+        data = parsed[index] if index in parsed else _entry_data(listing.text(index))
+        try:
+            scenario = Scenario.model_validate(data)
+        except ValidationError:
+            return None
+        if scenario.id != scenario_id or scenario_problem(scenario) is not None:
+            return None
+        scenarios.append(scenario)
+    return scenarios
+
+
+def _entry_data(text: str) -> Any:
+    """One entry parsed alone (``entries.Listing.text``), or None if it does not parse as
+    one list item."""
+    try:
+        data = yaml.load(text, Loader=StrictLoader)  # StrictLoader is a safe loader
+    except yaml.YAMLError:
+        return None
+    return data[0] if isinstance(data, list) and len(data) == 1 else None
 
 
 def resolve_code(reference: Any, base: Path) -> Any:
@@ -468,11 +529,11 @@ def _file_list(path: Path, raw: dict[str, Any], key: str, many: bool) -> list[Pa
     return [path.parent / item for item in items]
 
 
-def _build_experiment(path: Path, raw: dict[str, Any]) -> Experiment:
+def _build_experiment(path: Path, raw: dict[str, Any], only: frozenset[str] | None) -> Experiment:
     variant_files = _file_list(path, raw, "variants", many=True)
     (scenario_file,) = _file_list(path, raw, "scenarios", many=False)
     variants = [_load_variant(v) for v in variant_files]
-    scenarios = _load_scenarios(scenario_file)
+    scenarios = _load_scenarios(scenario_file, only)
     if "app" in raw:
         raw["app"] = resolve_code(raw["app"], path.parent)
     try:

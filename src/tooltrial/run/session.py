@@ -267,7 +267,11 @@ def prepare_run(
     options = options or RunOptions()
     if given is None:
         raise UsageError("name the experiment to run (a folder or file), or --resume RUN_ID")
-    experiment = given if isinstance(given, Experiment) else load_experiment(given)
+    if isinstance(given, Experiment):
+        experiment = given
+    else:  # only what the run will use is built and checked: a cost proportional to it
+        selected = prior.plan.scenario_ids if prior is not None else options.scenarios
+        experiment = load_experiment(given, scenarios=selected or None)
     lineup_ = _models(experiment, models, options)
     if options.batch is not None:
         from tooltrial.turns.batch.api import check_batch_models
