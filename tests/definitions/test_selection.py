@@ -120,6 +120,8 @@ def test_ids_are_read_from_the_text_only_when_plain() -> None:
     }
     assert read["indented under scenarios:"] == ["a", None, "c"]  # '-' alone: parsed
     assert read["ids YAML reads as other types"] == [None, None, None, "a", None]
+    twice = split_list("- id: a\n  prompt: x\n  id: b\n- prompt: y\n  id: c\n  id: d\n")
+    assert twice is not None and twice.ids == [None, None]  # a key given twice: parsed
 
 
 @pytest.mark.parametrize("text", NOT_SPLIT.values(), ids=NOT_SPLIT.keys())

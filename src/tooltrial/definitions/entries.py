@@ -41,6 +41,8 @@ _WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*")
 _RESOLVED = frozenset("yYnNtTfFoO0123456789+-.~<=")
 """First characters of a plain word the safe loaders may read as something other than a
 string (a bool, a number, a date, null, a merge key): only such words are resolved."""
+_SAFE_WORD = r"[A-MP-SU-XZa-mp-su-xz_][A-Za-z0-9_.\-/]*"
+"""A plain word that can only be a string: it starts with none of ``_RESOLVED``."""
 _STR = "tag:yaml.org,2002:str"
 _RESOLVER = yaml.resolver.Resolver()
 
@@ -50,14 +52,15 @@ class Listing:
     """A list split into its entries: where each starts, and its id when plain."""
 
     source: str
+    """The text, led by a newline (``split_list``)."""
     starts: list[int]
-    """Each entry's offset in ``source`` (its ``-``)."""
+    """Each entry's offset in ``source`` (the first character of its ``-`` line)."""
     ids: list[str | None]
     """Each entry's ``id``, when the text says it unambiguously (else None: parse it)."""
 
     def line(self, index: int) -> int:
-        """The 1-based line of an entry's ``-``."""
-        return self.source.count("\n", 0, self.starts[index]) + 1
+        """The 1-based line of an entry's ``-`` (``source`` starts with a newline)."""
+        return self.source.count("\n", 0, self.starts[index])
 
     def text(self, index: int) -> str:
         """An entry alone, at its own lines (libyaml's marks name the file's lines)."""
@@ -70,9 +73,9 @@ def split_list(text: str) -> Listing | None:
     """The entries of the file's list (top level, or under ``scenarios:``), or None when
     the text is not written plainly enough to split safely (see the module docstring).
 
-    Regular expressions over the whole text, not a loop over its lines, and an entry's
-    text is cut only when asked for: a 50 MB file splits in a small part of the time it
-    takes to parse (``bench/bench_load.py``)."""
+    Regular expressions over the whole text, each led by a newline (so the engine skips
+    ahead to the next one instead of trying every character), and an entry's text cut
+    only when asked for: splitting costs a small part of parsing (``bench/bench_load.py``)."""
     text = text.replace("\r\n", "\n")
     if any(mark in text for mark in _OTHER_BREAKS):
         return None
@@ -82,31 +85,45 @@ def split_list(text: str) -> Listing | None:
     k = len(first.group("indent"))
     if k and not first.group("header"):
         return None
-    body_at = first.start("indent")
-    # Any line that is not blank, a comment, indented past the list, or a new entry:
+    source = "\n" + text  # every line, the first too, follows a newline
+    body = first.start("indent")  # in ``source``: the newline before the first entry
+    # A line that is not blank, a comment, indented past the list, or a new entry:
     # another key, a document marker, a flow list's end... not a plain list.
-    stray = re.compile(rf"^(?![ ]{{{k}}}-(?:[ ]|$)|[ ]{{{k + 1}}}|[ ]*(?:#|$))", re.M)
-    if stray.search(text, body_at):
+    stray = re.compile(rf"\n(?![ ]{{{k}}}-(?:[ ]|\n|\Z)|[ ]{{{k + 1}}}|[ ]*(?:#|\n|\Z))")
+    if stray.search(source, body):
         return None
-    dash = re.compile(rf"^[ ]{{{k}}}-(?:[ ]|$)", re.M)
-    starts = [m.start() for m in dash.finditer(text, body_at)]
-    return Listing(text, starts, _ids(text, starts, k))
+    dash = re.compile(rf"\n[ ]{{{k}}}-(?:[ ]|\n|\Z)")
+    starts = [m.start() + 1 for m in dash.finditer(source, body)]
+    return Listing(source, starts, _ids(source, starts, k))
 
 
-def _ids(text: str, starts: list[int], k: int) -> list[str | None]:
-    """Each entry's id if written plainly at the entry's own key level, exactly once; an
+def _ids(source: str, starts: list[int], k: int) -> list[str | None]:
+    """Each entry's id if written plainly at the entry's own key level: on its ``-`` line
+    (the common case, read by one expression), else once at its keys' indentation. An
     entry with ``-`` alone on its first line has keys at an indentation not known here."""
-    found: list[list[str]] = [[] for _ in starts]
-    keyed = re.compile(rf"^(?:[ ]{{{k}}}- |[ ]{{{k + 2}}})id:([^\n]*)", re.M)
-    for match in keyed.finditer(text, starts[0] if starts else 0):
-        found[bisect.bisect_right(starts, match.start()) - 1].append(match.group(1))
-    dash_alone = re.compile(rf"[ ]{{{k}}}-[ ]*(?:#[^\n]*)?(?:\n|$)")
-    return [
-        _plain_string(values[0])
-        if len(values) == 1 and not dash_alone.match(text, starts[index])
-        else None
-        for index, values in enumerate(found)
-    ]
+    pad = " " * k
+    word = re.compile(rf"\n{pad}- id:[ ]+({_SAFE_WORD})[ ]*(?=\n|\Z)")
+    ids: dict[int, str | None] = {m.start() + 1: m.group(1) for m in word.finditer(source)}
+    if len(ids) == len(starts):
+        return [ids[at] for at in starts]
+    on_dash = re.compile(rf"\n{pad}- id:([^\n]*)")
+    for match in on_dash.finditer(source):
+        if match.start() + 1 not in ids:
+            ids[match.start() + 1] = _plain_string(match.group(1))
+    keyed: dict[int, list[str]] = {}
+    for match in re.finditer(rf"\n{pad}  id:([^\n]*)", source):
+        keyed.setdefault(bisect.bisect_right(starts, match.start()) - 1, []).append(match.group(1))
+    dash_alone = re.compile(rf"[ ]{{{k}}}-[ ]*(?:#[^\n]*)?(?:\n|\Z)")
+    found: list[str | None] = []
+    for index, at in enumerate(starts):
+        later = keyed.get(index, [])
+        if at in ids:
+            found.append(ids[at] if not later else None)  # an id given twice: parse it
+        elif len(later) == 1 and not dash_alone.match(source, at):
+            found.append(_plain_string(later[0]))
+        else:
+            found.append(None)
+    return found
 
 
 def _plain_string(value: str) -> str | None:
