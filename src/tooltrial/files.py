@@ -19,11 +19,17 @@ Guarantees, and how they are kept:
   ``append_whole`` writes all of a record's bytes then ``fsync``s, or — on a full disk,
   an I/O error, a short write — cuts the file back to its size before the write and
   raises ``WriteFailed``: nothing half-written is ever left behind. A whole file (a
-  report) is written beside its name and renamed over it (``replace_whole``), so it is
-  either the old file or the new one.
+  report, an exported table, a cache entry) is written to a new temporary file beside its
+  name (``mkstemp``: created, never opened through a link), ``fsync``ed and renamed over
+  the name (``replace_whole``): the name holds either the old file or the new one, a link
+  or a FIFO planted there is replaced, never written through, and on a failure the
+  temporary file is removed and the old file is left as it was.
 - **Reading.** ``open_regular`` opens without blocking (a FIFO named ``x.jsonl`` never
   hangs a reader) and only a regular file: a folder, a device (a link to ``/dev/zero``),
-  a FIFO or a socket is refused (``UnreadableFile``) before a byte is read.
+  a FIFO or a socket is refused (``UnreadableFile``) before a byte is read; with
+  ``follow=False`` a symbolic link is refused too (a cache entry is never read from
+  wherever a planted link points). ``kind`` names what a non-regular file is, for
+  messages.
 """
 
 from __future__ import annotations
@@ -93,16 +99,22 @@ class FileRefused(TooltrialError):
 class WriteFailed(TooltrialError):
     """A write failed (a full disk, an I/O error); the file is as it was before it."""
 
-    def __init__(self, path: Path, error: OSError, resume: str | None = None) -> None:
+    def __init__(
+        self, path: Path, error: OSError, resume: str | None = None, whole: bool = False
+    ) -> None:
         self.path, self.error, self.resume = path, error, resume
         reason = error.strerror or str(error)
         name = errno.errorcode.get(error.errno or 0)
         self.reason = f"{reason} ({name})" if name else reason
         then = f"then resume with `{resume}`" if resume else "then run it again"
+        kept = (
+            "The file is as it was before"  # replace_whole: the old file, or none
+            if whole
+            else "The lines already written stay whole"
+        )
         super().__init__(
-            f"{path}: could not write ({self.reason}). The lines already written stay "
-            f"whole and nothing half-written was left: free some space (or fix the disk), "
-            f"{then}"
+            f"{path}: could not write ({self.reason}). {kept} and nothing half-written "
+            f"was left: free some space (or fix the disk), {then}"
         )
 
 
@@ -131,7 +143,7 @@ def _regular_or_close(fd: int, path: Path) -> int:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
         os.close(fd)
-        what = "a hard link to another file" if stat.S_ISREG(info.st_mode) else _kind(info)
+        what = "a hard link to another file" if stat.S_ISREG(info.st_mode) else kind(info)
         raise FileRefused(
             f"{path}: {what}, not a file tooltrial made, is in the way of a file it writes; "
             "move it out of the results folder"
@@ -159,19 +171,31 @@ def append_whole(fd: int, data: bytes, path: Path, resume: str | None = None) ->
 
 
 def replace_whole(path: Path, data: bytes) -> None:
-    """Make ``path`` hold ``data`` (a report): written to a temporary file beside it,
-    synced, then renamed over it; on a failure the temporary file is removed, ``path`` is
-    as it was, and ``WriteFailed`` is raised."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}-", suffix=".tmp")
+    """Make ``path`` hold ``data`` (a report, an exported table, a cache entry): written
+    to a temporary file beside it, synced, then renamed over it; on a failure the
+    temporary file is removed, ``path`` is as it was, and ``WriteFailed`` is raised.
+
+    The rename replaces whatever is at ``path`` — a link is replaced, not followed — so
+    nothing is ever written into a file tooltrial did not make. Callers that must not
+    even replace such a thing check first (``run.places.check_file``)."""
+    try:
+        fd, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name[:40]}-", suffix=".tmp"
+        )
+    except OSError as exc:  # a full disk can refuse the new file itself
+        raise WriteFailed(path, exc, whole=True) from None
     try:
         try:
             os.fchmod(fd, 0o644)  # as a file written in place would be, not mkstemp's 0o600
-            append_whole(fd, data, path)
+            try:
+                append_whole(fd, data, path)
+            except WriteFailed as failed:
+                raise WriteFailed(path, failed.error, whole=True) from None
         finally:
             os.close(fd)
         os.replace(temporary, path)
     except OSError as exc:  # the rename itself failed
-        raise WriteFailed(path, exc) from None
+        raise WriteFailed(path, exc, whole=True) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -183,27 +207,34 @@ def replace_whole(path: Path, data: bytes) -> None:
 class UnreadableFile(ResultsError):
     """A file that cannot be read as a results file at all (a folder, a device, …)."""
 
-    def __init__(self, path: Path, what: str) -> None:
-        self.path, self.what = path, what
-        super().__init__(f"{path}: {what}; move it out of the results folder")
+    def __init__(
+        self, path: Path, what: str, fix: str = "move it out of the results folder"
+    ) -> None:
+        self.path, self.what, self.fix = path, what, fix
+        super().__init__(f"{path}: {what}; {fix}")
 
 
-def open_regular(path: Path) -> BinaryIO:
+def open_regular(path: Path, follow: bool = True) -> BinaryIO:
     """``path`` opened for reading, if it is a regular file (``UnreadableFile`` if not,
-    or if it cannot be opened); a FIFO or device is never waited on or read."""
+    or if it cannot be opened); a FIFO or device is never waited on or read. With
+    ``follow=False`` a symbolic link at ``path`` is refused as well."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, flags)
     except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow:
+            raise UnreadableFile(path, "a symbolic link, not a file tooltrial made") from None
         raise UnreadableFile(path, f"cannot be read ({exc.strerror or exc})") from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise UnreadableFile(path, f"{_kind(info)}, not a file of results")
+        raise UnreadableFile(path, f"{kind(info)}, not a file of results")
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
 
-def _kind(info: os.stat_result) -> str:
+def kind(info: os.stat_result) -> str:
+    """What a file that is not a regular file is ("a FIFO (named pipe)", …), for messages."""
     mode = info.st_mode
     for test, name in (
         (stat.S_ISDIR, "a folder"),

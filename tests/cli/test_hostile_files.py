@@ -5,7 +5,10 @@ One row per hostile thing, in the style of ``test_bad_input`` (``support.bad_inp
 
 - **paths**: run ids that are not plain names (``--run-id``, ``--resume``) and things left
   under the names tooltrial writes (a link, a hard link, a folder, a FIFO, a stranger's
-  file where the run's lock goes);
+  file where the run's lock goes; a link or a FIFO where ``report --output`` or
+  ``--export`` goes);
+- **given**: a FIFO or a device (a link to ``/dev/null``) named as the input of
+  ``validate`` (exit 1) or ``report`` (exit 2): said to be what it is, never opened;
 - **readers**: every kind of corruption a results folder can hold, through ``validate``
   (exit 1, the problem naming the file and line) and ``report`` (exit 2, the same);
 - **resume**: a change to anything that shaped the calls or the verdict (the app's seed
@@ -112,12 +115,29 @@ def special(kind: str, name: str = "x.jsonl") -> object:
             os.mkfifo(path)
         elif kind == "zero":
             path.symlink_to("/dev/zero")
+        elif kind == "null":
+            path.symlink_to("/dev/null")
         elif kind == "outside":
             path.symlink_to(c.tmp / "outside" / "important")
         elif kind == "hardlink":
             os.link(c.tmp / "outside" / "important", path)
         elif kind == "stranger":
             path.write_text("my notes, not a lock\n")
+
+    return setup
+
+
+def at_out(kind: str, name: str) -> object:
+    """``special`` in the folder the report rows write to (``{tmp}/out``)."""
+
+    def setup(c: Ctx) -> None:
+        path = c.tmp / "out" / name
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "null":
+            path.symlink_to("/dev/null")
+        elif kind == "outside":
+            path.symlink_to(c.tmp / "outside" / "important")
 
     return setup
 
@@ -177,6 +197,76 @@ PATHS = [
         run("--run-id", "r9"),
         ["results/.r9.lock: this file is not a lock tooltrial made"],
         special("stranger", ".r9.lock"),
+    ),
+]
+
+LINK = ["is a symbolic link; tooltrial writes only a file of its own there"]
+OUTPUTS = [
+    Case(
+        "output-is-a-symlink",
+        ["report", "{results}", "--format", "md", "-o", "{tmp}/out/r.md"],
+        ["--output", "out/r.md:", *LINK, "remove the link or name another file"],
+        at_out("outside", "r.md"),  # type: ignore[arg-type]
+    ),
+    Case(
+        "output-is-a-link-to-dev-null",
+        ["report", "{results}", "--format", "md", "-o", "{tmp}/out/r.md"],
+        ["--output", "out/r.md:", *LINK],
+        at_out("null", "r.md"),  # type: ignore[arg-type]
+    ),
+    Case(
+        "output-is-a-fifo",
+        ["report", "{results}", "--format", "md", "-o", "{tmp}/out/r.md"],
+        ["--output", "out/r.md: is a FIFO (named pipe), not a file; name a file"],
+        at_out("fifo", "r.md"),  # type: ignore[arg-type]
+    ),
+    Case(
+        "export-csv-is-a-symlink",
+        report("--export", "{tmp}/out/t.csv"),
+        ["--export", "out/t.csv:", *LINK],
+        at_out("outside", "t.csv"),  # type: ignore[arg-type]
+    ),
+    Case(
+        "export-parquet-is-a-symlink",
+        report("--export", "{tmp}/out/t.parquet"),
+        ["--export", "out/t.parquet:", *LINK],
+        at_out("outside", "t.parquet"),  # type: ignore[arg-type]
+    ),
+    Case(
+        "export-is-a-fifo",
+        report("--export", "{tmp}/out/t.csv"),
+        ["--export", "out/t.csv: is a FIFO (named pipe), not a file"],
+        at_out("fifo", "t.csv"),  # type: ignore[arg-type]
+    ),
+]
+
+NOT_RESULTS = "name a .jsonl file of results or a results folder"
+GIVEN = [
+    Case(
+        "validate-given-a-fifo",
+        ["validate", "{results}/x.jsonl"],
+        ["results/x.jsonl: a FIFO (named pipe), not a file of results", NOT_RESULTS],
+        special("fifo"),  # type: ignore[arg-type]
+        code=1,
+    ),
+    Case(
+        "report-given-a-fifo",
+        ["report", "{results}/x.jsonl", "--format", "md", "-o", OUT],
+        ["results/x.jsonl: a FIFO (named pipe), not a file of results", NOT_RESULTS],
+        special("fifo"),  # type: ignore[arg-type]
+    ),
+    Case(
+        "validate-given-a-device",
+        ["validate", "{results}/x.jsonl"],
+        ["results/x.jsonl: a character device, not a file of results", NOT_RESULTS],
+        special("null"),  # type: ignore[arg-type]
+        code=1,
+    ),
+    Case(
+        "report-given-a-device",
+        ["report", "{results}", "{results}/x.jsonl", "--format", "md", "-o", OUT],
+        ["results/x.jsonl: a character device, not a file of results", NOT_RESULTS],
+        special("null"),  # type: ignore[arg-type]
     ),
 ]
 
@@ -411,7 +501,7 @@ RESUME = [
     ),
 ]
 
-CASES = PATHS + reader_cases() + OTHERS + RESUME
+CASES = PATHS + OUTPUTS + GIVEN + reader_cases() + OTHERS + RESUME
 
 
 # --- the harness ---------------------------------------------------------------------

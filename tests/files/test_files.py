@@ -17,8 +17,10 @@ from tooltrial.files import (
     file_part,
     open_append,
     open_regular,
+    replace_whole,
     run_id_problem,
 )
+from tooltrial.files import kind as files_kind
 
 
 @pytest.mark.parametrize("run_id", ["r1", "run_2025-01-01.a", "A" * 128, "_x", "20250101T000000Z"])
@@ -112,3 +114,64 @@ def test_open_regular_never_blocks_or_reads_a_device(tmp_path: Path) -> None:
     (tmp_path / "ok.jsonl").write_text("x\n")
     with open_regular(tmp_path / "ok.jsonl") as handle:
         assert handle.read() == b"x\n"
+
+
+def test_open_regular_without_following_refuses_a_link(tmp_path: Path) -> None:
+    (tmp_path / "real.json").write_text("{}")
+    (tmp_path / "link.json").symlink_to(tmp_path / "real.json")
+    with pytest.raises(UnreadableFile, match="a symbolic link, not a file tooltrial made"):
+        open_regular(tmp_path / "link.json", follow=False)
+    with open_regular(tmp_path / "link.json") as handle:  # followed when asked to
+        assert handle.read() == b"{}"
+    with open_regular(tmp_path / "real.json", follow=False) as handle:
+        assert handle.read() == b"{}"
+
+
+@pytest.mark.parametrize("planted", ["link", "fifo", "hard"])
+def test_replace_whole_replaces_what_is_planted_never_writing_through_it(
+    tmp_path: Path, planted: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.write_text("keep\n")
+    path = tmp_path / "out" / "report.html"
+    path.parent.mkdir()
+    if planted == "link":
+        path.symlink_to(outside)
+    elif planted == "fifo":
+        os.mkfifo(path)  # opened for writing, this would wait for a reader
+    else:
+        os.link(outside, path)
+    replace_whole(path, b"new\n")
+    assert outside.read_text() == "keep\n"
+    assert not path.is_symlink() and path.read_bytes() == b"new\n"
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]
+
+
+def test_a_failed_replace_leaves_the_file_and_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"old\n")
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(WriteFailed, match=r"t.csv: could not write .*as it was before"):
+        replace_whole(path, b"new\n")
+    monkeypatch.undo()
+    assert path.read_bytes() == b"old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+@pytest.mark.parametrize(
+    ("what", "kind"),
+    [("fifo", "a FIFO (named pipe)"), ("dev/null", "a character device"), ("dir", "a folder")],
+)
+def test_kind_names_what_is_not_a_regular_file(tmp_path: Path, what: str, kind: str) -> None:
+    if what == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+    elif what == "dir":
+        (tmp_path / "dir").mkdir()
+    path = Path("/dev/null") if what == "dev/null" else tmp_path / what
+    assert files_kind(os.stat(path)) == kind

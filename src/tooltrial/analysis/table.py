@@ -10,10 +10,15 @@ Python, so it runs once per *distinct answer* — (variant, scenario, tool calls
 asks a question) — and is joined back; repeated answers cost nothing. Agentic results
 (those with a conversation) are never re-judged: their row is the verdict recorded when
 the conversation ended, part by part. A folder holding both kinds is refused.
+
+The export (``export_table``) is made in memory, then written whole
+(``files.replace_whole``): a full disk leaves the old file (or none) and no temporary
+file, and a link at the name is replaced, never written through.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +33,7 @@ from tooltrial.definitions import Experiment
 from tooltrial.definitions.agentic import CHECK_NAMES
 from tooltrial.definitions.experiment import Kind
 from tooltrial.errors import ResultsError, UsageError
+from tooltrial.files import replace_whole
 
 METRICS: dict[str, str] = {
     "exact": "exact match",
@@ -329,12 +335,15 @@ def tidy_table(
 
 
 def export_table(table: pl.DataFrame, path: str | Path) -> Path:
-    """Write the tidy table as CSV or Parquet, chosen by the file's suffix."""
+    """Write the tidy table as CSV or Parquet, chosen by the file's suffix: whole, or
+    not at all (``WriteFailed``, the file as it was)."""
     path = Path(path)
+    made = io.BytesIO()  # the table is in memory already; its file is no bigger
     if path.suffix == ".csv":
-        table.write_csv(path)
+        table.write_csv(made)
     elif path.suffix == ".parquet":
-        table.write_parquet(path)
+        table.write_parquet(made)
     else:
         raise UsageError(f"{path}: export to .csv or .parquet")
+    replace_whole(path, made.getvalue())
     return path

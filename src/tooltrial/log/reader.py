@@ -8,9 +8,10 @@ again).
 
 Nothing in a results folder can break or block a reader: a file is opened only if it is
 a regular file (``files.open_regular``: a folder, a FIFO or a link to ``/dev/zero`` is
-refused before a byte is read), read line by line with no line longer than
-``MAX_LINE_BYTES`` ever held in memory, and every line that is not a record
-(``records.parse_line``) is a ``CorruptLine`` naming the file and line.
+refused before a byte is read; a FIFO or a device named on the command line is refused
+as what it is by ``result_files``, from its ``stat`` alone), read line by line with no
+line longer than ``MAX_LINE_BYTES`` ever held in memory, and every line that is not a
+record (``records.parse_line``) is a ``CorruptLine`` naming the file and line.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tooltrial.errors import CorruptLine, ResultsError
-from tooltrial.files import open_regular
+from tooltrial.files import UnreadableFile, kind, open_regular
 from tooltrial.log.records import Error, Record, Result, parse_line
 
 CELL_KEY = ("model", "variant", "scenario_id", "rep")
@@ -36,7 +37,8 @@ CellKey = tuple[str, str, str, int]
 def result_files(paths: Iterable[str | Path]) -> list[Path]:
     """Every ``*.jsonl`` in the given folders, plus the files given directly, in the order
     every reader takes them (by file name). A path that does not exist, or no file at all,
-    is a ``ResultsError`` naming it."""
+    is a ``ResultsError`` naming it; a path that is neither a folder nor a regular file
+    (a FIFO, a link to ``/dev/null``) is an ``UnreadableFile`` saying what it is."""
     given = [Path(raw) for raw in paths]
     files: list[Path] = []
     for path in given:
@@ -44,6 +46,9 @@ def result_files(paths: Iterable[str | Path]) -> list[Path]:
             files.extend(sorted(path.glob("*.jsonl")))
         elif path.is_file():
             files.append(path)
+        elif path.exists():  # stat only: a FIFO is never opened, so never waited on
+            fix = "name a .jsonl file of results or a results folder"
+            raise UnreadableFile(path, f"{kind(path.stat())}, not a file of results", fix)
         else:
             raise ResultsError(f"{path}: no such file or folder")
     if not files:

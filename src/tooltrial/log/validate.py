@@ -160,6 +160,8 @@ def validate(directory: str | Path, run_id: str | None = None) -> Validation:
     directory = Path(directory)
     try:
         files = result_files([directory])
+    except UnreadableFile as exc:  # a FIFO or a device given as the folder
+        return Validation([], [Problem(str(directory), f"{exc.what}; {exc.fix}")])
     except ResultsError:
         what = "no .jsonl result files here" if directory.is_dir() else "no such folder"
         return Validation([], [Problem(str(directory), what)])

@@ -6,6 +6,11 @@ reverse), is not writable, or sits under a folder that does not exist and cannot
 created, is refused with a ``UsageError`` naming the flag, before any call is made and
 before anything is created: so a refused command changes nothing on disk.
 
+A file place (``--output``, ``--export``) is written whole by a rename
+(``files.replace_whole``), which replaces what is at the name and never writes through it;
+still, only a regular file is replaced: a symbolic link, a FIFO, a device or a socket at
+the name is refused here, naming the flag, as something tooltrial did not make.
+
 ``os.access`` is used rather than a trial write, so checking touches nothing; it honours
 read-only mounts even for root (who may otherwise write anywhere).
 """
@@ -16,6 +21,7 @@ import os
 from pathlib import Path
 
 from tooltrial.errors import UsageError
+from tooltrial.files import kind
 
 _WRITE = os.W_OK | os.X_OK
 
@@ -63,8 +69,15 @@ def check_folder(path: Path, flag: str) -> None:
 
 def check_file(path: Path, flag: str) -> None:
     """A file that will be created or replaced; its folder must already exist."""
+    if path.is_symlink():
+        raise UsageError(
+            f"{flag} {path}: is a symbolic link; tooltrial writes only a file of its own "
+            "there: remove the link or name another file"
+        )
     if _is_dir(path):
         raise UsageError(f"{flag} {path}: is a folder; name a file")
+    if _exists(path) and not path.is_file():
+        raise UsageError(f"{flag} {path}: is {kind(path.stat())}, not a file; name a file")
     if _exists(path) and not os.access(path, os.W_OK):
         raise UsageError(f"{flag} {path}: this file is not writable; name another one")
     folder = Path(os.path.abspath(path)).parent

@@ -8,20 +8,30 @@ are stored. One JSON file per key, written to a temporary name and renamed into 
 so concurrent runs sharing a cache never read half an entry. An entry is stored as
 ``tooltrial.text.json_text`` writes it (any text, losslessly) with every known key value
 redacted (``tooltrial.redact``).
+
+Nothing planted in the cache folder redirects a write or blocks a read: an entry is
+written by ``files.replace_whole`` (a new file renamed over the name: a link there is
+replaced, never written through), only into a shard folder (``<cache>/ab/``) that is a
+real folder — a link in its place is refused, so no entry lands where it points — and
+read only from a regular file that is not a link (``files.open_regular``): a FIFO, a
+device or a link at an entry's name is a miss, never waited on or followed. Storing is
+best-effort (``turns.live`` warns once and goes on): a failed write is a
+``files.WriteFailed``, a shard that is not a folder an ``OSError`` saying what is there.
 """
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import hashlib
 import json
 import os
-import tempfile
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from tooltrial.definitions.variants import Tool
+from tooltrial.files import UnreadableFile, kind, open_regular, replace_whole
 from tooltrial.models import Model
 from tooltrial.redact import redact
 from tooltrial.text import json_text
@@ -73,26 +83,35 @@ class ResponseCache:
         return self.directory / key[:2] / f"{key}.json"
 
     def has(self, key: str) -> bool:
-        return self._path(key).exists()
+        """An entry is there: a regular file, not a link (what ``get`` would read)."""
+        try:
+            return stat.S_ISREG(os.lstat(self._path(key)).st_mode)
+        except OSError:
+            return False
 
     def get(self, key: str) -> ModelResponse | None:
         try:
+            with open_regular(self._path(key), follow=False) as handle:
+                data = handle.read()
             # json.loads, not pydantic's parser: it reads a lone surrogate's escape back
-            response = ModelResponse.model_validate(json.loads(self._path(key).read_bytes()))
-        except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
-            return None  # absent or unreadable: just call the model
+            response = ModelResponse.model_validate(json.loads(data))
+        except (OSError, ValueError, UnreadableFile):  # ValidationError is a ValueError
+            return None  # absent, unreadable or not a plain file: just call the model
         self.hits += 1
         return response
 
     def put(self, key: str, response: ModelResponse) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        self.directory.mkdir(parents=True, exist_ok=True)
         try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(redact(json_text(response)))
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+            os.mkdir(path.parent)
+        except FileExistsError:
+            shard = os.lstat(path.parent)
+            if not stat.S_ISDIR(shard.st_mode):  # a link (or a file) where a shard goes
+                what = "a file" if stat.S_ISREG(shard.st_mode) else kind(shard)
+                raise OSError(
+                    errno.ENOTDIR,
+                    f"{path.parent} is {what}, not a folder tooltrial made; "
+                    "move it out of the cache folder",
+                ) from None
+        replace_whole(path, redact(json_text(response)).encode("utf-8"))  # or WriteFailed

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tooltrial.errors import TooltrialError
+from tooltrial.files import WriteFailed
 from tooltrial.models.base import Model
 from tooltrial.models.registry import lineup
 from tooltrial.turns.base import TurnFailed, TurnRequest
@@ -153,11 +154,12 @@ class LiveTurns:
         assert self.cache is not None
         try:
             self.cache.put(key, response)
-        except OSError as exc:
+        except (OSError, WriteFailed) as exc:
+            reason = exc.reason if isinstance(exc, WriteFailed) else exc.strerror or exc
             self._warn(
                 "cache",
                 f"the response cache {self.cache.directory} could not store a response "
-                f"({exc.strerror or exc}); the results are complete in the JSONL files, "
+                f"({reason}); the results are complete in the JSONL files, "
                 "later calls are just not cached",
             )
 

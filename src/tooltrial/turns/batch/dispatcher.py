@@ -27,6 +27,14 @@ Guarantees, and how they are kept:
   journaled is skipped, so a collection cut short (a crash, a dropped stream) is simply
   read again. ``ended`` is written only after the last chunk.
 
+- **A failure of its own stops the run.** What the dispatcher's tasks raise that is not
+  the provider's answer — a journal write that failed (a full disk: ``WriteFailed``, with
+  the resume command), the account's batches that cannot be listed — is never taken for
+  a provider failure and never lost in a background task: every turn waiting on the
+  dispatcher gets it (``_fail``), its other tasks are cancelled (what they had sent is in
+  the journal: ``--resume`` finds it), and every later call raises it at once. So the run
+  ends with that error instead of waiting for ever.
+
 The dispatcher runs as a task on the run's loop while there is something to do, and
 ends when idle (started again by the next turn). ``recover`` runs once, before the first
 submit: it settles every group the journal left without a batch id and follows every
@@ -40,7 +48,7 @@ import contextlib
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -142,17 +150,21 @@ class Dispatcher:
     _task: asyncio.Task[None] | None = None
     _recovered: asyncio.Future[None] | None = None
     _followers: set[asyncio.Task[None]] = field(default_factory=set)
+    _fatal: BaseException | None = None
+    """What one of the dispatcher's tasks raised: the run stops with it (``_fail``)."""
 
     # -- what the turns call ----------------------------------------------------------
 
     async def ready(self) -> None:
         """Wait until the journal's unsettled groups are settled (once per process)."""
+        self._raise_fatal()
         self._ensure_running()
         assert self._recovered is not None
         await asyncio.shield(self._recovered)
 
     def enqueue(self, item: JournalItem, body: bytes) -> asyncio.Future[Delivered]:
         """Put a new attempt in the next batch of its model; its outcome, when collected."""
+        self._raise_fatal()
         future: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
         self.pending.setdefault(item.cell[0], deque()).append(Waiting(item, body, future))
         self._last_enqueue = self.clock()
@@ -164,6 +176,7 @@ class Dispatcher:
     def wait_for(self, custom_id: str) -> asyncio.Future[Delivered]:
         """The outcome of an item in an open batch (resumed: submitted by an earlier
         process); the batch is followed again if this process stopped following it."""
+        self._raise_fatal()
         future: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
         self.waiting.setdefault(custom_id, []).append(future)
         group = self.state.groups[self.state.items[custom_id].group or ""]
@@ -186,7 +199,44 @@ class Dispatcher:
         if self._wake is None:
             self._wake = asyncio.Event()
         if self._task is None or self._task.done():
-            self._task = loop.create_task(self._main(), name="tooltrial-batch-dispatcher")
+            self._task = self._spawn(self._main())
+
+    def _spawn(
+        self, work: Coroutine[Any, Any, None], futures: Iterable[asyncio.Future[Delivered]] = ()
+    ) -> asyncio.Task[None]:
+        """A task of the dispatcher; what it raises goes to ``_fail`` (with ``futures``,
+        the turns it holds that no queue or ``waiting`` lists), never unseen."""
+        task = asyncio.get_running_loop().create_task(work, name="tooltrial-batch-dispatcher")
+        held = list(futures)
+        self._followers.add(task)
+        task.add_done_callback(lambda done: self._ended(done, held))
+        return task
+
+    def _ended(self, task: asyncio.Task[None], held: list[asyncio.Future[Delivered]]) -> None:
+        self._followers.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self._fail(error, held)
+
+    def _fail(self, error: BaseException, held: list[asyncio.Future[Delivered]]) -> None:
+        """Every waiting turn gets ``error``; the other tasks are cancelled (their batches
+        stay in the journal for ``--resume``); every later call raises it."""
+        if self._fatal is None:
+            self._fatal = error
+        futures = [*held, *(w.future for queue in self.pending.values() for w in queue)]
+        futures += [future for found in self.waiting.values() for future in found]
+        self.pending.clear()
+        self.waiting.clear()
+        for future in futures:
+            if not future.done():
+                future.set_exception(error)
+        for task in list(self._followers):
+            task.cancel()
+        self._poke()
+        self.on_change()
+
+    def _raise_fatal(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
 
     def _poke(self) -> None:
         if self._wake is not None:
@@ -250,9 +300,7 @@ class Dispatcher:
         if not chosen:
             return
         self.submitting += 1
-        task = asyncio.get_running_loop().create_task(self._submit(spec, chosen, size))
-        self._followers.add(task)
-        task.add_done_callback(self._followers.discard)
+        self._spawn(self._submit(spec, chosen, size), (w.future for w in chosen))
 
     def _refuse(self, waiting: Waiting, failure: Failure) -> None:
         outcome = ItemOutcome(
@@ -262,7 +310,12 @@ class Dispatcher:
             message=failure.message,
             retryable=False,
         )
-        self._record(Direct(item=waiting.item, outcome=outcome))
+        try:
+            self._record(Direct(item=waiting.item, outcome=outcome))
+        except BaseException as exc:  # out of every queue now: its turn gets the error
+            if not waiting.future.done():
+                waiting.future.set_exception(exc)
+            raise
         if not waiting.future.done():
             waiting.future.set_result(outcome)
 
@@ -320,7 +373,7 @@ class Dispatcher:
 
         try:
             remote = await api.submit(group.group, items, uploaded)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, TooltrialError):  # ours (the journal), not the API's
             raise
         except Exception as exc:
             failure = api.classify(exc)
@@ -422,9 +475,7 @@ class Dispatcher:
     ) -> None:
         self.open[batch_id] = Open(batch_id, group, model, items, self.clock())
         wait = self.options.poll_s if first_wait is None else first_wait
-        task = asyncio.get_running_loop().create_task(self._poll(batch_id, wait))
-        self._followers.add(task)
-        task.add_done_callback(self._followers.discard)
+        self._spawn(self._poll(batch_id, wait))
         self.on_change()
 
     async def _poll(self, batch_id: str, wait: float) -> None:
@@ -442,7 +493,7 @@ class Dispatcher:
                         await self._collect(api, remote, opened)
                         return
                     wait = min(self.options.poll_max_s, max(wait, self.options.poll_s) * 1.5)
-                except asyncio.CancelledError:
+                except (asyncio.CancelledError, TooltrialError):  # ours (the journal)
                     raise
                 except Exception as exc:
                     failure = api.classify(exc)
