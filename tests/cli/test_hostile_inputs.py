@@ -585,7 +585,12 @@ def line_of(text: str, needle: str) -> int:
 
 LIMITS_LINE = line_of(EXPERIMENT, "limits:")
 PROMPT_LINE = line_of(SCENARIOS, "prompt: Move my dentist")
-ENTRY_LINE = line_of(SCENARIOS, "- id: move-dentist")
+# A fault found after loading names the line of the key at fault (the rows' file is
+# SCENARIOS without its reference: see ``ctx``).
+BASE = SCENARIOS.replace(REFERENCE, "")
+STATE_LINE = line_of(BASE, "- table: tasks")
+FORBIDDEN_LINE = line_of(BASE, "    forbidden:")  # a reference inserted here: +1 via, +2 calls
+APP_FORBIDDEN_LINE = line_of(BASE, "app: [{tool: remove}]")
 
 
 LIMITS = "limits: {max_turns: 4, max_tool_calls: 6, tool_timeout_s: 2}\n"
@@ -707,19 +712,19 @@ DEFINITIONS = [
     Case(
         "setup-of-an-unknown-table",
         [],
-        [f"scenarios.yaml:{ENTRY_LINE}: scenario 'move-dentist'", "setup of 'nosuch' failed"],
+        [f"scenarios.yaml:{PROMPT_LINE + 1}: scenario 'move-dentist'", "setup of 'nosuch' failed"],
         after_prompt("  setup: {nosuch: [{a: 1}]}\n"),
     ),
     Case(
         "state-check-of-an-unknown-table",
         [],
-        [f"scenarios.yaml:{ENTRY_LINE}: scenario 'move-dentist'", "names table 'taskz'"],
+        [f"scenarios.yaml:{STATE_LINE}: scenario 'move-dentist'", "names table 'taskz'"],
         edit("scenarios.yaml", "      - table: tasks", "      - table: taskz"),
     ),
     Case(
         "reference-call-fails",
         [],
-        [f"scenarios.yaml:{ENTRY_LINE}: scenario 'move-dentist'", "reference call #1"],
+        [f"scenarios.yaml:{FORBIDDEN_LINE + 2}: scenario 'move-dentist'", "reference call #1"],
         edit(
             "scenarios.yaml",
             "    forbidden:",
@@ -730,13 +735,16 @@ DEFINITIONS = [
     Case(
         "forbidden-call-of-an-unknown-tool",
         [],
-        [f"scenarios.yaml:{ENTRY_LINE}: scenario 'move-dentist'", "names tool 'remove_all'"],
+        [
+            f"scenarios.yaml:{APP_FORBIDDEN_LINE}: scenario 'move-dentist'",
+            "names tool 'remove_all'",
+        ],
         edit("scenarios.yaml", "app: [{tool: remove}]", "app: [{tool: remove_all}]"),
     ),
     Case(
         "reference-through-an-unknown-variant",
         [],
-        [f"scenarios.yaml:{ENTRY_LINE}: scenario 'move-dentist'", "variant 'nope'"],
+        [f"scenarios.yaml:{FORBIDDEN_LINE + 1}: scenario 'move-dentist'", "variant 'nope'"],
         edit(
             "scenarios.yaml",
             "    forbidden:",
@@ -757,7 +765,7 @@ DEFINITIONS = [
         "expectation-on-an-undeclared-argument",
         [],
         [
-            f"scenarios.yaml:{ENTRY_LINE}: scenario 'move-dentist'",
+            "scenarios.yaml:3: scenario 'move-dentist'",  # single_turn's expect: line
             "expects argument 'titel' of tool 'reschedule'",
             "declares: due, title",
         ],

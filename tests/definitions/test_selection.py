@@ -69,7 +69,7 @@ scenarios:   # the list
 - id: 'it''s'
   prompt: an escape
 """,
-    "a tab inside a block scalar": "- id: a\n  prompt: |\n    one\n    \ttwo\n- id: b\n  prompt: x\n",
+    "a tab inside a block scalar": "- id: a\n  prompt: |\n    one\n    \ttwo\n- id: b\n  prompt: x",
     "windows line ends": "- id: a\r\n  prompt: one\r\n- id: b\r\n  prompt: two\r\n",
     "a plain scalar over lines": """\
 - id: a

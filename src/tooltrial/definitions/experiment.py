@@ -186,6 +186,15 @@ def variant_problem(variant: Variant) -> Problem | None:
     return None
 
 
+class ScenarioFault(DefinitionError):
+    """A fault in one scenario, with where in its entry it lies (``loc``: keys and list
+    indices below the entry), so the message names that line of the scenarios file."""
+
+    def __init__(self, message: str, *loc: str | int) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 def check_experiment(
     experiment: Experiment,
     source: str = "<python>",
@@ -213,12 +222,14 @@ def check_experiment(
     return experiment
 
 
-def _placed(message: str, source: str, place: Callable[..., str]) -> str:
+def _placed(
+    message: str, source: str, place: Callable[..., str], loc: tuple[str | int, ...] = ()
+) -> str:
     """A message about ``scenario 'id'…`` led by that scenario's place (file and line)."""
     found = re.match(r"scenario '([^']*)'", message)
     if found is None:
         return f"{source}: {message}"
-    return place(found.group(1)) + message[found.end() :]
+    return place(found.group(1), *loc) + message[found.end() :]
 
 
 def _check_scenarios(experiment: Experiment, names: list[str], place: Callable[..., str]) -> None:
@@ -229,7 +240,8 @@ def _check_scenarios(experiment: Experiment, names: list[str], place: Callable[.
         try:
             _check_scenario(experiment, names, scenario, plain, seen)
         except DefinitionError as exc:
-            raise DefinitionError(_placed(str(exc), "", place)) from None
+            loc = exc.loc if isinstance(exc, ScenarioFault) else ()
+            raise DefinitionError(_placed(str(exc), "", place, loc)) from None
 
 
 def _check_scenario(
@@ -237,16 +249,18 @@ def _check_scenario(
 ) -> None:
     problem = scenario_problem(scenario)
     if problem is not None:
-        raise DefinitionError(f"{where}: {problem[1]}")
+        raise ScenarioFault(f"{where}: {problem[1]}", *problem[0])
     if scenario.id in seen:
-        raise DefinitionError(f"{where}: duplicate id; give each scenario its own id")
+        raise ScenarioFault(f"{where}: duplicate id; give each scenario its own id", "id")
     seen.add(scenario.id)
     _check_kind(experiment, scenario, where)
     for key in [*scenario.expect, *(scenario.success.forbidden if scenario.success else ())]:
         if key != "*" and key not in names:
-            raise DefinitionError(
+            loc = ("expect", key) if key in scenario.expect else ("success", "forbidden", key)
+            raise ScenarioFault(
                 f"{where}: expectation for unknown variant {key!r}; "
-                f"use one of {', '.join(names)} or '*'"
+                f"use one of {', '.join(names)} or '*'",
+                *loc,
             )
     for variant in experiment.variants:
         _check_tools(scenario, variant, where)
@@ -261,22 +275,25 @@ def _check_kind(experiment: Experiment, scenario: Scenario, where: str) -> None:
                 "(what must hold in the app's final state)"
             )
         if scenario.expect:
-            raise DefinitionError(
+            raise ScenarioFault(
                 f"{where}: 'expect' scores a single call; in an experiment with an app, "
-                "say what must hold at the end under 'success:' instead"
+                "say what must hold at the end under 'success:' instead",
+                "expect",
             )
         reference = scenario.success.reference
         if reference is not None and reference.via not in [v.name for v in experiment.variants]:
-            raise DefinitionError(
+            raise ScenarioFault(
                 f"{where}: the reference replays through variant {reference.via!r}, which "
-                "this experiment does not have"
+                "this experiment does not have",
+                *("success", "reference", "via"),
             )
         return
     for field_name in ("success", "setup", "user_turns"):
         if getattr(scenario, field_name):
-            raise DefinitionError(
+            raise ScenarioFault(
                 f"{where}: '{field_name}' needs an app the tools act on; name one with "
-                "'app:' in the experiment, or leave it out"
+                "'app:' in the experiment, or leave it out",
+                field_name,
             )
     if not scenario.expect:
         raise DefinitionError(f"{where}: no expectation; add 'expect:' (or '*' for every variant)")
@@ -320,15 +337,19 @@ def check_tool_names(
     success = scenario.success
     if success is None:
         return
-    calls = [*success.forbidden_for(variant)]
+    forbidden = ("success", "forbidden", variant if variant in success.forbidden else "*")
+    calls: list[tuple[Any, tuple[str | int, ...]]] = [
+        (call, forbidden) for call in success.forbidden_for(variant)
+    ]
     reference = success.reference
     if reference is not None and reference.via == variant:
-        calls += reference.calls  # type: ignore[arg-type]
-    for call in calls:
+        calls += [(c, ("success", "reference", "calls", i)) for i, c in enumerate(reference.calls)]
+    for call, loc in calls:
         if call.tool not in tools:
-            raise DefinitionError(
+            raise ScenarioFault(
                 f"{where}: names tool {call.tool!r}, which variant {variant!r} "
-                f"does not have (it has: {', '.join(sorted(tools))}){fix}"
+                f"does not have (it has: {', '.join(sorted(tools))}){fix}",
+                *loc,
             )
 
 
@@ -340,20 +361,28 @@ def _check_tools(scenario: Scenario, variant: Variant, where: str) -> None:
     try:
         expectation = scenario.expectation_for(variant.name)
     except KeyError:
-        raise DefinitionError(
-            f"{where}: no expectation for variant {variant.name!r}; add one or a '*'"
+        raise ScenarioFault(
+            f"{where}: no expectation for variant {variant.name!r}; add one or a '*'", "expect"
         ) from None
+    loc = ("expect", variant.name if variant.name in scenario.expect else "*")
     for call in expectation.calls:
         if call.tool not in variant.tool_names:
-            raise DefinitionError(
+            raise ScenarioFault(
                 f"{where}: expects tool {call.tool!r}, which variant {variant.name!r} does "
-                f"not have (it has: {', '.join(sorted(variant.tool_names))})"
+                f"not have (it has: {', '.join(sorted(variant.tool_names))})",
+                *loc,
             )
         tool = next(t for t in variant.tools if t.name == call.tool)
-        _check_arguments(call, tool.input_schema, variant.name, where)
+        _check_arguments(call, tool.input_schema, variant.name, where, loc)
 
 
-def _check_arguments(call: ExpectedCall, schema: dict[str, Any], variant: str, where: str) -> None:
+def _check_arguments(
+    call: ExpectedCall,
+    schema: dict[str, Any],
+    variant: str,
+    where: str,
+    loc: tuple[str | int, ...],
+) -> None:
     """An expectation names only arguments its tool's schema declares (a typo there
     could never match, and would score every answer wrong). Not checked: a schema that
     declares no properties (``input_schema`` left out) and, the opt-out, one with
@@ -365,8 +394,9 @@ def _check_arguments(call: ExpectedCall, schema: dict[str, Any], variant: str, w
         name = str(key).split(".", 1)[0]
         if name not in declared:
             listed = ", ".join(sorted(declared))
-            raise DefinitionError(
+            raise ScenarioFault(
                 f"{where}: expects argument {name!r} of tool {call.tool!r}, which its "
                 f"schema in variant {variant!r} does not declare (it declares: {listed}); "
-                "fix the name, or declare it (additionalProperties: true takes any)"
+                "fix the name, or declare it (additionalProperties: true takes any)",
+                *loc,
             )

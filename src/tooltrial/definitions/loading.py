@@ -8,8 +8,9 @@ of the wrong type or out of range (``tooltrial.definitions.limits``), an entry t
 nothing (no scenarios, an empty prompt), and a Python definition that does not import.
 A scenario's fault found after loading (its success checks, setup, reference, forbidden
 calls, expectations; ``check_experiment`` and the workbench) names the scenarios file and
-that scenario's line (``scenario_where``), never ``experiment.yaml``; a fault of the
-experiment or a variant names ``experiment.yaml``, never the scenarios file.
+the line of the key at fault (``scenario_where`` with the fault's ``ScenarioFault.loc``),
+never ``experiment.yaml``; a fault of the experiment or a variant names
+``experiment.yaml``, never the scenarios file.
 
 YAML is parsed by libyaml (``yaml.CSafeLoader``) when PyYAML has it, with the cyclic
 garbage collector paused. Line numbers for a message are looked up only once something is

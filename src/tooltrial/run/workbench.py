@@ -26,7 +26,7 @@ from typing import Any
 from tooltrial.apps.base import App, State
 from tooltrial.apps.judge import judge_state
 from tooltrial.definitions import Experiment, Scenario, Tool, Variant
-from tooltrial.definitions.experiment import check_tool_names
+from tooltrial.definitions.experiment import ScenarioFault, check_tool_names
 from tooltrial.definitions.loading import import_code, run_user_code, scenario_where
 from tooltrial.errors import DefinitionError
 from tooltrial.tools import PythonToolSource, ToolSource, ToolSourceFailed, ToolTimeout
@@ -164,7 +164,8 @@ class Workbench:
             try:
                 app.add_rows(table, rows)
             except Exception as exc:
-                raise DefinitionError(f"{where}: setup of {table!r} failed: {exc}") from None
+                failed = f"{where}: setup of {table!r} failed: {exc}"
+                raise ScenarioFault(failed, "setup", table) from None
         self._initial[scenario.id] = app
         self._states[scenario.id] = run_user_code(self.experiment.app or "", app.snapshot)
         _check_tables(self._states[scenario.id], scenario, where)
@@ -179,14 +180,17 @@ class Workbench:
             async with self.sources[reference.via].bind(app) as tools:
                 for index, step in enumerate(reference.calls, start=1):
                     call = ToolCall(id=f"reference-{index}", name=step.tool, arguments=step.args)
+                    at = ("success", "reference", "calls", index - 1)
                     try:
                         result = await tools.call(call)
                     except (ToolTimeout, ToolSourceFailed) as exc:
-                        raise DefinitionError(f"{where}: reference call #{index}: {exc}") from None
+                        failed = f"{where}: reference call #{index}: {exc}"
+                        raise ScenarioFault(failed, *at) from None
                     if result.is_error:
-                        raise DefinitionError(
+                        raise ScenarioFault(
                             f"{where}: reference call #{index} {step.tool!r} failed: "
-                            f"{result.content}; fix the reference calls"
+                            f"{result.content}; fix the reference calls",
+                            *at,
                         )
             state: State = run_user_code(self.experiment.app or "", app.snapshot)
         finally:
@@ -200,9 +204,10 @@ class Workbench:
         criteria = self.experiment.expectations.success(scenario.id)
         failed = [c for c in judge_state(criteria.state, reference) if not c.ok]
         if failed:
-            raise DefinitionError(
+            raise ScenarioFault(
                 f"{where}: the reference's final state fails its own state checks "
-                f"({failed[0].detail}); fix the reference calls or the state checks"
+                f"({failed[0].detail}); fix the reference calls or the state checks",
+                *("success", "reference"),
             )
 
 
@@ -229,24 +234,29 @@ def _placed(
     message = str(exc)
     if not message.startswith(where):
         return exc  # the user's own code at fault: it names its file and line already
-    return DefinitionError(scenario_where(experiment.source, scenario.id) + message[len(where) :])
+    loc = exc.loc if isinstance(exc, ScenarioFault) else ()
+    place = scenario_where(experiment.source, scenario.id, *loc)
+    return DefinitionError(place + message[len(where) :])
 
 
 def _check_tables(state: State, scenario: Scenario, where: str) -> None:
     success = scenario.success
     for index, check in enumerate(success.state if success else (), start=1):
         rows = state.get(check.table)
+        at = ("success", "state", index - 1)
         if rows is None:
-            raise DefinitionError(
+            raise ScenarioFault(
                 f"{where}: state check #{index} names table {check.table!r}; the app has: "
-                f"{', '.join(state)}"
+                f"{', '.join(state)}",
+                *at,
             )
         columns = set().union(*(row.keys() for row in rows.values())) if rows else None
         unknown = sorted(set(check.where) | set(check.values))
         if columns is not None:
             unknown = [c for c in unknown if c not in columns]
             if unknown:
-                raise DefinitionError(
+                raise ScenarioFault(
                     f"{where}: state check #{index} names column(s) {', '.join(unknown)} "
-                    f"that table {check.table!r} does not have"
+                    f"that table {check.table!r} does not have",
+                    *at,
                 )
