@@ -173,6 +173,15 @@ def _checked_anthropic(data: Any) -> Any:
             "the server answered 200 with a reply that is not a message "
             f"(a {type(data).__name__} without a list of content blocks)"
         )
+    usage = getattr(data, "usage", None)
+    for name in ("input_tokens", "output_tokens"):
+        count = getattr(usage, name, 0)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            # Checked here, before LangChain dumps the message: a NaN or a word where a
+            # count belongs is an unreadable reply (retried), not a serializer warning.
+            raise BadResponse(
+                f"the server answered 200 with usage.{name} that is not a count: {count!r:.50}"
+            )
     for block in content:
         kind = getattr(block, "type", None)
         if not isinstance(kind, str):
