@@ -11,13 +11,19 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from support.sample_results import APP_RIGHT, Answer, call, sample_answers, write_experiment
+from support.sample_results import (
+    APP_RIGHT,
+    Answer,
+    call,
+    sample_answers,
+    write_experiment,
+    write_results,
+)
 
 from tooltrial import analysis
 from tooltrial.cli import main
 from tooltrial.definitions import Experiment
 from tooltrial.errors import UsageError
-from tooltrial.log.writer import WriterPool
 from tooltrial.report import payload, render_markdown, write_report
 
 A, B = "test:a", "test:b"
@@ -54,48 +60,16 @@ def write_model(
     answers: dict[tuple[str, str, int], Answer],
     errors: list[tuple[str, str, int]] | None = None,
 ) -> None:
-    """Write one model's results with the real WriterPool: model on every line."""
-    metadata = {
-        v.name: {
-            "experiment": experiment.name,
-            "model": model,
-            "temperature": 0.2,
-            "fixed_timestamp": experiment.fixed_timestamp.isoformat(),
-            "zero_persona": True,
-            "variant_hash": v.definition_hash,
-            "scenario_ids": list(experiment.scenario_ids),
-            "runs": max(rep for _, _, rep in answers),
-            "settings": {"experiment_source": experiment.source},
-        }
-        for v in experiment.variants
-    }
-    stamp = "20250312T100000000000Z-" + model.split(":")[1]
-    pool = WriterPool("run-1", None, metadata, directory, timestamp=stamp)
-    for (variant, scenario_id, rep), (calls, text) in sorted(answers.items()):
-        pool.get(variant, rep).write_result(
-            scenario_id=scenario_id,
-            variant=variant,
-            rep=rep,
-            response_text=text,
-            tool_calls=[{"id": f"c{j}", **c} for j, c in enumerate(calls)],
-            stop_reason="tool_use" if calls else "end_turn",
-            usage={"input_tokens": 100, "output_tokens": 20},
-            latency_s=0.5,
-            model=model,
-            temperature=0.2,
-            timestamp="2025-03-12T10:00:00.000+00:00",
-        )
-    for variant, scenario_id, rep in errors or []:
-        pool.get(variant, rep).write_error(
-            scenario_id=scenario_id,
-            variant=variant,
-            rep=rep,
-            kind="rate_limit",
-            message="429",
-            attempts=6,
-            model=model,
-        )
-    pool.close_all()
+    """One model's results with the real WriterPool: model on every line."""
+    write_results(
+        experiment,
+        directory,
+        answers,
+        errors=errors or (),
+        model=model,
+        file_stamp="20250312T100000000000Z-" + model.split(":")[1],
+        vary=False,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -88,23 +88,32 @@ def write_results(
     stamp: str = "2025-03-12T10:00:00.000+00:00",
     errors: Iterable[tuple[str, str, int]] = (),
     usage: tuple[int, int] = (100, 20),
+    model: str = "test:fixed",
+    file_stamp: str | None = None,
+    settings: dict[str, Any] | None = None,
+    vary: bool = True,
 ) -> list[Path]:
-    """Write ``answers[(variant, scenario, rep)]`` with the real WriterPool."""
+    """Write ``answers[(variant, scenario, rep)]`` (and a ``rate_limit`` error line per
+    cell of ``errors``) as ``model``'s run, with the real WriterPool. ``vary``: input
+    tokens and latency differ a little from line to line (else every line is the same);
+    ``file_stamp``: the files' timestamp (several models' runs in one folder)."""
+    errors = list(errors)
     metadata = {
         v.name: {
             "experiment": experiment.name,
-            "model": "test:fixed",
+            "model": model,
             "temperature": 0.2,
             "fixed_timestamp": experiment.fixed_timestamp.isoformat(),
             "zero_persona": True,
             "variant_hash": v.definition_hash,
             "scenario_ids": list(experiment.scenario_ids),
-            "runs": max(rep for _, _, rep in answers),
-            "settings": {"experiment_source": experiment.source},
+            "runs": max(rep for _, _, rep in [*answers, *errors]),
+            "settings": {"experiment_source": experiment.source, **(settings or {})},
         }
         for v in experiment.variants
     }
-    pool = WriterPool(run_id=run_id, git_commit=None, metadata=metadata, directory=directory)
+    stamped = {"timestamp": file_stamp} if file_stamp else {}
+    pool = WriterPool(run_id, None, metadata, directory, **stamped)
     for i, ((variant, scenario_id, rep), (calls, text)) in enumerate(sorted(answers.items())):
         pool.get(variant, rep).write_result(
             scenario_id=scenario_id,
@@ -113,9 +122,9 @@ def write_results(
             response_text=text,
             tool_calls=[{"id": f"c{j}", **c} for j, c in enumerate(calls)],
             stop_reason="tool_use" if calls else "end_turn",
-            usage={"input_tokens": usage[0] + i % 3, "output_tokens": usage[1]},
-            latency_s=0.5 + 0.01 * (i % 7),
-            model="test:fixed",
+            usage={"input_tokens": usage[0] + vary * (i % 3), "output_tokens": usage[1]},
+            latency_s=0.5 + vary * 0.01 * (i % 7),
+            model=model,
             temperature=0.2,
             timestamp=stamp,
         )
@@ -127,7 +136,7 @@ def write_results(
             kind="rate_limit",
             message="429",
             attempts=6,
-            model="test:fixed",
+            model=model,
         )
     pool.close_all()
     return pool.paths
