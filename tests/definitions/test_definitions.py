@@ -66,7 +66,9 @@ def test_expectation_for_unknown_variant(sample, tmp_path, capsys):
 
     _edit(sample / "scenarios.yaml", rename)
     err = _run_refused(sample, tmp_path, capsys)
-    assert "scenarios.yaml:2: scenario 'create-task-tomorrow-at-3'" in err  # its line
+    lines = (sample / "scenarios.yaml").read_text().splitlines()
+    key = next(n for n, line in enumerate(lines, 1) if "app-like:" in line)
+    assert f"scenarios.yaml:{key}: scenario 'create-task-tomorrow-at-3'" in err  # the key's line
     assert "unknown variant 'app-like'" in err
     assert "use one of baseline, applike" in err
 

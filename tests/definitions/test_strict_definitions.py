@@ -62,7 +62,9 @@ def test_an_expectation_on_an_undeclared_argument_is_refused(tmp_path: Path) -> 
     with pytest.raises(DefinitionError) as raised:
         load_experiment(tmp_path)
     message = str(raised.value)
-    assert "s.yaml:1: scenario 'a'" in message
+    lines = (tmp_path / "s.yaml").read_text().splitlines()
+    expect = next(n for n, line in enumerate(lines, 1) if "expect:" in line)
+    assert f"s.yaml:{expect}: scenario 'a'" in message  # the expectation's line
     assert "argument 'titel' of tool 'add'" in message and "declares: title" in message
 
 
