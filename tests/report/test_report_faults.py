@@ -16,18 +16,14 @@ from support.sample_results import sample_answers, write_experiment, write_resul
 from tooltrial.cli import main
 
 
-@pytest.mark.parametrize("old", [None, "the old report\n"])
-def test_a_full_disk_leaves_the_report_as_it_was(tmp_path: Path, old: str | None) -> None:
-    write_results(write_experiment(tmp_path / "exp"), tmp_path / "results", sample_answers(1))
-    out = tmp_path / "out" / "report.md"
-    out.parent.mkdir()
-    if old is not None:
-        out.write_text(old)
+def on_a_full_disk(argv: list[str], temporary: str) -> tuple[int, str]:
+    """``main(argv)`` with the disk full halfway through writing a file whose path holds
+    ``temporary`` (the temp file a whole write goes through): the exit code and stderr."""
     real = os.write
 
     def full(fd: int, data: bytes) -> int:
-        if "/out/.report.md-" in os.readlink(f"/proc/self/fd/{fd}"):
-            real(fd, bytes(data)[:10])
+        if temporary in os.readlink(f"/proc/self/fd/{fd}"):
+            real(fd, bytes(data)[: max(1, len(data) // 2)])
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(fd, data)
 
@@ -35,8 +31,19 @@ def test_a_full_disk_leaves_the_report_as_it_was(tmp_path: Path, old: str | None
     with pytest.MonkeyPatch.context() as fault:
         fault.setattr(os, "write", full)
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            code = main(["report", str(tmp_path / "results"), "--format", "md", "-o", str(out)])
-    text = " ".join(err.getvalue().split())
+            code = main(argv)
+    return code, " ".join(err.getvalue().split())
+
+
+@pytest.mark.parametrize("old", [None, "the old report\n"])
+def test_a_full_disk_leaves_the_report_as_it_was(tmp_path: Path, old: str | None) -> None:
+    write_results(write_experiment(tmp_path / "exp"), tmp_path / "results", sample_answers(1))
+    out = tmp_path / "out" / "report.md"
+    out.parent.mkdir()
+    if old is not None:
+        out.write_text(old)
+    argv = ["report", str(tmp_path / "results"), "--format", "md", "-o", str(out)]
+    code, text = on_a_full_disk(argv, "/out/.report.md-")
     assert code == 2, text
     assert "could not write (No space left on device (ENOSPC))" in text and "Traceback" not in text
     assert sorted(p.name for p in out.parent.iterdir()) == ([] if old is None else ["report.md"])
@@ -60,20 +67,7 @@ def test_a_full_disk_leaves_the_export_as_it_was(
         table.write_bytes(old)
     argv = ["report", str(tmp_path / "results"), "--format", "md", "-o", str(tmp_path / "r.md")]
     argv += ["--export", str(table)]
-    real = os.write
-
-    def full(fd: int, data: bytes) -> int:
-        if f"/out/.table{suffix}-" in os.readlink(f"/proc/self/fd/{fd}"):
-            real(fd, bytes(data)[: len(data) // 2])
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(fd, data)
-
-    err = io.StringIO()
-    with pytest.MonkeyPatch.context() as fault:
-        fault.setattr(os, "write", full)
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            code = main(argv)
-    text = " ".join(err.getvalue().split())
+    code, text = on_a_full_disk(argv, f"/out/.table{suffix}-")
     assert code == 2, text
     assert f"{table}: could not write (No space left on device (ENOSPC))" in text
     assert "The file is as it was before" in text and "Traceback" not in text
