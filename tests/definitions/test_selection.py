@@ -104,9 +104,8 @@ def test_each_entry_parses_alone_to_what_the_whole_file_says(text: str) -> None:
     assert listing is not None
     whole = listed(text)
     assert [yaml.safe_load(listing.text(i))[0] for i in range(len(listing.starts))] == whole
-    lines = text.replace("\r\n", "\n").split("\n")
     for index, data in enumerate(whole):
-        assert lines[listing.line(index) - 1].lstrip().startswith("-")  # its own line
+        assert listing.text(index).lstrip().startswith("-")  # from its own '-' line
         if listing.ids[index] is not None:  # an id read from the text is the parsed one
             assert listing.ids[index] == data["id"]
     assert len(listing.ids) == len(whole)

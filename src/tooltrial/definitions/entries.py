@@ -10,9 +10,9 @@ Guarantees, and how they are kept:
   indented further (so whatever an entry holds — a tab, a block scalar — stays inside
   it). Anything else — a flow list, a document marker or directive, another top-level
   key, a line break YAML knows but a split on newlines does not — gives None, and the
-  caller parses the whole file. An entry's text keeps its line numbers
-  (``Listing.text`` puts as many newlines before it as lines before it), so a message
-  about it names the file's own line.
+  caller parses the whole file. An entry is parsed alone without its line numbers:
+  whatever is wrong in it (a parse error, a bad value) loads the whole file, whose
+  message names the line, so padding an entry to its place would only cost time.
 - **An id is read from the text only when it cannot mean anything else**: ``id:`` on the
   entry's first line or at its keys' indentation, written once, as a quoted string
   without escapes or a plain word YAML reads as a string. Otherwise its id is None
@@ -58,15 +58,11 @@ class Listing:
     ids: list[str | None]
     """Each entry's ``id``, when the text says it unambiguously (else None: parse it)."""
 
-    def line(self, index: int) -> int:
-        """The 1-based line of an entry's ``-`` (``source`` starts with a newline)."""
-        return self.source.count("\n", 0, self.starts[index])
-
     def text(self, index: int) -> str:
-        """An entry alone, at its own lines (libyaml's marks name the file's lines)."""
+        """An entry alone: its lines, from its ``-`` to the next entry's."""
         at = self.starts[index]
         end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.source)
-        return "\n" * (self.line(index) - 1) + self.source[at:end]
+        return self.source[at:end]
 
 
 def split_list(text: str) -> Listing | None:
